@@ -1,0 +1,28 @@
+"""Evaluate one ONNX op on NumPy arrays with the kernel library (constant folding,
+shape resolution at import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hetc.backends.numpy.kernels import KERNELS
+from hetc.diagnostics import UnsupportedError
+
+
+def has_kernel(op_type: str) -> bool:
+    return op_type in KERNELS
+
+
+def run_kernel(
+    op_type: str, inputs: list[np.ndarray | None], attrs: dict[str, Any], n_outputs: int
+) -> list[np.ndarray]:
+    """The first `n_outputs` results of `op_type` on `inputs` (None = absent input)."""
+    fn = KERNELS.get(op_type)
+    if fn is None:
+        raise UnsupportedError(f"no NumPy kernel for ONNX op {op_type}", op_type=op_type)
+    with np.errstate(all="ignore"):
+        result = fn(*inputs, **attrs)
+    results = list(result) if isinstance(result, tuple) else [result]
+    return [np.asarray(r) for r in results[:n_outputs]]

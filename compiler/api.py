@@ -1,0 +1,185 @@
+"""The Python API: `hetc.compile(model, target=...)` returns a Session to run."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from xdsl.dialects.builtin import ModuleOp, TensorType
+
+from hetc.artifacts import MANIFEST, read_manifest, write_output_dir
+from hetc.backends.targets import TARGETS
+from hetc.diagnostics import HetcError
+from hetc.dialects import onnx as onnx_d
+from hetc.frontend.onnx_importer import INPUT_NAMES_ATTR, OUTPUT_NAMES_ATTR, import_model
+from hetc.pipeline import GRAPH_PIPELINE, run_pipeline
+
+__all__ = ["Session", "compile", "compile_module"]
+
+
+def _version() -> str:
+    from hetc import __version__
+
+    return __version__
+
+
+def _describe(names: list[str], types: list[TensorType]) -> list[dict]:
+    return [
+        {"name": n, "dtype": str(onnx_d.numpy_dtype(t.get_element_type())), "shape": list(t.get_shape())}
+        for n, t in zip(names, types)
+    ]
+
+
+def compile_module(
+    model: str | Path | onnx.ModelProto,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> ModuleOp:
+    """Import and run the graph pipeline; returns the optimized `onnx`-dialect module."""
+    if progress:
+        progress("import")
+    module = import_model(model, input_shapes)
+    file = str(model) if not isinstance(model, onnx.ModelProto) else None
+    try:
+        return run_pipeline(module, GRAPH_PIPELINE, progress=progress)
+    except HetcError as err:
+        raise err.with_file(file) if file else err
+
+
+class Session:
+    """A compiled model, loaded and ready to run; like onnxruntime's InferenceSession."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.manifest = read_manifest(self.out_dir)
+        target = self.manifest["target"]
+        if target not in TARGETS:
+            raise HetcError(f"'{out_dir}' was built for unknown target '{target}'")
+        self.target = target
+        self._inputs = self.manifest["inputs"]
+        self._outputs = self.manifest["outputs"]
+        self._runner = TARGETS[target].load(self.out_dir)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i["name"] for i in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o["name"] for o in self._outputs]
+
+    def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Run on `feeds` (input name -> array); returns outputs in graph order."""
+        if not isinstance(feeds, Mapping):
+            raise HetcError("feeds must be a dict of input name -> array")
+        unknown = sorted(set(feeds) - set(self.input_names))
+        if unknown:
+            raise HetcError(f"unknown input(s) {unknown}; the model's inputs are {self.input_names}")
+        args = []
+        for spec in self._inputs:
+            name = spec["name"]
+            if name not in feeds:
+                raise HetcError(f"missing input '{name}' ({spec['dtype']}{spec['shape']})")
+            value = np.asarray(feeds[name])
+            if value.dtype != np.dtype(spec["dtype"]):
+                raise HetcError(f"input '{name}' has dtype {value.dtype}, the model takes {spec['dtype']}")
+            if list(value.shape) != list(spec["shape"]):
+                raise HetcError(
+                    f"input '{name}' has shape {list(value.shape)}, the model was compiled for {spec['shape']}",
+                    hint="recompile with --input-shape / input_shapes to bind another shape",
+                )
+            args.append(value)
+        outs = self._runner.run(args)
+        if output_names is None:
+            return outs
+        index = {n: i for i, n in enumerate(self.output_names)}
+        return [outs[index[n]] for n in output_names]
+
+
+_TEMP_DIRS: list[str] = []
+
+
+@atexit.register
+def _cleanup() -> None:
+    for d in _TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _source_hash(model) -> str:
+    if isinstance(model, onnx.ModelProto):
+        return hashlib.sha256(model.SerializeToString()).hexdigest()
+    path = Path(model)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def build(
+    model: str | Path | onnx.ModelProto,
+    target: str,
+    out_dir: str | Path,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Compile `model` for `target` into the folder `out_dir` (written atomically)."""
+    if target not in TARGETS:
+        raise HetcError(f"unknown target '{target}' (known: {', '.join(TARGETS)})")
+    module = compile_module(model, input_shapes, progress=progress)
+    fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
+    in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
+    out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
+    ftype = fn.function_type
+    source_name = Path(model).name if not isinstance(model, onnx.ModelProto) else (model.graph.name or "model")
+    if progress:
+        progress(f"emit {target}")
+    try:
+        files = TARGETS[target].emit(module, source_name, _version())
+    except HetcError as err:
+        raise err.with_file(str(model)) if not isinstance(model, onnx.ModelProto) else err
+    manifest = {
+        "hetc_version": _version(),
+        "target": target,
+        "source": str(model) if not isinstance(model, onnx.ModelProto) else source_name,
+        "source_sha256": _source_hash(model),
+        "onnx_opset": onnx_d.ONNX_OPSET,
+        "pipeline": list(GRAPH_PIPELINE),
+        "inputs": _describe(in_names, list(ftype.inputs.data)),
+        "outputs": _describe(out_names, list(ftype.outputs.data)),
+        "files": sorted(files),
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
+    files["README.md"] = (
+        f"# {source_name} compiled by hetc {_version()} for target `{target}`\n\n"
+        f"{TARGETS[target].readme}\n\n"
+        "Inputs and outputs (names, dtypes, shapes) are listed in `manifest.json`.\n"
+        f"From Python: `hetc.Session('{Path(out_dir).name}').run({{name: array}})`.\n"
+    )
+    return write_output_dir(out_dir, files)
+
+
+def compile(
+    model: str | Path | onnx.ModelProto,
+    target: str = "numpy",
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    output_dir: str | Path | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Session:
+    """Compile an ONNX model (path or ModelProto) and load it.
+
+    >>> sess = hetc.compile("model.onnx", target="numpy", input_shapes={"x": (1, 3, 224, 224)})
+    >>> outs = sess.run({"x": x})
+    """
+    if output_dir is None:
+        tmp = tempfile.mkdtemp(prefix="hetc-")
+        _TEMP_DIRS.append(tmp)
+        output_dir = Path(tmp) / "out"
+    out = build(model, target, output_dir, input_shapes, progress=progress)
+    return Session(out)

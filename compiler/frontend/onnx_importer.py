@@ -1,0 +1,509 @@
+"""ONNX ModelProto -> a builtin.module holding one func.func of `onnx` dialect ops.
+
+Steps: load (external data only from inside the model's folder), check, convert to
+the pinned opset, bind symbolic input dimensions, infer static shapes (onnx shape
+inference with data propagation; where that leaves a shape open, fold the
+constant subgraph feeding it with the NumPy kernels and infer again), then build
+the IR. Initializers become `onnx.Constant` ops holding their raw bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.inliner
+import onnx.version_converter
+from onnx import helper, numpy_helper
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, NoneType, StringAttr, TensorType
+from xdsl.ir import Attribute, Block, Region, SSAValue
+
+from hetc.diagnostics import HetcError, UnsupportedError
+from hetc.dialects import onnx as onnx_d
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+INPUT_NAMES_ATTR = "hetc.input_names"
+OUTPUT_NAMES_ATTR = "hetc.output_names"
+
+InputShapes = Mapping[str, Sequence[int]]
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    """Read and check a model file; external data may come only from its own folder."""
+    path = Path(path)
+    if not path.exists():
+        raise HetcError("no such file", file=str(path))
+    if path.is_dir():
+        raise HetcError("is a folder, expected an .onnx file", file=str(path))
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise HetcError(
+            f"not a valid ONNX model (protobuf parse failed: {exc})", file=str(path)
+        ) from None
+    if not model.graph.node and not model.graph.output:
+        raise HetcError("not a valid ONNX model (empty or truncated graph)", file=str(path))
+    _load_external_data(model, path.parent.resolve(), str(path))
+    return model
+
+
+def _load_external_data(model: onnx.ModelProto, base: Path, file: str) -> None:
+    from onnx.external_data_helper import (
+        _get_all_tensors,
+        load_external_data_for_tensor,
+        uses_external_data,
+    )
+
+    for tensor in _get_all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (base / location).resolve()
+        if not location or not target.is_relative_to(base):
+            raise HetcError(
+                f"tensor '{tensor.name}' points at external data '{location}' outside "
+                "the model's folder; hetc reads external data only from beside the model",
+                file=file,
+            )
+        if not target.exists():
+            raise HetcError(
+                f"tensor '{tensor.name}': external data file '{location}' is missing", file=file
+            )
+        load_external_data_for_tensor(tensor, str(base))
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
+
+
+# ---------------------------------------------------------------------------
+# Opset conversion
+# ---------------------------------------------------------------------------
+
+
+def _default_opset(model: onnx.ModelProto) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), None)
+
+
+def to_pinned_opset(model: onnx.ModelProto, file: str) -> onnx.ModelProto:
+    """Convert `model` to the dialect's opset, or explain why it cannot be."""
+    for node in model.graph.node:
+        if node.domain not in DEFAULT_DOMAINS:
+            raise UnsupportedError(
+                f"op domain '{node.domain}' is not supported (only ai.onnx)",
+                file=file,
+                node=node.name,
+                op_type=node.op_type,
+            )
+    version = _default_opset(model)
+    target = onnx_d.ONNX_OPSET
+    if version is None:
+        raise HetcError("model imports no ai.onnx opset", file=file)
+    if version > target:
+        raise UnsupportedError(
+            f"opset {version} is newer than hetc's opset {target}", file=file,
+            hint="upgrade hetc, or export the model at an older opset",
+        )
+    if version == target:
+        return model
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            converted = onnx.version_converter.convert_version(model, target)
+        return converted
+    except Exception as exc:
+        # The converter lacks adapters for some old versions. Where no op in the
+        # model changed between its opset and ours, re-labelling the opset is exact.
+        changed = [
+            n.op_type
+            for n in model.graph.node
+            if _since(n.op_type, version) != _since(n.op_type, target)
+        ]
+        if changed:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise UnsupportedError(
+                f"cannot convert opset {version} to {target}: ops {sorted(set(changed))} "
+                f"changed meaning and the onnx version converter failed ({first})",
+                file=file,
+            ) from None
+        relabelled = onnx.ModelProto()
+        relabelled.CopyFrom(model)
+        for o in relabelled.opset_import:
+            if o.domain in DEFAULT_DOMAINS:
+                o.version = target
+        return relabelled
+
+
+def _since(op_type: str, opset: int) -> int | None:
+    try:
+        return onnx.defs.get_schema(op_type, opset).since_version
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------
+
+
+def _graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """Real inputs: in old IR versions initializers are listed as inputs too."""
+    inits = {i.name for i in graph.initializer}
+    return [i for i in graph.input if i.name not in inits]
+
+
+def bind_input_shapes(
+    model: onnx.ModelProto, input_shapes: InputShapes | None, file: str
+) -> onnx.ModelProto:
+    """Give every graph input a static shape, from the model or from `input_shapes`."""
+    input_shapes = dict(input_shapes or {})
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    graph = model_copy.graph
+    inputs = _graph_inputs(graph)
+    known = {i.name for i in inputs}
+    for name in input_shapes:
+        if name not in known:
+            raise HetcError(
+                f"--input-shape names '{name}', which is not a graph input "
+                f"(inputs: {', '.join(sorted(known)) or 'none'})",
+                file=file,
+            )
+    for inp in inputs:
+        ttype = inp.type
+        if ttype.WhichOneof("value") != "tensor_type":
+            raise UnsupportedError(
+                f"input '{inp.name}' is a {ttype.WhichOneof('value')}, only tensors are supported",
+                file=file,
+            )
+        shape = ttype.tensor_type.shape
+        if inp.name in input_shapes:
+            want = [int(d) for d in input_shapes[inp.name]]
+            if ttype.tensor_type.HasField("shape") and len(shape.dim) != len(want):
+                raise HetcError(
+                    f"input '{inp.name}' has rank {len(shape.dim)}, "
+                    f"but --input-shape gives {len(want)} dims {want}",
+                    file=file,
+                )
+            for i, (dim, value) in enumerate(zip(shape.dim, want)):
+                if dim.HasField("dim_value") and dim.dim_value != value:
+                    raise HetcError(
+                        f"input '{inp.name}' dim {i} is fixed to {dim.dim_value}, "
+                        f"but --input-shape gives {value}",
+                        file=file,
+                    )
+            del shape.dim[:]
+            for value in want:
+                shape.dim.add().dim_value = value
+            continue
+        if not ttype.tensor_type.HasField("shape"):
+            raise HetcError(
+                f"input '{inp.name}' has no shape; bind it with --input-shape {inp.name}=D0xD1x...",
+                file=file,
+            )
+        for i, dim in enumerate(shape.dim):
+            if not dim.HasField("dim_value") or dim.dim_value < 0:
+                label = f"'{dim.dim_param}'" if dim.dim_param else "unknown"
+                example = "x".join(
+                    str(d.dim_value) if d.HasField("dim_value") else "1" for d in shape.dim
+                )
+                raise HetcError(
+                    f"input '{inp.name}' has a symbolic dimension {label} (dim {i}); "
+                    "hetc compiles static shapes",
+                    file=file,
+                    hint=f"bind it: --input-shape {inp.name}={example} "
+                    f"(Python: input_shapes={{'{inp.name}': ...}})",
+                )
+    return model_copy
+
+
+def _is_static(vi: onnx.ValueInfoProto) -> bool:
+    t = vi.type
+    if t.WhichOneof("value") != "tensor_type":
+        return False
+    tt = t.tensor_type
+    if not tt.elem_type or not tt.HasField("shape"):
+        return False
+    return all(d.HasField("dim_value") and d.dim_value >= 0 for d in tt.shape.dim)
+
+
+def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
+    # Recompute every intermediate and output shape from the (bound) input shapes.
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    del model.graph.value_info[:]
+    for out in model.graph.output:
+        if out.type.WhichOneof("value") == "tensor_type":
+            out.type.tensor_type.ClearField("shape")
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+
+
+def _value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    g = model.graph
+    vis = {vi.name: vi for vi in g.value_info}
+    vis.update({vi.name: vi for vi in g.input})
+    vis.update({vi.name: vi for vi in g.output})
+    for init in g.initializer:
+        vis[init.name] = helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+    return vis
+
+
+def _fold_for_shapes(model: onnx.ModelProto) -> bool:
+    """Fold nodes whose inputs are all known (constants, or Shape/Size of a static
+    tensor) into initializers. Returns whether anything changed."""
+    from hetc.backends.numpy.evaluate import has_kernel, run_kernel
+
+    g = model.graph
+    vis = _value_infos(model)
+    consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    keep, changed = [], False
+    for node in g.node:
+        value = None
+        if node.op_type in ("Shape", "Size") and node.input[0] in vis and _is_static(vis[node.input[0]]):
+            dims = [d.dim_value for d in vis[node.input[0]].type.tensor_type.shape.dim]
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "Size":
+                value = [np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)]
+            else:
+                start, end = attrs.get("start", 0), attrs.get("end", len(dims))
+                value = [np.array(dims[slice(start, end)], dtype=np.int64)]
+        elif (
+            node.op_type not in _NONDETERMINISTIC
+            and has_kernel(node.op_type)
+            and all(not name or name in consts for name in node.input)
+            and not any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute)
+        ):
+            attrs = {a.name: _python_attr(a) for a in node.attribute}
+            if node.op_type == "Split" and "num_outputs" not in attrs:
+                attrs["num_outputs"] = len(node.output)
+            try:
+                value = run_kernel(
+                    node.op_type, [consts[n] if n else None for n in node.input], attrs, len(node.output)
+                )
+            except Exception:
+                value = None
+        if value is None:
+            keep.append(node)
+            continue
+        changed = True
+        for name, array in zip(node.output, value):
+            if name:
+                consts[name] = array
+                g.initializer.append(numpy_helper.from_array(array, name))
+    if changed:
+        del g.node[:]
+        g.node.extend(keep)
+    return changed
+
+
+_NONDETERMINISTIC = {
+    "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+    "Bernoulli", "Multinomial",
+}
+
+
+def _python_attr(attr: onnx.AttributeProto):
+    value = helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, list):
+        return [v.decode() if isinstance(v, bytes) else v for v in value]
+    return value
+
+
+def infer_static_shapes(model: onnx.ModelProto, file: str) -> onnx.ModelProto:
+    """Infer a static shape for every value, folding shape subgraphs where needed."""
+    for _ in range(8):
+        inferred = _infer(model)
+        vis = _value_infos(inferred)
+        missing = _first_unresolved(inferred, vis)
+        if missing is None:
+            return inferred
+        if not _fold_for_shapes(inferred):
+            node, name = missing
+            raise UnsupportedError(
+                f"cannot infer a static shape for '{name}' (its shape depends on "
+                "tensor values, or shape inference does not know this op)",
+                file=file,
+                node=node.name,
+                op_type=node.op_type,
+            )
+        model = inferred
+    node, name = missing
+    raise UnsupportedError(f"shape of '{name}' did not resolve", file=file, node=node.name, op_type=node.op_type)
+
+
+def _first_unresolved(model: onnx.ModelProto, vis) -> tuple[onnx.NodeProto, str] | None:
+    for node in model.graph.node:
+        for name in node.output:
+            if name and (name not in vis or not _is_static(vis[name])):
+                return node, name
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Building the IR
+# ---------------------------------------------------------------------------
+
+
+def _tensor_type(vi: onnx.ValueInfoProto) -> TensorType:
+    tt = vi.type.tensor_type
+    return TensorType(onnx_d.element_type_from_onnx(tt.elem_type), [d.dim_value for d in tt.shape.dim])
+
+
+_NAME_RE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _name_hint(name: str) -> str | None:
+    hint = _NAME_RE.sub("_", name).strip("_")
+    if not hint:
+        return None
+    return hint if not hint[0].isdigit() else f"v{hint}"
+
+
+def build_module(model: onnx.ModelProto, file: str) -> ModuleOp:
+    g = model.graph
+    vis = _value_infos(model)
+    inputs = _graph_inputs(g)
+    try:
+        arg_types = [_tensor_type(i) for i in inputs]
+    except onnx_d.UnsupportedType as exc:
+        raise UnsupportedError(f"graph input: {exc}", file=file) from None
+    block = Block(arg_types=arg_types)
+    values: dict[str, SSAValue] = {}
+    for arg, inp in zip(block.args, inputs):
+        arg.name_hint = _name_hint(inp.name)
+        values[inp.name] = arg
+
+    no_value: SSAValue | None = None
+    for init in g.initializer:
+        try:
+            array = numpy_helper.to_array(init)
+            attr = onnx_d.dense_from_numpy(array)
+        except Exception as exc:
+            raise UnsupportedError(f"initializer '{init.name}': {exc}", file=file) from None
+        op = onnx_d.create_op("Constant", [], [attr.type], {"value": attr})
+        op.results[0].name_hint = _name_hint(init.name)
+        block.add_op(op)
+        values[init.name] = op.results[0]
+
+    for node in g.node:
+        where = dict(file=file, node=node.name, op_type=node.op_type)
+        if node.op_type not in onnx_d.OPS:
+            raise UnsupportedError("unknown ai.onnx op", **where)
+        operands = []
+        for name in node.input:
+            if not name:
+                if no_value is None:
+                    nv = onnx_d.NoValueOp()
+                    block.add_op(nv)
+                    no_value = nv.result
+                operands.append(no_value)
+            elif name not in values:
+                raise HetcError(f"input '{name}' is not produced by any node or initializer", **where)
+            else:
+                operands.append(values[name])
+        attrs: dict[str, Attribute] = {}
+        for a in node.attribute:
+            if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                raise UnsupportedError(
+                    f"attribute '{a.name}' holds a subgraph; control flow (If/Loop/Scan) "
+                    "is not supported yet",
+                    **where,
+                )
+            if a.ref_attr_name:
+                raise UnsupportedError(f"attribute '{a.name}' refers to a function attribute", **where)
+            try:
+                attrs[a.name] = onnx_d.attribute_from_python(a.type, helper.get_attribute_value(a))
+            except onnx_d.UnsupportedType as exc:
+                raise UnsupportedError(f"attribute '{a.name}': {exc}", **where) from None
+        if node.op_type == "Split" and "num_outputs" not in attrs:
+            from xdsl.dialects.builtin import IntegerAttr, i64
+
+            attrs["num_outputs"] = IntegerAttr(len(node.output), i64)
+        if node.name:
+            attrs[onnx_d.NODE_NAME_ATTR] = StringAttr(node.name)
+        result_types: list[Attribute] = []
+        for name in node.output:
+            if not name:
+                result_types.append(NoneType())
+                continue
+            vi = vis.get(name)
+            if vi is None or vi.type.WhichOneof("value") != "tensor_type":
+                kind = vi.type.WhichOneof("value") if vi is not None else "unknown"
+                raise UnsupportedError(f"output '{name}' is a {kind} value; only tensors are supported", **where)
+            try:
+                result_types.append(_tensor_type(vi))
+            except onnx_d.UnsupportedType as exc:
+                raise UnsupportedError(f"output '{name}': {exc}", **where) from None
+        op = onnx_d.create_op(node.op_type, operands, result_types, attrs)
+        block.add_op(op)
+        for name, res in zip(node.output, op.results):
+            if name:
+                res.name_hint = _name_hint(name)
+                values[name] = res
+
+    outputs = []
+    for out in g.output:
+        if out.name not in values:
+            raise HetcError(f"graph output '{out.name}' is not produced by any node", file=file)
+        outputs.append(values[out.name])
+    block.add_op(func.ReturnOp(*outputs))
+    fn = func.FuncOp(
+        "main",
+        (arg_types, [v.type for v in outputs]),
+        Region(block),
+    )
+    fn.attributes[INPUT_NAMES_ATTR] = ArrayAttr([StringAttr(i.name) for i in inputs])
+    fn.attributes[OUTPUT_NAMES_ATTR] = ArrayAttr([StringAttr(o.name) for o in g.output])
+    return ModuleOp([fn])
+
+
+def import_model(
+    model: onnx.ModelProto | str | Path,
+    input_shapes: InputShapes | None = None,
+    *,
+    file: str | None = None,
+) -> ModuleOp:
+    """Import an ONNX model (a path or a ModelProto) into the `onnx` dialect."""
+    if not isinstance(model, onnx.ModelProto):
+        file = file or str(model)
+        model = load_model(model)
+    file = file or (model.graph.name or "<model>")
+    try:
+        if model.functions:
+            model = onnx.inliner.inline_local_functions(model)
+        # Checker complaints are kept, not fatal: exporters write models onnxruntime
+        # accepts but the checker does not (e.g. outputs without shapes). They are the
+        # explanation if the import then fails for a reason of its own.
+        checker_error = None
+        try:
+            onnx.checker.check_model(model)
+        except Exception as exc:
+            checker_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        try:
+            model = to_pinned_opset(model, file)
+            model = bind_input_shapes(model, input_shapes, file)
+            model = infer_static_shapes(model, file)
+            return build_module(model, file)
+        except HetcError:
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if checker_error:
+                reason = f"model fails the ONNX checker ({checker_error}); import stopped at {reason}"
+            raise HetcError(f"cannot import: {reason}", file=file) from exc
+    except HetcError as err:
+        raise err.with_file(file)

@@ -1,0 +1,16 @@
+"""hetc's passes, by name. `hetc-opt -p NAME` and the driver's pipelines look them up here."""
+
+from __future__ import annotations
+
+from xdsl.passes import ModulePass
+
+
+def all_passes() -> dict[str, type[ModulePass]]:
+    from hetc.passes.canonicalize import Canonicalize
+    from hetc.passes.dce import DeadCodeElimination
+    from hetc.passes.decompose import Decompose
+    from hetc.passes.fold_constants import FoldConstants
+    from hetc.passes.verify_shapes import VerifyShapes
+
+    passes = [VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose]
+    return {p.name: p for p in passes}

@@ -1,0 +1,121 @@
+"""hetc-canonicalize: local simplifications to a fixed point.
+
+- Identity, no-op Cast/CastLike, Expand and Reshape to the same shape, inference
+  Dropout, single-input Concat: replaced by their input.
+- Squeeze, Unsqueeze and Flatten on static shapes become Reshape; a Reshape's shape
+  operand becomes a constant of its static result shape (dropping the shape
+  arithmetic exporters emit), and Reshape of Reshape collapses to one.
+- Transpose of Transpose composes; an identity permutation disappears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, NoneType
+from xdsl.passes import ModulePass
+
+from hetc.dialects import onnx as onnx_d
+
+
+def _attr(op: onnx_d.OnnxOp, name: str, default=None):
+    attr = op.attributes.get(name)
+    return default if attr is None else onnx_d.attribute_to_python(attr)
+
+
+def _replace(op: onnx_d.OnnxOp, value) -> bool:
+    op.results[0].replace_all_uses_with(value)
+    return True
+
+
+def _same_type(a, b) -> bool:
+    return a.type == b.type
+
+
+def _to_reshape(op: onnx_d.OnnxOp, source) -> bool:
+    """Replace `op` by Reshape(source, constant result shape)."""
+    dims = list(op.results[0].type.get_shape())
+    shape = onnx_d.constant_op(np.array(dims, dtype=np.int64), "shape")
+    attrs = {"allowzero": 1} if 0 in dims else {}
+    new = onnx_d.build_op("Reshape", [source, shape.results[0]], [op.results[0].type], **attrs)
+    if op.node_name:
+        new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+    new.results[0].name_hint = op.results[0].name_hint
+    op.parent.insert_op_before(shape, op)
+    op.parent.insert_op_before(new, op)
+    return _replace(op, new.results[0])
+
+
+def _rewrite(op: onnx_d.OnnxOp) -> bool:
+    """Apply one canonicalization to `op`; returns whether the IR changed."""
+    t = op.OP_TYPE
+    if not op.results or not op.results[0].uses:
+        return False
+    x = op.operands[0] if op.operands else None
+    if t == "Identity":
+        return _replace(op, x)
+    if t in ("Cast", "CastLike", "Expand") and _same_type(x, op.results[0]):
+        return _replace(op, x)
+    if t == "Dropout":
+        training = op.operands[2] if len(op.operands) > 2 else None
+        flag = None if training is None or isinstance(training.type, NoneType) else onnx_d.constant_value(training)
+        inference = training is None or isinstance(training.type, NoneType) or (flag is not None and not flag.any())
+        if inference and (len(op.results) < 2 or not op.results[1].uses):
+            return _replace(op, x)
+        return False
+    if t == "Concat" and len(op.operands) == 1:
+        return _replace(op, x)
+    if t in ("Squeeze", "Unsqueeze", "Flatten"):
+        return _to_reshape(op, x)
+    if t == "Reshape":
+        if _same_type(x, op.results[0]):
+            return _replace(op, x)
+        owner = x.owner
+        if isinstance(owner, onnx_d.OnnxOp) and owner.OP_TYPE == "Reshape":
+            return _to_reshape(op, owner.operands[0])
+        shape = onnx_d.constant_value(op.operands[1])
+        dims = list(op.results[0].type.get_shape())
+        if shape is None or list(shape) != dims or (0 in dims and _attr(op, "allowzero", 0) != 1):
+            return _to_reshape(op, x)
+        return False
+    if t == "Transpose":
+        rank = len(op.results[0].type.get_shape())
+        perm = _attr(op, "perm") or list(reversed(range(rank)))
+        if perm == list(range(rank)):
+            return _replace(op, x)
+        owner = x.owner
+        if isinstance(owner, onnx_d.OnnxOp) and owner.OP_TYPE == "Transpose":
+            inner = _attr(owner, "perm") or list(reversed(range(rank)))
+            composed = [inner[p] for p in perm]
+            if composed == list(range(rank)):
+                return _replace(op, owner.operands[0])
+            new = onnx_d.build_op("Transpose", [owner.operands[0]], [op.results[0].type], perm=composed)
+            new.results[0].name_hint = op.results[0].name_hint
+            op.parent.insert_op_before(new, op)
+            return _replace(op, new.results[0])
+    return False
+
+
+def canonicalize(module: ModuleOp, max_rounds: int = 16) -> int:
+    changes = 0
+    for _ in range(max_rounds):
+        changed = False
+        for op in list(module.walk()):
+            if isinstance(op, onnx_d.OnnxOp) and op.parent is not None and _rewrite(op):
+                changed = True
+                changes += 1
+                if all(not r.uses for r in op.results):
+                    op.parent.erase_op(op)
+        if not changed:
+            break
+    return changes
+
+
+@dataclass(frozen=True)
+class Canonicalize(ModulePass):
+    name = "hetc-canonicalize"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        canonicalize(op)

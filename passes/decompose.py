@@ -1,0 +1,184 @@
+"""hetc-decompose: composite ONNX ops into primitives later passes want.
+
+- Gemm -> [Transpose] MatMul [Transpose], Mul by alpha, Add beta*C
+- LayerNormalization (only Y used, float32/64) -> ReduceMean, Sub, Mul, Add, Sqrt, Div
+- Softmax / LogSoftmax -> ReduceMax, Sub, Exp, ReduceSum, Div (Log, Sub)
+- BatchNormalization at inference with constant statistics -> Mul, Add by per-channel
+  constants (scale / sqrt(var + eps), B - mean * that)
+
+The new ops carry the original node's name, so reports and comments still point at
+the ONNX node they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType, f32, f64
+from xdsl.passes import ModulePass
+
+from hetc.dialects import onnx as onnx_d
+
+DEFAULT_OPS = ("Gemm", "LayerNormalization", "Softmax", "LogSoftmax", "BatchNormalization")
+
+
+class _Builder:
+    """Inserts new ops before `anchor`, tagged with the anchor's node name."""
+
+    def __init__(self, anchor: onnx_d.OnnxOp) -> None:
+        self.anchor = anchor
+
+    def op(self, op_type: str, operands: list, result_type, **attrs):
+        new = onnx_d.build_op(op_type, operands, [result_type], **attrs)
+        if self.anchor.node_name:
+            new.attributes[onnx_d.NODE_NAME_ATTR] = self.anchor.attributes[onnx_d.NODE_NAME_ATTR]
+        self.anchor.parent.insert_op_before(new, self.anchor)
+        return new.results[0]
+
+    def const(self, array: np.ndarray, hint: str = "c"):
+        new = onnx_d.constant_op(array, hint)
+        self.anchor.parent.insert_op_before(new, self.anchor)
+        return new.results[0]
+
+
+def _attr(op, name, default=None):
+    a = op.attributes.get(name)
+    return default if a is None else onnx_d.attribute_to_python(a)
+
+
+def _ttype(elem, shape) -> TensorType:
+    return TensorType(elem, list(shape))
+
+
+def _present(v) -> bool:
+    return v is not None and not isinstance(v.type, NoneType)
+
+
+def _gemm(op) -> bool:
+    a, b = op.operands[0], op.operands[1]
+    c = op.operands[2] if len(op.operands) > 2 and _present(op.operands[2]) else None
+    y = op.results[0]
+    elem = y.type.get_element_type()
+    dtype = onnx_d.numpy_dtype(elem)
+    bld = _Builder(op)
+    if _attr(op, "transA", 0):
+        m, k = a.type.get_shape()
+        a = bld.op("Transpose", [a], _ttype(elem, (k, m)), perm=[1, 0])
+    if _attr(op, "transB", 0):
+        n, k = b.type.get_shape()
+        b = bld.op("Transpose", [b], _ttype(elem, (k, n)), perm=[1, 0])
+    out = bld.op("MatMul", [a, b], y.type)
+    alpha, beta = _attr(op, "alpha", 1.0), _attr(op, "beta", 1.0)
+    if alpha != 1.0:
+        out = bld.op("Mul", [out, bld.const(np.array(alpha, dtype=dtype), "alpha")], y.type)
+    if c is not None and beta != 0.0:
+        if beta != 1.0:
+            c = bld.op("Mul", [c, bld.const(np.array(beta, dtype=dtype), "beta")], c.type)
+        out = bld.op("Add", [out, c], y.type)
+    y.replace_all_uses_with(out)
+    return True
+
+
+def _layer_norm(op) -> bool:
+    if any(r.uses for r in op.results[1:]):
+        return False
+    x = op.operands[0]
+    elem = x.type.get_element_type()
+    if elem not in (f32, f64):
+        return False  # fp16 computes in fp32 (stash_type); keep the fused op
+    scale = op.operands[1]
+    bias = op.operands[2] if len(op.operands) > 2 and _present(op.operands[2]) else None
+    shape = list(x.type.get_shape())
+    rank = len(shape)
+    axis = _attr(op, "axis", -1) % rank
+    eps = _attr(op, "epsilon", 1e-5)
+    dtype = onnx_d.numpy_dtype(elem)
+    axes = list(range(axis, rank))
+    reduced = [1 if i >= axis else d for i, d in enumerate(shape)]
+    bld = _Builder(op)
+    axes_c = bld.const(np.array(axes, dtype=np.int64), "axes")
+    mean = bld.op("ReduceMean", [x, axes_c], _ttype(elem, reduced), keepdims=1)
+    d = bld.op("Sub", [x, mean], x.type)
+    var = bld.op("ReduceMean", [bld.op("Mul", [d, d], x.type), axes_c], _ttype(elem, reduced), keepdims=1)
+    std = bld.op("Sqrt", [bld.op("Add", [var, bld.const(np.array(eps, dtype=dtype), "eps")], var.type)], var.type)
+    y = bld.op("Mul", [bld.op("Div", [d, std], x.type), scale], op.results[0].type)
+    if bias is not None:
+        y = bld.op("Add", [y, bias], op.results[0].type)
+    op.results[0].replace_all_uses_with(y)
+    return True
+
+
+def _softmax(op, log: bool) -> bool:
+    x = op.operands[0]
+    elem = x.type.get_element_type()
+    shape = list(x.type.get_shape())
+    if not shape:
+        return False
+    axis = _attr(op, "axis", -1) % len(shape)
+    reduced = [1 if i == axis else d for i, d in enumerate(shape)]
+    bld = _Builder(op)
+    axes_c = bld.const(np.array([axis], dtype=np.int64), "axes")
+    m = bld.op("ReduceMax", [x, axes_c], _ttype(elem, reduced), keepdims=1)
+    shifted = bld.op("Sub", [x, m], x.type)
+    e = bld.op("Exp", [shifted], x.type)
+    s = bld.op("ReduceSum", [e, axes_c], _ttype(elem, reduced), keepdims=1)
+    if log:
+        y = bld.op("Sub", [shifted, bld.op("Log", [s], s.type)], x.type)
+    else:
+        y = bld.op("Div", [e, s], x.type)
+    op.results[0].replace_all_uses_with(y)
+    return True
+
+
+def _batch_norm(op) -> bool:
+    if _attr(op, "training_mode", 0) or any(r.uses for r in op.results[1:]):
+        return False
+    x = op.operands[0]
+    params = [onnx_d.constant_value(v) for v in op.operands[1:5]]
+    if any(p is None for p in params):
+        return False
+    scale, bias, mean, var = params
+    dtype = onnx_d.numpy_dtype(x.type.get_element_type())
+    eps = _attr(op, "epsilon", 1e-5)
+    a = (scale / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(dtype)
+    b = (bias - mean * a).astype(dtype)
+    rank = len(x.type.get_shape())
+    bshape = [-1] + [1] * max(rank - 2, 0)
+    bld = _Builder(op)
+    y = bld.op("Mul", [x, bld.const(a.reshape(bshape), "bn_scale")], x.type)
+    y = bld.op("Add", [y, bld.const(b.reshape(bshape), "bn_shift")], x.type)
+    op.results[0].replace_all_uses_with(y)
+    return True
+
+
+_RULES = {
+    "Gemm": _gemm,
+    "LayerNormalization": _layer_norm,
+    "Softmax": lambda op: _softmax(op, log=False),
+    "LogSoftmax": lambda op: _softmax(op, log=True),
+    "BatchNormalization": _batch_norm,
+}
+
+
+def decompose(module: ModuleOp, ops: tuple[str, ...] = DEFAULT_OPS) -> int:
+    done = 0
+    for op in list(module.walk()):
+        if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE in ops and op.OP_TYPE in _RULES:
+            if op.results[0].uses and _RULES[op.OP_TYPE](op):
+                if all(not r.uses for r in op.results):
+                    op.parent.erase_op(op)
+                done += 1
+    return done
+
+
+@dataclass(frozen=True)
+class Decompose(ModulePass):
+    """`ops` picks which composite ops to decompose (comma-separated in hetc-opt)."""
+
+    name = "hetc-decompose"
+    ops: tuple[str, ...] = field(default=DEFAULT_OPS)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        decompose(op, tuple(self.ops))
