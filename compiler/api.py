@@ -41,12 +41,13 @@ def compile_module(
     model: str | Path | onnx.ModelProto,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     *,
+    frozen_inputs: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ModuleOp:
     """Import and run the graph pipeline; returns the optimized `onnx`-dialect module."""
     if progress:
         progress("import")
-    module = import_model(model, input_shapes)
+    module = import_model(model, input_shapes, frozen_inputs=frozen_inputs)
     file = str(model) if not isinstance(model, onnx.ModelProto) else None
     try:
         return run_pipeline(module, GRAPH_PIPELINE, progress=progress)
@@ -126,12 +127,13 @@ def build(
     out_dir: str | Path,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     *,
+    frozen_inputs: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Compile `model` for `target` into the folder `out_dir` (written atomically)."""
     if target not in TARGETS:
         raise HetcError(f"unknown target '{target}' (known: {', '.join(TARGETS)})")
-    module = compile_module(model, input_shapes, progress=progress)
+    module = compile_module(model, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
     fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
     in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
     out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
@@ -150,6 +152,7 @@ def build(
         "source_sha256": _source_hash(model),
         "onnx_opset": onnx_d.ONNX_OPSET,
         "pipeline": list(GRAPH_PIPELINE),
+        "frozen_inputs": sorted(frozen_inputs or {}),
         "inputs": _describe(in_names, list(ftype.inputs.data)),
         "outputs": _describe(out_names, list(ftype.outputs.data)),
         "files": sorted(files),
@@ -170,16 +173,20 @@ def compile(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     output_dir: str | Path | None = None,
     *,
+    frozen_inputs: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Session:
     """Compile an ONNX model (path or ModelProto) and load it.
 
     >>> sess = hetc.compile("model.onnx", target="numpy", input_shapes={"x": (1, 3, 224, 224)})
     >>> outs = sess.run({"x": x})
+
+    `frozen_inputs={"shape": array}` compiles those inputs in as constants (for
+    models whose shapes depend on input values).
     """
     if output_dir is None:
         tmp = tempfile.mkdtemp(prefix="hetc-")
         _TEMP_DIRS.append(tmp)
         output_dir = Path(tmp) / "out"
-    out = build(model, target, output_dir, input_shapes, progress=progress)
+    out = build(model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
     return Session(out)

@@ -284,7 +284,7 @@ def _fold_for_shapes(model: onnx.ModelProto) -> bool:
             and not any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute)
         ):
             attrs = {a.name: _python_attr(a) for a in node.attribute}
-            if node.op_type == "Split" and "num_outputs" not in attrs:
+            if node.op_type == "Split" and "num_outputs" not in attrs and not (len(node.input) > 1 and node.input[1]):
                 attrs["num_outputs"] = len(node.output)
             try:
                 value = run_kernel(
@@ -429,7 +429,7 @@ def build_module(model: onnx.ModelProto, file: str) -> ModuleOp:
                 attrs[a.name] = onnx_d.attribute_from_python(a.type, helper.get_attribute_value(a))
             except onnx_d.UnsupportedType as exc:
                 raise UnsupportedError(f"attribute '{a.name}': {exc}", **where) from None
-        if node.op_type == "Split" and "num_outputs" not in attrs:
+        if node.op_type == "Split" and "num_outputs" not in attrs and not (len(node.input) > 1 and node.input[1]):
             from xdsl.dialects.builtin import IntegerAttr, i64
 
             attrs["num_outputs"] = IntegerAttr(len(node.output), i64)
@@ -471,13 +471,49 @@ def build_module(model: onnx.ModelProto, file: str) -> ModuleOp:
     return ModuleOp([fn])
 
 
+def freeze_inputs(
+    model: onnx.ModelProto, frozen: Mapping[str, np.ndarray], file: str
+) -> onnx.ModelProto:
+    """Turn the named graph inputs into initializers holding the given values.
+
+    Specializes a model whose shapes depend on input values (a Reshape's target
+    shape, a reduction's axes fed as inputs) into one hetc can compile statically.
+    """
+    if not frozen:
+        return model
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    g = model_copy.graph
+    inputs = {i.name: i for i in _graph_inputs(g)}
+    for name, value in frozen.items():
+        if name not in inputs:
+            raise HetcError(f"cannot freeze '{name}': not a graph input (inputs: {', '.join(inputs)})", file=file)
+        want = inputs[name].type.tensor_type.elem_type
+        array = np.asarray(value)
+        if want and helper.np_dtype_to_tensor_dtype(array.dtype) != want:
+            raise HetcError(
+                f"cannot freeze '{name}': value has dtype {array.dtype}, the input is "
+                f"{onnx.TensorProto.DataType.Name(want)}",
+                file=file,
+            )
+        g.initializer.append(numpy_helper.from_array(array, name))
+    keep = [i for i in g.input if i.name not in frozen]
+    del g.input[:]
+    g.input.extend(keep)
+    return model_copy
+
+
 def import_model(
     model: onnx.ModelProto | str | Path,
     input_shapes: InputShapes | None = None,
     *,
+    frozen_inputs: Mapping[str, np.ndarray] | None = None,
     file: str | None = None,
 ) -> ModuleOp:
-    """Import an ONNX model (a path or a ModelProto) into the `onnx` dialect."""
+    """Import an ONNX model (a path or a ModelProto) into the `onnx` dialect.
+
+    `input_shapes` binds symbolic input dimensions; `frozen_inputs` turns inputs
+    into constants (see `freeze_inputs`)."""
     if not isinstance(model, onnx.ModelProto):
         file = file or str(model)
         model = load_model(model)
@@ -494,6 +530,7 @@ def import_model(
         except Exception as exc:
             checker_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         try:
+            model = freeze_inputs(model, frozen_inputs or {}, file)
             model = to_pinned_opset(model, file)
             model = bind_input_shapes(model, input_shapes, file)
             model = infer_static_shapes(model, file)
