@@ -53,6 +53,8 @@ from xdsl.irdl import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from hetc.diagnostics import UnsupportedError
+
 #: The one opset the dialect models; the importer converts other opsets to it.
 ONNX_OPSET = 28
 
@@ -101,7 +103,7 @@ _ONNX_TO_XDSL: dict[int, Attribute] = {
 _XDSL_TO_ONNX: dict[Attribute, int] = {v: k for k, v in _ONNX_TO_XDSL.items()}
 
 
-class UnsupportedType(ValueError):
+class UnsupportedType(UnsupportedError):
     """An ONNX element type hetc cannot represent (strings, float8, int4, complex)."""
 
 
@@ -133,7 +135,9 @@ def element_type_from_numpy(dtype: np.dtype) -> Attribute:
 
 def dense_from_numpy(array: np.ndarray) -> DenseIntOrFPElementsAttr:
     """A bytes-backed dense attribute: no per-element Python objects, so big weights are cheap."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
     ttype = TensorType(element_type_from_numpy(array.dtype), array.shape)
     return DenseIntOrFPElementsAttr(ttype, BytesAttr(array.tobytes()))
 

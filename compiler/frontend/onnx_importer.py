@@ -373,6 +373,21 @@ def _name_hint(name: str) -> str | None:
     return hint if not hint[0].isdigit() else f"v{hint}"
 
 
+def _constant_node(node: onnx.NodeProto, result_types: list[Attribute], where: dict) -> onnx_d.OnnxOp:
+    from hetc.backends.numpy.evaluate import run_kernel
+
+    try:
+        (array,) = run_kernel("Constant", [], {a.name: _python_attr(a) for a in node.attribute}, 1)
+    except Exception as exc:
+        raise UnsupportedError(f"cannot read the constant: {exc}", **where) from None
+    op = onnx_d.constant_op(array)
+    if op.results[0].type != result_types[0]:
+        raise HetcError(f"constant has type {op.results[0].type}, shape inference says {result_types[0]}", **where)
+    if node.name:
+        op.attributes[onnx_d.NODE_NAME_ATTR] = StringAttr(node.name)
+    return op
+
+
 def build_module(model: onnx.ModelProto, file: str) -> ModuleOp:
     g = model.graph
     vis = _value_infos(model)
@@ -448,7 +463,11 @@ def build_module(model: onnx.ModelProto, file: str) -> ModuleOp:
                 result_types.append(_tensor_type(vi))
             except onnx_d.UnsupportedType as exc:
                 raise UnsupportedError(f"output '{name}': {exc}", **where) from None
-        op = onnx_d.create_op(node.op_type, operands, result_types, attrs)
+        if node.op_type == "Constant":
+            # Every Constant form (value_float, value_ints, ...) becomes a tensor `value`.
+            op = _constant_node(node, result_types, where)
+        else:
+            op = onnx_d.create_op(node.op_type, operands, result_types, attrs)
         block.add_op(op)
         for name, res in zip(node.output, op.results):
             if name:
