@@ -102,6 +102,9 @@ class Session:
         if output_names is None:
             return outs
         index = {n: i for i, n in enumerate(self.output_names)}
+        unknown = [n for n in output_names if n not in index]
+        if unknown:
+            raise HetcError(f"unknown output(s) {unknown}; the model's outputs are {self.output_names}")
         return [outs[index[n]] for n in output_names]
 
 

@@ -29,9 +29,15 @@ def write_output_dir(out_dir: str | Path, files: dict[str, bytes | str]) -> Path
                 hint="pick a new folder with -o",
             )
     parent = out.parent if str(out.parent) else Path(".")
+    blocker = next((p for p in [parent, *parent.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise HetcError(f"cannot write output folder '{out}': '{blocker}' is a file, not a folder")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the folder should follow the umask
     except OSError as exc:
         raise HetcError(f"cannot write output folder '{out}': {exc.strerror or exc}") from None
     try:

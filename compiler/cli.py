@@ -15,7 +15,7 @@ from hetc.diagnostics import HetcError
 
 EXAMPLES = {
     "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
-    "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x64",
+    "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784",
 }
 
 

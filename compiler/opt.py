@@ -83,10 +83,30 @@ class HetcOptMain(xDSLOptMain):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from xdsl.utils.exceptions import ParseError, VerifyException
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    if debug:
+        argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
     try:
         HetcOptMain(description="hetc-opt: run hetc passes on MLIR text or an ONNX model", args=argv).run()
     except HetcError as err:
+        if debug:
+            raise
         print(f"hetc-opt: error: {err}", file=sys.stderr)
+        return 1
+    except ParseError as err:
+        if debug:
+            raise
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        where, what = (lines[0], lines[-1]) if lines else ("input", "parse error")
+        print(f"hetc-opt: error: {where}: cannot parse: {what}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, VerifyException) as err:
+        if debug:
+            raise
+        text = f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"hetc-opt: error: {text}", file=sys.stderr)
         return 1
     return 0
 

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import ml_dtypes  # registers bfloat16, float8, int4 ... as NumPy dtypes
 import numpy as np
 import onnx
 import onnx.defs
 from xdsl.dialects.builtin import (
     ArrayAttr,
+    Float4E2M1FNType,
+    Float8E4M3FNType,
+    Float8E4M3FNUZType,
+    Float8E5M2FNUZType,
+    Float8E5M2Type,
+    Float8E8M0FNUType,
     BFloat16Type,
     BytesAttr,
     DenseArrayBase,
@@ -78,6 +85,18 @@ _ONNX_TO_NUMPY: dict[int, np.dtype] = {
     onnx.TensorProto.UINT16: np.dtype(np.uint16),
     onnx.TensorProto.UINT32: np.dtype(np.uint32),
     onnx.TensorProto.UINT64: np.dtype(np.uint64),
+    # Narrow types come from ml_dtypes (an onnx dependency): one byte or two per element.
+    onnx.TensorProto.BFLOAT16: np.dtype(ml_dtypes.bfloat16),
+    onnx.TensorProto.FLOAT8E4M3FN: np.dtype(ml_dtypes.float8_e4m3fn),
+    onnx.TensorProto.FLOAT8E4M3FNUZ: np.dtype(ml_dtypes.float8_e4m3fnuz),
+    onnx.TensorProto.FLOAT8E5M2: np.dtype(ml_dtypes.float8_e5m2),
+    onnx.TensorProto.FLOAT8E5M2FNUZ: np.dtype(ml_dtypes.float8_e5m2fnuz),
+    onnx.TensorProto.FLOAT8E8M0: np.dtype(ml_dtypes.float8_e8m0fnu),
+    onnx.TensorProto.FLOAT4E2M1: np.dtype(ml_dtypes.float4_e2m1fn),
+    onnx.TensorProto.INT4: np.dtype(ml_dtypes.int4),
+    onnx.TensorProto.UINT4: np.dtype(ml_dtypes.uint4),
+    onnx.TensorProto.INT2: np.dtype(ml_dtypes.int2),
+    onnx.TensorProto.UINT2: np.dtype(ml_dtypes.uint2),
 }
 
 
@@ -99,12 +118,22 @@ _ONNX_TO_XDSL: dict[int, Attribute] = {
     onnx.TensorProto.UINT16: _int(16, False),
     onnx.TensorProto.UINT32: _int(32, False),
     onnx.TensorProto.UINT64: _int(64, False),
+    onnx.TensorProto.FLOAT8E4M3FN: Float8E4M3FNType(),
+    onnx.TensorProto.FLOAT8E4M3FNUZ: Float8E4M3FNUZType(),
+    onnx.TensorProto.FLOAT8E5M2: Float8E5M2Type(),
+    onnx.TensorProto.FLOAT8E5M2FNUZ: Float8E5M2FNUZType(),
+    onnx.TensorProto.FLOAT8E8M0: Float8E8M0FNUType(),
+    onnx.TensorProto.FLOAT4E2M1: Float4E2M1FNType(),
+    onnx.TensorProto.INT4: _int(4, True),
+    onnx.TensorProto.UINT4: _int(4, False),
+    onnx.TensorProto.INT2: _int(2, True),
+    onnx.TensorProto.UINT2: _int(2, False),
 }
 _XDSL_TO_ONNX: dict[Attribute, int] = {v: k for k, v in _ONNX_TO_XDSL.items()}
 
 
 class UnsupportedType(UnsupportedError):
-    """An ONNX element type hetc cannot represent (strings, float8, int4, complex)."""
+    """An ONNX element type hetc cannot represent (strings, complex, float6)."""
 
 
 def element_type_from_onnx(elem_type: int) -> Attribute:
@@ -119,7 +148,7 @@ def onnx_elem_type(t: Attribute) -> int:
 
 
 def numpy_dtype(t: Attribute) -> np.dtype:
-    """The NumPy dtype of an xDSL element type (bf16 has none: reported unsupported)."""
+    """The NumPy dtype of an xDSL element type (narrow floats and ints via ml_dtypes)."""
     code = _XDSL_TO_ONNX.get(t)
     if code is None or code not in _ONNX_TO_NUMPY:
         raise UnsupportedType(f"element type {t} has no NumPy dtype")

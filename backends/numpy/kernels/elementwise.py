@@ -618,7 +618,8 @@ def Clip(input, min=None, max=None):
         out = np.maximum(out, np.asarray(min).astype(dt))
     if max is not None:
         out = np.minimum(out, np.asarray(max).astype(dt))
-    return np.array(out, dtype=dt, copy=out is x)
+    # a copy when no bound applied (callers may mutate outputs); else just the dtype
+    return np.array(out, dtype=dt) if out is x else np.asarray(out, dtype=dt)
 
 
 # ---------------------------------------------------------------- casts
