@@ -14,34 +14,19 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
 from xdsl.passes import ModulePass
 
-from hetc.backends.numpy.evaluate import has_kernel, run_kernel
+from hetc.backends.numpy.evaluate import NONDETERMINISTIC_OPS, has_kernel, run_kernel, shape_value
 from hetc.dialects import onnx as onnx_d
-
-#: Ops never folded: their value is not a function of their inputs.
-NOT_FOLDABLE = {
-    "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
-    "Bernoulli", "Multinomial", "Constant",
-}
 
 #: A fold may grow the weights only up to this many elements (ConstantOfShape, Expand, Tile).
 MAX_GROWTH_ELEMENTS = 1 << 16
 
 
-def _shape_fold(op: onnx_d.OnnxOp) -> list[np.ndarray] | None:
-    shape = onnx_d.tensor_shape(op.operands[0])
-    if shape is None:
-        return None
-    if op.OP_TYPE == "Size":
-        return [np.array(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)]
-    attrs = {k: onnx_d.attribute_to_python(v) for k, v in op.onnx_attributes().items()}
-    start, end = attrs.get("start", 0), attrs.get("end", len(shape))
-    return [np.array(shape[slice(start, end)], dtype=np.int64)]
-
-
 def _evaluate(op: onnx_d.OnnxOp) -> list[np.ndarray] | None:
     if op.OP_TYPE in ("Shape", "Size"):
-        return _shape_fold(op)
-    if op.OP_TYPE in NOT_FOLDABLE or not has_kernel(op.OP_TYPE):
+        shape = onnx_d.tensor_shape(op.operands[0])
+        attrs = {k: onnx_d.attribute_to_python(v) for k, v in op.onnx_attributes().items()}
+        return None if shape is None else [shape_value(op.OP_TYPE, list(shape), attrs)]
+    if op.OP_TYPE in NONDETERMINISTIC_OPS or op.OP_TYPE == "Constant" or not has_kernel(op.OP_TYPE):
         return None
     inputs = []
     for v in op.operands:

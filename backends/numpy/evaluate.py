@@ -11,6 +11,20 @@ from hetc.backends.numpy.kernels import KERNELS
 from hetc.diagnostics import UnsupportedError
 
 
+#: ops whose value is not a function of their inputs: never evaluated at compile time
+NONDETERMINISTIC_OPS = frozenset(
+    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial"}
+)
+
+
+def shape_value(op_type: str, dims: list[int], attrs: dict[str, Any]) -> np.ndarray:
+    """What `Shape` (with start/end) or `Size` returns for a tensor of shape `dims`."""
+    if op_type == "Size":
+        return np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)
+    start, end = attrs.get("start", 0), attrs.get("end", len(dims))
+    return np.array(list(dims)[slice(start, end)], dtype=np.int64)
+
+
 def has_kernel(op_type: str) -> bool:
     return op_type in KERNELS
 

@@ -261,7 +261,7 @@ def _value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
 def _fold_for_shapes(model: onnx.ModelProto) -> bool:
     """Fold nodes whose inputs are all known (constants, or Shape/Size of a static
     tensor) into initializers. Returns whether anything changed."""
-    from hetc.backends.numpy.evaluate import has_kernel, run_kernel
+    from hetc.backends.numpy.evaluate import NONDETERMINISTIC_OPS, has_kernel, run_kernel, shape_value
 
     g = model.graph
     vis = _value_infos(model)
@@ -271,19 +271,15 @@ def _fold_for_shapes(model: onnx.ModelProto) -> bool:
         value = None
         if node.op_type in ("Shape", "Size") and node.input[0] in vis and _is_static(vis[node.input[0]]):
             dims = [d.dim_value for d in vis[node.input[0]].type.tensor_type.shape.dim]
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            if node.op_type == "Size":
-                value = [np.array(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)]
-            else:
-                start, end = attrs.get("start", 0), attrs.get("end", len(dims))
-                value = [np.array(dims[slice(start, end)], dtype=np.int64)]
+            attrs = {a.name: python_attribute(a) for a in node.attribute}
+            value = [shape_value(node.op_type, dims, attrs)]
         elif (
-            node.op_type not in _NONDETERMINISTIC
+            node.op_type not in NONDETERMINISTIC_OPS
             and has_kernel(node.op_type)
             and all(not name or name in consts for name in node.input)
-            and not any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute)
+            and not _has_subgraph(node)
         ):
-            attrs = {a.name: _python_attr(a) for a in node.attribute}
+            attrs = {a.name: python_attribute(a) for a in node.attribute}
             if node.op_type == "Split" and "num_outputs" not in attrs and not (len(node.input) > 1 and node.input[1]):
                 attrs["num_outputs"] = len(node.output)
             try:
@@ -306,13 +302,8 @@ def _fold_for_shapes(model: onnx.ModelProto) -> bool:
     return changed
 
 
-_NONDETERMINISTIC = {
-    "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
-    "Bernoulli", "Multinomial",
-}
-
-
-def _python_attr(attr: onnx.AttributeProto):
+def python_attribute(attr: onnx.AttributeProto):
+    """An attribute as the plain Python value the NumPy kernels take."""
     value = helper.get_attribute_value(attr)
     if isinstance(value, bytes):
         return value.decode()
@@ -324,14 +315,23 @@ def _python_attr(attr: onnx.AttributeProto):
 
 
 def infer_static_shapes(model: onnx.ModelProto, file: str) -> onnx.ModelProto:
-    """Infer a static shape for every value, folding shape subgraphs where needed."""
-    for _ in range(8):
+    """Infer a static shape for every value, folding shape subgraphs where needed.
+
+    Also inlines the taken branch of every `If` whose condition folds to a constant
+    (exporters emit those for shape checks); other control flow is left for the
+    builder to report."""
+    for _ in range(16):
         inferred = _infer(model)
         vis = _value_infos(inferred)
         missing = _first_unresolved(inferred, vis)
-        if missing is None:
+        has_if = any(n.op_type == "If" for n in inferred.graph.node)
+        if missing is None and not has_if:
             return inferred
-        if not _fold_for_shapes(inferred):
+        changed = _fold_for_shapes(inferred)
+        changed = _inline_constant_ifs(inferred) or changed
+        if not changed:
+            if missing is None:
+                return inferred
             node, name = missing
             raise UnsupportedError(
                 f"cannot infer a static shape for '{name}' (its shape depends on "
@@ -341,8 +341,53 @@ def infer_static_shapes(model: onnx.ModelProto, file: str) -> onnx.ModelProto:
                 op_type=node.op_type,
             )
         model = inferred
-    node, name = missing
+    node, name = missing or (inferred.graph.node[0], "?")
     raise UnsupportedError(f"shape of '{name}' did not resolve", file=file, node=node.name, op_type=node.op_type)
+
+
+def _has_subgraph(node: onnx.NodeProto) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _inline_constant_ifs(model: onnx.ModelProto) -> bool:
+    """Replace each `If` with a constant condition by the nodes of its taken branch."""
+    g = model.graph
+    consts = {i.name: i for i in g.initializer}
+    nodes, changed = [], False
+    for index, node in enumerate(g.node):
+        if node.op_type != "If" or node.input[0] not in consts:
+            nodes.append(node)
+            continue
+        cond = bool(numpy_helper.to_array(consts[node.input[0]]).reshape(-1)[0])
+        branch = next(a.g for a in node.attribute if a.name == ("then_branch" if cond else "else_branch"))
+        if any(_has_subgraph(n) for n in branch.node):
+            nodes.append(node)  # nested control flow: not inlined
+            continue
+        prefix = f"{node.name or 'If'}_{index}_{'then' if cond else 'else'}/"
+        internal = {i.name for i in branch.initializer} | {o for n in branch.node for o in n.output if o}
+
+        def rename(name: str) -> str:
+            return prefix + name if name in internal else name
+
+        for init in branch.initializer:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(init)
+            copy.name = rename(init.name)
+            g.initializer.append(copy)
+        for bn in branch.node:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(bn)
+            copy.name = prefix + (bn.name or bn.op_type)
+            copy.input[:] = [rename(n) if n else n for n in bn.input]
+            copy.output[:] = [rename(n) if n else n for n in bn.output]
+            nodes.append(copy)
+        for out, bout in zip(node.output, branch.output):
+            nodes.append(helper.make_node("Identity", [rename(bout.name)], [out], name=f"{prefix}{out}"))
+        changed = True
+    if changed:
+        del g.node[:]
+        g.node.extend(nodes)
+    return changed
 
 
 def _first_unresolved(model: onnx.ModelProto, vis) -> tuple[onnx.NodeProto, str] | None:
@@ -377,7 +422,7 @@ def _constant_node(node: onnx.NodeProto, result_types: list[Attribute], where: d
     from hetc.backends.numpy.evaluate import run_kernel
 
     try:
-        (array,) = run_kernel("Constant", [], {a.name: _python_attr(a) for a in node.attribute}, 1)
+        (array,) = run_kernel("Constant", [], {a.name: python_attribute(a) for a in node.attribute}, 1)
     except Exception as exc:
         raise UnsupportedError(f"cannot read the constant: {exc}", **where) from None
     op = onnx_d.constant_op(array)

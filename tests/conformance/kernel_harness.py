@@ -15,6 +15,8 @@ from onnx import helper, numpy_helper
 
 from cases import NodeCase
 
+from hetc.frontend.onnx_importer import python_attribute as attr_value
+
 PINNED_OPSET = 28
 
 
@@ -28,19 +30,6 @@ def to_pinned(model: onnx.ModelProto) -> onnx.ModelProto | None:
             return onnx.version_converter.convert_version(model, PINNED_OPSET)
     except Exception:
         return None
-
-
-def attr_value(attr: onnx.AttributeProto):
-    value = helper.get_attribute_value(attr)
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, onnx.TensorProto):
-        return numpy_helper.to_array(value)
-    if isinstance(value, list) and value and isinstance(value[0], bytes):
-        return [v.decode() for v in value]
-    if isinstance(value, list):
-        return list(value)
-    return value
 
 
 def run_kernel_case(case: NodeCase, kernels: dict) -> tuple[str, str]:

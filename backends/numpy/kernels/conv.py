@@ -91,7 +91,7 @@ def _conv_core(x, w, b, auto_pad, dilations, group, kernel_shape, pads, strides,
 
 def _conv_acc_dtype(dt):
     dt = np.dtype(dt)
-    if dt.kind == "f" and dt.itemsize < 4:
+    if (dt.kind == "f" and dt.itemsize < 4) or dt.kind == "V":  # V: bfloat16 / float8
         return np.float32
     return dt
 

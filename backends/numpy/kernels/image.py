@@ -137,7 +137,7 @@ def Resize(X, roi=None, scales=None, sizes=None, *, antialias=0, axes=None, coor
             if ctm == "tf_crop_and_resize" and roi_v is not None:
                 factor = roi_v[len(ax) + k] - roi_v[k]
             out_len[a] = int(math.floor(in_shape[a] * factor * sc[k] + 1e-9))
-    is_float = X.dtype.kind == "f"
+    is_float = X.dtype.kind in "fV"  # V: bfloat16 / float8
     y = X.astype(np.float64) if mode != "nearest" else X
     outside_masks = []
     for k, a in enumerate(ax):

@@ -13,7 +13,8 @@ from hetc.backends.numpy.kernels import kernel
 
 def _linalg_acc(dt):
     dt = np.dtype(dt)
-    if dt.kind == "f" and dt.itemsize < 4:
+    # kind "V": ml_dtypes' bfloat16 / float8, which NumPy cannot multiply natively
+    if (dt.kind == "f" and dt.itemsize < 4) or dt.kind == "V":
         return np.dtype(np.float32)
     if dt.kind != "f" and dt.kind != "c" and dt.itemsize < 4:
         return np.dtype(np.int32) if dt.kind == "i" else np.dtype(np.uint32)

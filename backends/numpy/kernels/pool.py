@@ -72,7 +72,7 @@ def _pool_windows(x, ks, st, dl, begin, out, pad_value):
 
 def _pool_lowest(dtype):
     dtype = np.dtype(dtype)
-    if dtype.kind == "f":
+    if dtype.kind in "fV":  # V: bfloat16 / float8
         return -np.inf
     return np.iinfo(dtype).min
 
