@@ -12,14 +12,21 @@ from hetc.dialects import onnx as onnx_d
 
 
 def erase_dead_ops(module: ModuleOp) -> int:
-    """Erase unused onnx ops bottom-up; returns how many were erased."""
+    """Erase unused onnx ops until none is left; returns how many were erased.
+
+    Sweeps repeat because an op's only user may sit in a nested block swept
+    before it (or after it, for uses from an enclosing block)."""
     erased = 0
-    for block in [b for op in module.walk() for r in op.regions for b in r.blocks]:
-        for op in reversed(list(block.ops)):
-            if isinstance(op, (onnx_d.OnnxOp, onnx_d.NoValueOp)) and all(not r.uses for r in op.results):
-                block.erase_op(op)
-                erased += 1
-    return erased
+    while True:
+        before = erased
+        blocks = [b for op in module.walk() for r in op.regions for b in r.blocks]
+        for block in reversed(blocks):  # innermost blocks first
+            for op in reversed(list(block.ops)):
+                if isinstance(op, (onnx_d.OnnxOp, onnx_d.NoValueOp)) and all(not r.uses for r in op.results):
+                    block.erase_op(op)
+                    erased += 1
+        if erased == before:
+            return erased
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,5 @@
-// Known bug, kept as an expected failure: hetc-dce visits blocks outer-first and
-// makes a single bottom-up sweep per block, so an op in an outer block whose only
-// user is a dead op in a nested region is not erased in the same run (running
-// hetc-dce twice removes it). When the pass reaches a fixed point in one run,
-// this test XPASSes: drop the XFAIL line then.
-// XFAIL: *
+// hetc-dce reaches a fixed point in one run: an op in an outer block whose only
+// user is a dead op in a nested region goes too.
 // RUN: hetc-opt %s -p hetc-dce | filecheck %s
 
 // CHECK-LABEL: func.func @outer_feeds_dead_inner(
