@@ -26,7 +26,9 @@ from hetc.diagnostics import UnsupportedError
 from hetc.dialects import onnx as onnx_d
 
 #: constants up to this many elements are written inline instead of into weights.npz
+#: (fewer for floats: their exact decimal form is long)
 INLINE_LIMIT = 16
+INLINE_FLOAT_LIMIT = 4
 
 
 @dataclass
@@ -153,7 +155,7 @@ def _is_extension_dtype(dtype: np.dtype) -> bool:
 
 
 def _inline_array(array: np.ndarray) -> str | None:
-    if array.size > INLINE_LIMIT:
+    if array.size > (INLINE_FLOAT_LIMIT if array.dtype.kind in "fcV" else INLINE_LIMIT):
         return None
     if _is_extension_dtype(array.dtype):
         values = array.astype(np.float64).tolist()

@@ -118,6 +118,8 @@ def to_pinned_opset(model: onnx.ModelProto, file: str) -> onnx.ModelProto:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             converted = onnx.version_converter.convert_version(model, target)
+        if version < 11:
+            _keep_pre11_resize_meaning(converted)
         return converted
     except Exception as exc:
         # The converter lacks adapters for some old versions. Where no op in the
@@ -140,6 +142,21 @@ def to_pinned_opset(model: onnx.ModelProto, file: str) -> onnx.ModelProto:
             if o.domain in DEFAULT_DOMAINS:
                 o.version = target
         return relabelled
+
+
+def _keep_pre11_resize_meaning(converted: onnx.ModelProto) -> None:
+    """Before opset 11, Resize/Upsample always mapped coordinates `asymmetric`ally
+    (nearest: floor). The converter's adapter leaves the new defaults (half_pixel,
+    round_prefer_floor) in place, which changes results: set the old meaning on every
+    Resize of a converted pre-11 model (they all come from old Resize/Upsample)."""
+    for node in converted.graph.node:
+        if node.op_type != "Resize":
+            continue
+        present = {a.name for a in node.attribute}
+        if "coordinate_transformation_mode" not in present:
+            node.attribute.append(helper.make_attribute("coordinate_transformation_mode", "asymmetric"))
+        if "nearest_mode" not in present:
+            node.attribute.append(helper.make_attribute("nearest_mode", "floor"))
 
 
 def _since(op_type: str, opset: int) -> int | None:

@@ -56,6 +56,12 @@ class ModelSpec:
     # are exported with a size > 1 so torch.export does not specialise them)
     export_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     description: str = ""
+    # TorchScript-exporter opset, if not TORCHSCRIPT_OPSET (older opsets exercise hetc's
+    # version conversion up to its pinned opset)
+    opset: int | None = None
+    # symbolic dim name -> size fed by make_inputs(dynamic_size=...) instead of dynamic_size
+    # (e.g. UNet's height / width must be multiples of 8)
+    dynamic_sizes: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -804,6 +810,597 @@ def build_dbnet(width: int = 16, inner: int = 64):
     return DBNet()
 
 
+# --- EfficientNet-B0 -------------------------------------------------------------------
+
+
+def build_efficientnet_b0(width_mult: float = 0.5, num_classes: int = 100):
+    """torchvision-style EfficientNet-B0 at width 0.5: MBConv blocks (expand 1x1, depthwise
+    kxk, squeeze-excitation GlobalAveragePool -> 1x1 -> SiLU -> 1x1 -> Sigmoid -> Mul
+    broadcast, project 1x1), SiLU everywhere, full B0 stage table with depths (1,2,2,3,3,4,1)."""
+    torch = _torch()
+    nn = torch.nn
+    F = nn.functional
+
+    def conv_bn_act(c_in, c_out, k, stride=1, groups=1, act=True):
+        layers = [nn.Conv2d(c_in, c_out, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+        if act:
+            layers.append(nn.SiLU(inplace=True))
+        return nn.Sequential(*layers)
+
+    class SqueezeExcitation(nn.Module):
+        def __init__(self, c, c_sq):
+            super().__init__()
+            self.fc1 = nn.Conv2d(c, c_sq, 1)
+            self.fc2 = nn.Conv2d(c_sq, c, 1)
+
+        def forward(self, x):
+            s = F.adaptive_avg_pool2d(x, 1)
+            s = torch.sigmoid(self.fc2(F.silu(self.fc1(s))))
+            return x * s
+
+    class MBConv(nn.Module):
+        def __init__(self, c_in, c_out, k, stride, expand):
+            super().__init__()
+            self.use_res = stride == 1 and c_in == c_out
+            hidden = c_in * expand
+            layers = []
+            if expand != 1:
+                layers.append(conv_bn_act(c_in, hidden, 1))
+            layers += [
+                conv_bn_act(hidden, hidden, k, stride, groups=hidden),
+                SqueezeExcitation(hidden, max(1, c_in // 4)),
+                conv_bn_act(hidden, c_out, 1, act=False),
+            ]
+            self.block = nn.Sequential(*layers)
+
+        def forward(self, x):
+            y = self.block(x)
+            return x + y if self.use_res else y
+
+    class EfficientNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            table = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                     (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+            c_in = _make_divisible(32 * width_mult)
+            layers = [conv_bn_act(3, c_in, 3, 2)]
+            for t, k, s, c, n in table:
+                c_out = _make_divisible(c * width_mult)
+                for i in range(n):
+                    layers.append(MBConv(c_in, c_out, k, s if i == 0 else 1, t))
+                    c_in = c_out
+            last = 4 * c_in
+            layers.append(conv_bn_act(c_in, last, 1))
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
+
+        def forward(self, x):
+            x = F.adaptive_avg_pool2d(self.features(x), 1)
+            return self.classifier(torch.flatten(x, 1))
+
+    return EfficientNet()
+
+
+# --- ConvNeXt --------------------------------------------------------------------------
+
+
+def build_convnext(dims=(32, 64, 128, 256), depths=(2, 2, 2, 2), num_classes: int = 100):
+    """facebookresearch ConvNeXt, small: patchify stem 4x4/4, blocks of depthwise 7x7 ->
+    permute to NHWC -> LayerNorm -> Linear 4x -> GELU -> Linear -> layer scale -> permute back
+    -> residual; downsampling with the hand-written channels-first LayerNorm (mean / pow /
+    sqrt over dim 1) + 2x2/2 conv; global mean + LayerNorm + Linear head."""
+    torch = _torch()
+    nn = torch.nn
+    F = nn.functional
+
+    class LayerNormCF(nn.Module):  # the reference implementation's "channels_first" LayerNorm
+        def __init__(self, c, eps=1e-6):
+            super().__init__()
+            self.weight = nn.Parameter(1 + 0.1 * torch.randn(c))
+            self.bias = nn.Parameter(0.1 * torch.randn(c))
+            self.eps = eps
+
+        def forward(self, x):
+            u = x.mean(1, keepdim=True)
+            s = (x - u).pow(2).mean(1, keepdim=True)
+            x = (x - u) / torch.sqrt(s + self.eps)
+            return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+    class Block(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+            self.norm = nn.LayerNorm(dim, eps=1e-6)
+            self.pwconv1 = nn.Linear(dim, 4 * dim)
+            self.act = nn.GELU()
+            self.pwconv2 = nn.Linear(4 * dim, dim)
+            # real checkpoints have learnt layer scales far from the 1e-6 init
+            self.gamma = nn.Parameter(0.5 + 0.1 * torch.randn(dim))
+
+        def forward(self, x):
+            y = self.dwconv(x).permute(0, 2, 3, 1)  # N, H, W, C
+            y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
+            y = (self.gamma * y).permute(0, 3, 1, 2)
+            return x + y
+
+    class ConvNeXt(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.downsample_layers = nn.ModuleList([nn.Sequential(nn.Conv2d(3, dims[0], 4, 4), LayerNormCF(dims[0]))])
+            for i in range(3):
+                self.downsample_layers.append(nn.Sequential(LayerNormCF(dims[i]), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
+            self.stages = nn.ModuleList([nn.Sequential(*[Block(dims[i]) for _ in range(depths[i])]) for i in range(4)])
+            self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
+            self.head = nn.Linear(dims[-1], num_classes)
+
+        def forward(self, x):
+            for down, stage in zip(self.downsample_layers, self.stages):
+                x = stage(down(x))
+            return self.head(self.norm(x.mean([-2, -1])))
+
+    return ConvNeXt()
+
+
+# --- UNet ------------------------------------------------------------------------------
+
+
+def build_unet(base: int = 16, depth: int = 3, num_classes: int = 3):
+    """Classic UNet, small: double 3x3 conv-BN-ReLU per level, MaxPool 2x2 down, ConvTranspose
+    2x2/2 up, skip connections by channel Concat, 1x1 head. Any H, W divisible by 8."""
+    torch = _torch()
+    nn = torch.nn
+
+    def double_conv(c_in, c_out):
+        return nn.Sequential(_conv_bn(nn, c_in, c_out, 3), _conv_bn(nn, c_out, c_out, 3))
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            chans = [base * 2**i for i in range(depth + 1)]
+            self.inc = double_conv(3, chans[0])
+            self.downs = nn.ModuleList([double_conv(chans[i], chans[i + 1]) for i in range(depth)])
+            self.pool = nn.MaxPool2d(2)
+            self.ups = nn.ModuleList([nn.ConvTranspose2d(chans[i + 1], chans[i], 2, 2) for i in reversed(range(depth))])
+            self.up_convs = nn.ModuleList([double_conv(2 * chans[i], chans[i]) for i in reversed(range(depth))])
+            self.outc = nn.Conv2d(chans[0], num_classes, 1)
+
+        def forward(self, x):
+            skips = [self.inc(x)]
+            for down in self.downs:
+                skips.append(down(self.pool(skips[-1])))
+            x = skips.pop()
+            for up, conv in zip(self.ups, self.up_convs):
+                x = conv(torch.cat([skips.pop(), up(x)], dim=1))
+            return self.outc(x)
+
+    return UNet()
+
+
+# --- YOLO-style detector ---------------------------------------------------------------
+
+
+def build_yolo(width: int = 16, nc: int = 8):
+    """YOLOv5-style detector, small: Conv-BN-SiLU backbone with C3 blocks and SPPF (3 chained
+    MaxPool 5x5), FPN/PAN neck (nn.Upsample nearest x2 + Concat), Detect head on strides 8/16/32
+    with 3 anchors each: view/permute, Sigmoid, split (xy, wh, conf), grids built in forward from
+    arange + meshgrid of the feature size, xy = (2 xy - 0.5 + grid) * stride,
+    wh = (2 wh)^2 * anchor, concat -> [B, 3 * sum(ny * nx), 5 + nc]."""
+    torch = _torch()
+    nn = torch.nn
+
+    class Conv(nn.Module):
+        def __init__(self, c_in, c_out, k=1, s=1):
+            super().__init__()
+            self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False)
+            self.bn = nn.BatchNorm2d(c_out)
+            self.act = nn.SiLU()
+
+        def forward(self, x):
+            return self.act(self.bn(self.conv(x)))
+
+    class Bottleneck(nn.Module):
+        def __init__(self, c, shortcut=True):
+            super().__init__()
+            self.cv1, self.cv2 = Conv(c, c, 1), Conv(c, c, 3)
+            self.add = shortcut
+
+        def forward(self, x):
+            y = self.cv2(self.cv1(x))
+            return x + y if self.add else y
+
+    class C3(nn.Module):
+        def __init__(self, c_in, c_out, n=1, shortcut=True):
+            super().__init__()
+            h = c_out // 2
+            self.cv1, self.cv2, self.cv3 = Conv(c_in, h), Conv(c_in, h), Conv(2 * h, c_out)
+            self.m = nn.Sequential(*[Bottleneck(h, shortcut) for _ in range(n)])
+
+        def forward(self, x):
+            return self.cv3(torch.cat([self.m(self.cv1(x)), self.cv2(x)], 1))
+
+    class SPPF(nn.Module):
+        def __init__(self, c_in, c_out):
+            super().__init__()
+            h = c_in // 2
+            self.cv1, self.cv2 = Conv(c_in, h), Conv(4 * h, c_out)
+            self.m = nn.MaxPool2d(5, 1, 2)
+
+        def forward(self, x):
+            x = self.cv1(x)
+            y1 = self.m(x)
+            y2 = self.m(y1)
+            return self.cv2(torch.cat([x, y1, y2, self.m(y2)], 1))
+
+    class Detect(nn.Module):
+        def __init__(self, chans):
+            super().__init__()
+            self.no, self.na = nc + 5, 3
+            self.stride = [8.0, 16.0, 32.0]
+            anchors = torch.tensor([[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]], dtype=torch.float32)
+            self.register_buffer("anchors", anchors.view(3, 3, 2))  # pixels
+            self.m = nn.ModuleList([nn.Conv2d(c, self.no * self.na, 1) for c in chans])
+
+        def forward(self, feats):
+            z = []
+            for i, f in enumerate(feats):
+                x = self.m[i](f)
+                bs, _, ny, nx = x.shape
+                x = x.view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
+                yv, xv = torch.meshgrid(torch.arange(ny, dtype=torch.float32), torch.arange(nx, dtype=torch.float32), indexing="ij")
+                grid = torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2) - 0.5
+                anchor_grid = self.anchors[i].view(1, self.na, 1, 1, 2)
+                xy, wh, conf = x.sigmoid().split((2, 2, self.no - 4), 4)
+                xy = (xy * 2 + grid) * self.stride[i]
+                wh = (wh * 2) ** 2 * anchor_grid
+                z.append(torch.cat((xy, wh, conf), 4).view(bs, self.na * ny * nx, self.no))
+            return torch.cat(z, 1)
+
+    class YOLO(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = width
+            self.b0 = nn.Sequential(Conv(3, w, 3, 2), Conv(w, 2 * w, 3, 2), C3(2 * w, 2 * w))  # /4
+            self.b1 = nn.Sequential(Conv(2 * w, 4 * w, 3, 2), C3(4 * w, 4 * w, 2))  # /8  -> P3
+            self.b2 = nn.Sequential(Conv(4 * w, 8 * w, 3, 2), C3(8 * w, 8 * w, 2))  # /16 -> P4
+            self.b3 = nn.Sequential(Conv(8 * w, 16 * w, 3, 2), C3(16 * w, 16 * w), SPPF(16 * w, 16 * w))  # /32
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.lat5, self.td4 = Conv(16 * w, 8 * w), C3(16 * w, 8 * w, shortcut=False)
+            self.lat4, self.td3 = Conv(8 * w, 4 * w), C3(8 * w, 4 * w, shortcut=False)
+            self.down3, self.bu4 = Conv(4 * w, 4 * w, 3, 2), C3(8 * w, 8 * w, shortcut=False)
+            self.down4, self.bu5 = Conv(8 * w, 8 * w, 3, 2), C3(16 * w, 16 * w, shortcut=False)
+            self.detect = Detect([4 * w, 8 * w, 16 * w])
+
+        def forward(self, x):
+            p3 = self.b1(self.b0(x))
+            p4 = self.b2(p3)
+            p5 = self.b3(p4)
+            l5 = self.lat5(p5)
+            t4 = self.td4(torch.cat([self.up(l5), p4], 1))
+            l4 = self.lat4(t4)
+            n3 = self.td3(torch.cat([self.up(l4), p3], 1))
+            n4 = self.bu4(torch.cat([self.down3(n3), l4], 1))
+            n5 = self.bu5(torch.cat([self.down4(n4), l5], 1))
+            return self.detect([n3, n4, n5])
+
+    return YOLO()
+
+
+# --- Swin ------------------------------------------------------------------------------
+
+
+def build_swin(img: int = 32, patch: int = 2, dim: int = 32, depths=(2, 2), heads=(2, 4), window: int = 4, num_classes: int = 100):
+    """Swin Transformer, small: patch embed 2x2 -> 16x16 tokens; stage 1 = W-MSA + SW-MSA
+    (torch.roll shift, window partition / reverse via view/permute, relative position bias
+    gathered from a table by a buffer index, precomputed shifted-window attention mask),
+    PatchMerging (strided slices + concat + LayerNorm + Linear), stage 2 at 8x8; mean + head."""
+    torch = _torch()
+    nn = torch.nn
+    F = nn.functional
+
+    def window_partition(x, ws):
+        B, H, W, C = x.shape
+        x = x.view(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).contiguous()
+        return x.view(-1, ws * ws, C)
+
+    def window_reverse(w, ws, H, W):
+        C = w.shape[-1]
+        x = w.view(-1, H // ws, W // ws, ws, ws, C).permute(0, 1, 3, 2, 4, 5).contiguous()
+        return x.view(-1, H, W, C)
+
+    class WindowAttention(nn.Module):
+        def __init__(self, dim, nh):
+            super().__init__()
+            self.nh, self.scale = nh, (dim // nh) ** -0.5
+            self.relative_position_bias_table = nn.Parameter(0.5 * torch.randn((2 * window - 1) ** 2, nh))
+            coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+            rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+            self.register_buffer("relative_position_index", rel[..., 0] * (2 * window - 1) + rel[..., 1])
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.proj = nn.Linear(dim, dim)
+
+        def forward(self, x, mask=None):
+            B_, N, C = x.shape
+            qkv = self.qkv(x).reshape(B_, N, 3, self.nh, C // self.nh).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(N, N, -1)
+            attn = attn + bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+            if mask is not None:
+                nW = mask.shape[0]
+                attn = attn.view(B_ // nW, nW, self.nh, N, N) + mask.unsqueeze(1).unsqueeze(0)
+                attn = attn.view(-1, self.nh, N, N)
+            attn = attn.softmax(-1)
+            return self.proj((attn @ v).transpose(1, 2).reshape(B_, N, C))
+
+    class SwinBlock(nn.Module):
+        def __init__(self, dim, nh, res, shift):
+            super().__init__()
+            self.res, self.shift = res, (shift if res > window else 0)
+            self.norm1, self.attn = nn.LayerNorm(dim), WindowAttention(dim, nh)
+            self.norm2 = nn.LayerNorm(dim)
+            self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+            mask = None
+            if self.shift:
+                img_mask = torch.zeros(1, res, res, 1)
+                cnt = 0
+                for h in (slice(0, -window), slice(-window, -self.shift), slice(-self.shift, None)):
+                    for w in (slice(0, -window), slice(-window, -self.shift), slice(-self.shift, None)):
+                        img_mask[:, h, w, :] = cnt
+                        cnt += 1
+                mw = window_partition(img_mask, window).squeeze(-1)
+                mask = (mw.unsqueeze(1) - mw.unsqueeze(2)) != 0
+                mask = mask.float() * -100.0
+            self.register_buffer("attn_mask", mask)
+
+        def forward(self, x):
+            B, L, C = x.shape
+            H = W = self.res
+            y = self.norm1(x).view(B, H, W, C)
+            if self.shift:
+                y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+            y = window_reverse(self.attn(window_partition(y, window), self.attn_mask), window, H, W)
+            if self.shift:
+                y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
+            x = x + y.view(B, L, C)
+            return x + self.mlp(self.norm2(x))
+
+    class PatchMerging(nn.Module):
+        def __init__(self, dim, res):
+            super().__init__()
+            self.res = res
+            self.norm = nn.LayerNorm(4 * dim)
+            self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+
+        def forward(self, x):
+            B, L, C = x.shape
+            x = x.view(B, self.res, self.res, C)
+            x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+            return self.reduction(self.norm(x.view(B, -1, 4 * C)))
+
+    class Swin(nn.Module):
+        def __init__(self):
+            super().__init__()
+            res = img // patch
+            self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+            self.pe_norm = nn.LayerNorm(dim)
+            self.stage1 = nn.Sequential(*[SwinBlock(dim, heads[0], res, 0 if i % 2 == 0 else window // 2) for i in range(depths[0])])
+            self.merge = PatchMerging(dim, res)
+            self.stage2 = nn.Sequential(*[SwinBlock(2 * dim, heads[1], res // 2, 0 if i % 2 == 0 else window // 2) for i in range(depths[1])])
+            self.norm = nn.LayerNorm(2 * dim)
+            self.head = nn.Linear(2 * dim, num_classes)
+
+        def forward(self, x):
+            x = self.pe_norm(self.patch_embed(x).flatten(2).transpose(1, 2))
+            x = self.stage2(self.merge(self.stage1(x)))
+            return self.head(self.norm(x).mean(1))
+
+    return Swin()
+
+
+# --- DistilBERT / T5 encoder (transformers, random init) ------------------------------
+
+
+def build_distilbert():
+    """transformers DistilBertModel, random init: 2 layers, dim 128, 2 heads, hidden 512."""
+    torch = _torch()
+    from transformers import DistilBertConfig, DistilBertModel
+
+    cfg = DistilBertConfig(vocab_size=8192, dim=128, n_layers=2, n_heads=2, hidden_dim=512, max_position_embeddings=128,
+                           dropout=0.0, attention_dropout=0.0, attn_implementation="eager")
+    model = DistilBertModel(cfg)
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+
+    return Wrapper()
+
+
+def build_t5_encoder():
+    """transformers T5EncoderModel, random init: 2 layers, d_model 128, 4 heads of 32, gated-GELU
+    FFN 256 (T5 v1.1), RMS LayerNorm, relative-position buckets computed in the graph."""
+    torch = _torch()
+    from transformers import T5Config, T5EncoderModel
+
+    cfg = T5Config(vocab_size=8192, d_model=128, d_kv=32, d_ff=256, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=32, relative_attention_max_distance=64, dropout_rate=0.0,
+                   feed_forward_proj="gated-gelu", attn_implementation="eager", use_cache=False)
+    model = T5EncoderModel(cfg)
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+
+    return Wrapper()
+
+
+# --- Whisper-style audio encoder / wav2vec2 feature encoder -----------------------------
+
+
+def build_whisper_encoder(n_mels: int = 16, d: int = 64, heads: int = 4, layers: int = 2, max_frames: int = 256):
+    """Whisper encoder front, small: Conv1d k3 + GELU, Conv1d k3 s2 + GELU, + sinusoidal
+    positions (buffer, sliced to the dynamic length), pre-LN transformer layers (q/k/v Linear,
+    k without bias, softmax attention, GELU MLP), final LayerNorm. [B, n_mels, T] -> [B, T/2, d]."""
+    torch = _torch()
+    nn = torch.nn
+    F = nn.functional
+
+    def sinusoids(length, channels, max_timescale=10000):
+        inc = np.log(max_timescale) / (channels // 2 - 1)
+        inv = torch.exp(-inc * torch.arange(channels // 2, dtype=torch.float32))
+        t = torch.arange(length, dtype=torch.float32)[:, None] * inv[None, :]
+        return torch.cat([torch.sin(t), torch.cos(t)], dim=1)
+
+    class Layer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn_ln = nn.LayerNorm(d)
+            self.q, self.k, self.v, self.o = nn.Linear(d, d), nn.Linear(d, d, bias=False), nn.Linear(d, d), nn.Linear(d, d)
+            self.mlp_ln = nn.LayerNorm(d)
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+        def forward(self, x):
+            B, T, _ = x.shape
+            h = self.attn_ln(x)
+            q, k, v = (m(h).view(B, T, heads, -1).transpose(1, 2) for m in (self.q, self.k, self.v))
+            a = torch.softmax(q @ k.transpose(-1, -2) * (d // heads) ** -0.5, dim=-1)
+            x = x + self.o((a @ v).transpose(1, 2).reshape(B, T, d))
+            return x + self.mlp(self.mlp_ln(x))
+
+    class WhisperEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv1d(n_mels, d, 3, padding=1)
+            self.conv2 = nn.Conv1d(d, d, 3, stride=2, padding=1)
+            self.register_buffer("positional_embedding", sinusoids(max_frames, d))
+            self.blocks = nn.ModuleList([Layer() for _ in range(layers)])
+            self.ln_post = nn.LayerNorm(d)
+
+        def forward(self, mel):
+            x = F.gelu(self.conv1(mel))
+            x = F.gelu(self.conv2(x)).permute(0, 2, 1)
+            x = x + self.positional_embedding[: x.shape[1]]
+            for b in self.blocks:
+                x = b(x)
+            return self.ln_post(x)
+
+    return WhisperEncoder()
+
+
+def build_wav2vec2_features(dim: int = 32, proj: int = 64):
+    """wav2vec2 feature encoder, small: 7 Conv1d layers (kernels 10,3,3,3,3,2,2, strides
+    5,2,2,2,2,2,2, no bias), GroupNorm(dim, dim) after the first, GELU after each, then
+    LayerNorm + Linear feature projection. Raw audio [B, samples] -> [B, frames, proj]."""
+    torch = _torch()
+    nn = torch.nn
+    F = nn.functional
+
+    class FeatureEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            ks, ss = (10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)
+            self.convs = nn.ModuleList([nn.Conv1d(1 if i == 0 else dim, dim, k, s, bias=False) for i, (k, s) in enumerate(zip(ks, ss))])
+            self.norm0 = nn.GroupNorm(dim, dim, affine=True)
+            with torch.no_grad():
+                self.norm0.weight.uniform_(0.8, 1.2)
+                self.norm0.bias.uniform_(-0.1, 0.1)
+            self.ln = nn.LayerNorm(dim)
+            self.proj = nn.Linear(dim, proj)
+
+        def forward(self, audio):
+            x = audio[:, None]
+            for i, conv in enumerate(self.convs):
+                x = conv(x)
+                if i == 0:
+                    x = self.norm0(x)
+                x = F.gelu(x)
+            return self.proj(self.ln(x.transpose(1, 2)))
+
+    return FeatureEncoder()
+
+
+# --- GRU/LSTM seq2seq, GRU classifier, nn.TransformerEncoder ---------------------------
+
+
+def build_seq2seq(vocab: int = 1000, emb: int = 64, hidden: int = 64):
+    """RNN seq2seq with teacher forcing: Embedding -> bidirectional GRU encoder over the
+    source (dynamic length), LSTM decoder over the target (dynamic length) started from the
+    projected encoder state, Luong dot attention (bmm + softmax over source) + tanh combine,
+    vocabulary logits [B, T_tgt, vocab]."""
+    torch = _torch()
+    nn = torch.nn
+
+    class Seq2Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_emb = nn.Embedding(vocab, emb)
+            self.tgt_emb = nn.Embedding(vocab, emb)
+            self.encoder = nn.GRU(emb, hidden, batch_first=True, bidirectional=True)
+            self.bridge = nn.Linear(2 * hidden, hidden)
+            self.enc_proj = nn.Linear(2 * hidden, hidden, bias=False)
+            self.decoder = nn.LSTM(emb, hidden, num_layers=2, batch_first=True)
+            self.combine = nn.Linear(2 * hidden, hidden)
+            self.out = nn.Linear(hidden, vocab)
+
+        def forward(self, src, tgt):
+            enc, h = self.encoder(self.src_emb(src))  # [B, S, 2H], [2, B, H]
+            h0 = torch.tanh(self.bridge(torch.cat([h[0], h[1]], dim=1)))  # [B, H]
+            h0 = h0.unsqueeze(0).repeat(2, 1, 1)
+            dec, _ = self.decoder(self.tgt_emb(tgt), (h0, torch.zeros_like(h0)))  # [B, T, H]
+            keys = self.enc_proj(enc)  # [B, S, H]
+            attn = torch.softmax(torch.bmm(dec, keys.transpose(1, 2)), dim=-1)  # [B, T, S]
+            ctx = torch.bmm(attn, keys)
+            return self.out(torch.tanh(self.combine(torch.cat([dec, ctx], dim=-1))))
+
+    return Seq2Seq()
+
+
+def build_gru_classifier(vocab: int = 5000, emb: int = 64, hidden: int = 64, num_classes: int = 4):
+    """Embedding -> 2-layer GRU (batch_first) -> [mean over time, last hidden state] -> Linear."""
+    torch = _torch()
+    nn = torch.nn
+
+    class GRUClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab, emb)
+            self.gru = nn.GRU(emb, hidden, num_layers=2, batch_first=True)
+            self.fc = nn.Linear(2 * hidden, num_classes)
+
+        def forward(self, tokens):
+            out, h = self.gru(self.embedding(tokens))
+            return self.fc(torch.cat([out.mean(1), h[-1]], dim=1))
+
+    return GRUClassifier()
+
+
+def build_torch_transformer(d: int = 64, nhead: int = 4, ff: int = 128, layers: int = 2, num_classes: int = 10):
+    """torch.nn.TransformerEncoder (batch_first=True, post-LN, GELU, final LayerNorm) + mean
+    pool + Linear. In eval / no_grad it is eligible for torch's fused fast path."""
+    torch = _torch()
+    nn = torch.nn
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = nn.TransformerEncoderLayer(d, nhead, ff, dropout=0.0, activation="gelu", batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
+            self.head = nn.Linear(d, num_classes)
+
+        def forward(self, x):
+            return self.head(self.encoder(x).mean(1))
+
+    return Model()
+
+
 # ---------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------
@@ -847,8 +1444,76 @@ MODELS: dict[str, ModelSpec] = {
                   description="CRNN OCR recogniser, 1x32x128 -> [31, 1, 37]"),
         ModelSpec("dbnet", build_dbnet, {"x": ((1, 3, 128, 128), F32, 0)}, ["maps"],
                   description="DBNet-style text detector, 128x128 -> [1, 2, 128, 128]"),
+        # --- second wave: families users bring next -------------------------------------
+        ModelSpec("efficientnet_b0", build_efficientnet_b0, {"x": ((1, 3, 64, 64), F32, 0)}, ["logits"], opset=13,
+                  description="EfficientNet-B0 x0.5 (MBConv, SiLU, squeeze-excitation), 64x64, opset 13"),
+        ModelSpec("convnext", build_convnext, {"x": ((1, 3, 64, 64), F32, 0)}, ["logits"], dynamo=True,
+                  description="ConvNeXt dims (32..256) depths (2,2,2,2), 64x64"),
+        ModelSpec(
+            "unet", build_unet, {"x": ((1, 3, 64, 64), F32, 0)}, ["mask"],
+            dynamic={"x": {2: "height", 3: "width"}}, dynamic_sizes={"height": 48, "width": 80},
+            description="UNet base 16 depth 3, dynamic H and W (fed 48x80)",
+        ),
+        ModelSpec(
+            "yolo", build_yolo, {"x": ((1, 3, 64, 64), F32, 0)}, ["detections"], opset=11,
+            dynamic={"x": {2: "height", 3: "width"}}, export_shapes={"x": (1, 3, 96, 64)},
+            dynamic_sizes={"height": 64, "width": 128},
+            description="YOLOv5-style detector + decode, dynamic H and W (fed 64x128), opset 11",
+        ),
+        ModelSpec("swin", build_swin, {"x": ((1, 3, 32, 32), F32, 0)}, ["logits"], dynamo=True,
+                  description="Swin dim 32 depths (2,2) window 4 shift 2, 32x32 patch 2"),
+        ModelSpec(
+            "distilbert", build_distilbert,
+            {"input_ids": ((1, 16), I64, 8192), "attention_mask": ((1, 16), I64, 2)}, ["last_hidden_state"],
+            dynamic={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}},
+            export_shapes={"input_ids": (2, 16), "attention_mask": (2, 16)}, dynamic_sizes={"sequence": 24},
+            description="DistilBERT 2 layers dim 128 heads 2, dynamic batch (3) and sequence (24)",
+        ),
+        ModelSpec(
+            "t5_encoder", build_t5_encoder,
+            {"input_ids": ((1, 16), I64, 8192), "attention_mask": ((1, 16), I64, 2)}, ["last_hidden_state"],
+            dynamic={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}},
+            export_shapes={"input_ids": (2, 16), "attention_mask": (2, 16)}, dynamic_sizes={"sequence": 24},
+            description="T5 v1.1 encoder 2 layers d_model 128 heads 4, dynamic batch (3) and sequence (24)",
+        ),
+        ModelSpec(
+            "whisper_encoder", build_whisper_encoder, {"mel": ((1, 16, 64), F32, 0)}, ["hidden"],
+            dynamic={"mel": {0: "batch", 2: "frames"}}, export_shapes={"mel": (2, 16, 64)}, dynamic_sizes={"frames": 96},
+            description="Whisper-style encoder (Conv1d, GELU, sinusoids, 2 layers d 64), dynamic batch and frames (96)",
+        ),
+        ModelSpec("wav2vec2_features", build_wav2vec2_features, {"audio": ((1, 4000), F32, 0)}, ["features"],
+                  description="wav2vec2 conv feature encoder (Conv1d, GroupNorm, GELU) + projection, 4000 samples"),
+        ModelSpec(
+            "seq2seq", build_seq2seq, {"src": ((1, 16), I64, 1000), "tgt": ((1, 10), I64, 1000)}, ["logits"],
+            dynamic={"src": {0: "batch", 1: "src_len"}, "tgt": {0: "batch", 1: "tgt_len"}},
+            export_shapes={"src": (2, 16), "tgt": (2, 10)}, dynamic_sizes={"src_len": 21, "tgt_len": 7},
+            description="BiGRU encoder + 2-layer LSTM decoder + dot attention, dynamic batch / src_len / tgt_len",
+        ),
+        ModelSpec(
+            "gru_classifier", build_gru_classifier, {"tokens": ((1, 32), I64, 5000)}, ["logits"],
+            dynamic={"tokens": {1: "sequence"}}, export_shapes={"tokens": (1, 32)}, dynamic_sizes={"sequence": 20},
+            dynamo=True, description="Embedding + 2-layer GRU + Linear, dynamic sequence (20)",
+        ),
+        ModelSpec(
+            "torch_transformer", build_torch_transformer, {"x": ((1, 16, 64), F32, 0)}, ["logits"],
+            # fed at the export's sequence length: the TorchScript exporter bakes the traced
+            # sequence length (16) into MultiheadAttention's Reshape, so even onnxruntime fails
+            # on another length (dynamic batch is kept)
+            dynamic={"x": {0: "batch", 1: "sequence"}}, export_shapes={"x": (2, 16, 64)}, dynamic_sizes={"sequence": 16},
+            dynamo=True, description="nn.TransformerEncoder batch_first 2 layers d 64, dynamic batch and sequence (fed 3x16)",
+        ),
+        ModelSpec("dbnet_opset10", build_dbnet, {"x": ((1, 3, 128, 128), F32, 0)}, ["maps"], opset=10,
+                  description="DBNet as above at opset 10: Resize-10 (nearest + linear, asymmetric)"),
+        ModelSpec("dbnet_opset9", build_dbnet, {"x": ((1, 3, 128, 128), F32, 0)}, ["maps"], opset=9,
+                  description="DBNet as above at opset 9: Upsample-9 (nearest + linear, asymmetric)"),
+        ModelSpec("squeezenet_opset9", build_squeezenet, {"x": ((1, 3, 70, 70), F32, 0)}, ["logits"], opset=9,
+                  description="SqueezeNet 1.1 as above, exported at opset 9"),
     ]
 }
+
+
+# Models built from a ``transformers`` config (the test skips them without transformers).
+TRANSFORMERS_MODELS = {"bert_mini", "gpt2_small", "distilbert", "t5_encoder"}
 
 
 def variants() -> list[tuple[str, bool]]:
@@ -872,8 +1537,8 @@ def make_inputs(
     for inp, (shape, dtype, high) in spec.inputs.items():
         shape = list((shapes or {}).get(inp, shape))
         if dynamic_size is not None:
-            for ax in spec.dynamic.get(inp, {}):
-                shape[ax] = dynamic_size
+            for ax, sym in spec.dynamic.get(inp, {}).items():
+                shape[ax] = spec.dynamic_sizes.get(sym, dynamic_size)
         shape = tuple(shape)
         if dtype == F32:
             feeds[inp] = rng.standard_normal(shape).astype(np.float32)
@@ -899,7 +1564,7 @@ def _file_name(name: str, dynamo: bool) -> str:
 
     tv = torch.__version__.replace("+", "_")
     extra = ""
-    if name in ("bert_mini", "gpt2_small"):
+    if name in TRANSFORMERS_MODELS:
         import transformers
 
         extra = f".tf{transformers.__version__}"
@@ -949,12 +1614,21 @@ def export(name: str, out_dir: str | os.PathLike, dynamo: bool = False) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if not dynamo:
-            torch.onnx.export(
-                model, args, str(tmp),
-                input_names=list(spec.inputs), output_names=spec.outputs,
-                dynamic_axes=spec.dynamic or None,
-                opset_version=TORCHSCRIPT_OPSET, dynamo=False, do_constant_folding=True,
-            )
+            # In eval + no_grad, nn.TransformerEncoderLayer takes torch's fused fast path
+            # (aten::_transformer_encoder_layer_fwd), which the TorchScript exporter cannot
+            # export ("Exporting the operator 'aten::_transformer_encoder_layer_fwd' to ONNX
+            # opset version 17 is not supported"); users work around it the same way.
+            fastpath = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
+            try:
+                torch.onnx.export(
+                    model, args, str(tmp),
+                    input_names=list(spec.inputs), output_names=spec.outputs,
+                    dynamic_axes=spec.dynamic or None,
+                    opset_version=spec.opset or TORCHSCRIPT_OPSET, dynamo=False, do_constant_folding=True,
+                )
+            finally:
+                torch.backends.mha.set_fastpath_enabled(fastpath)
         else:
             dyn = None
             if spec.dynamic:
