@@ -15,6 +15,8 @@ from xdsl.dialects.builtin import ModuleOp
 class Target:
     name: str
     description: str
+    #: passes after the graph pipeline, before emission (the target's lowering)
+    passes: tuple[str, ...]
     #: (module, source_name, version) -> files of the output folder
     emit: Callable[[ModuleOp, str, str], dict[str, bytes | str]]
     #: output folder -> object with run(list of arrays) -> list of arrays
@@ -37,13 +39,43 @@ def _load_numpy(out_dir: Path):
     return NumpyRunner(out_dir)
 
 
+def _emit_c(module: ModuleOp, source_name: str, version: str) -> dict[str, bytes | str]:
+    from hetc.backends.c.target import build_shared_library, makefile, print_c
+
+    source, header, weights = print_c(module, source_name=source_name, version=version)
+    lib = build_shared_library(source, header)
+    return {
+        "model.c": source,
+        "model.h": header,
+        "weights.bin": weights,
+        "Makefile": makefile(1),
+        "libmodel.so": lib.read_bytes(),
+    }
+
+
+def _load_c(out_dir: Path):
+    from hetc.runtime.c_runner import CRunner
+
+    return CRunner(out_dir)
+
+
 TARGETS: dict[str, Target] = {
     "numpy": Target(
         "numpy",
         "standalone NumPy module (the reference every other backend is checked against)",
+        (),
         _emit_numpy,
         _load_numpy,
         "`model.py` needs only numpy: `import model; w = model.load_weights(); "
         "outs = model.forward(w, *inputs)` (inputs in the order of manifest.json).",
+    ),
+    "c": Target(
+        "c",
+        "C99 library for CPUs (model.c, model.h, weights.bin, libmodel.so)",
+        ("convert-onnx-to-loops", "hetc-plan-memory"),
+        _emit_c,
+        _load_c,
+        "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "
+        "`hetc_model_init(\"weights.bin\")`, `hetc_model_run(m, inputs..., outputs...)`, `hetc_model_free(m)`.",
     ),
 }

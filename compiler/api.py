@@ -142,9 +142,11 @@ def build(
     out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
     ftype = fn.function_type
     source_name = Path(model).name if not isinstance(model, onnx.ModelProto) else (model.graph.name or "model")
-    if progress:
-        progress(f"emit {target}")
+    target_passes = list(TARGETS[target].passes)
     try:
+        run_pipeline(module, target_passes, progress=progress)
+        if progress:
+            progress(f"emit {target}")
         files = TARGETS[target].emit(module, source_name, _version())
     except HetcError as err:
         raise err.with_file(str(model)) if not isinstance(model, onnx.ModelProto) else err
@@ -154,7 +156,7 @@ def build(
         "source": str(model) if not isinstance(model, onnx.ModelProto) else source_name,
         "source_sha256": _source_hash(model),
         "onnx_opset": onnx_d.ONNX_OPSET,
-        "pipeline": list(GRAPH_PIPELINE),
+        "pipeline": [*GRAPH_PIPELINE, *target_passes],
         "frozen_inputs": sorted(frozen_inputs or {}),
         "inputs": _describe(in_names, list(ftype.inputs.data)),
         "outputs": _describe(out_names, list(ftype.outputs.data)),

@@ -7,10 +7,15 @@ from xdsl.passes import ModulePass
 
 def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.canonicalize import Canonicalize
+    from hetc.passes.convert_onnx_to_loops import ConvertOnnxToLoops
     from hetc.passes.dce import DeadCodeElimination
     from hetc.passes.decompose import Decompose
     from hetc.passes.fold_constants import FoldConstants
+    from hetc.passes.plan_memory import PlanMemory
     from hetc.passes.verify_shapes import VerifyShapes
 
-    passes = [VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose]
+    passes = [
+        VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
+        ConvertOnnxToLoops, PlanMemory,
+    ]
     return {p.name: p for p in passes}

@@ -1,0 +1,219 @@
+"""The one C-family printer: loop-level IR (scf / memref / arith / math) to C-like text.
+
+Targets (C99 now; CUDA, NPU C and HLS C++ later) subclass `CFamilyPrinter` and
+override the few places they differ: kernel qualifiers, scalar type names, math
+function names, the pragma on parallel loops, and the host-side preamble. Kernels
+print as functions of flat pointers; index arithmetic is inlined into subscripts
+and every float temporary is a `const` local, which C compilers register-allocate
+and vectorize.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects import arith, func, math, memref, scf
+from xdsl.dialects.builtin import (
+    Float32Type,
+    Float64Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    ModuleOp,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+
+from hetc.passes.loop_builder import PARALLEL_ATTR
+
+#: MLIR's arith.cmpf predicate numbers -> C operators (ordered forms)
+CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!="}
+
+BINARY_F = {arith.AddfOp: "+", arith.SubfOp: "-", arith.MulfOp: "*", arith.DivfOp: "/"}
+BINARY_I = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*"}
+MATH_F = {
+    math.ExpOp: "exp", math.LogOp: "log", math.SqrtOp: "sqrt", math.TanhOp: "tanh",
+    math.ErfOp: "erf", math.AbsFOp: "fabs", math.FloorOp: "floor", math.CeilOp: "ceil",
+    math.SinOp: "sin", math.CosOp: "cos",
+}
+
+
+class CFamilyPrinter:
+    """Prints kernels and the host program; subclasses set the target's spelling."""
+
+    #: qualifiers in front of a kernel function
+    kernel_qualifiers = "static void"
+    #: pointer qualifier for non-aliasing kernel arguments
+    restrict = "restrict"
+    indent_unit = "  "
+
+    # -- target hooks ------------------------------------------------------------------------
+
+    def scalar_type(self, t: Attribute) -> str:
+        if isinstance(t, Float32Type):
+            return "float"
+        if isinstance(t, Float64Type):
+            return "double"
+        if isinstance(t, IndexType):
+            return "int64_t"
+        if isinstance(t, IntegerType):
+            width = t.width.data
+            return "bool" if width == 1 else f"int{width}_t"
+        raise NotImplementedError(f"no C type for {t}")
+
+    def math_function(self, name: str, t: Attribute) -> str:
+        return name + "f" if isinstance(t, Float32Type) else name
+
+    def parallel_pragma(self) -> str | None:
+        """Printed above an outermost loop marked hetc.parallel (None: serial)."""
+        return None
+
+    def float_literal(self, x: float, t: Attribute) -> str:
+        suffix = "f" if isinstance(t, Float32Type) else ""
+        if np.isnan(x):
+            return "NAN"
+        if np.isinf(x):
+            return "INFINITY" if x > 0 else "-INFINITY"
+        text = repr(float(np.float32(x))) if suffix else repr(float(x))
+        if "e" not in text and "." not in text:
+            text += ".0"
+        return text + suffix
+
+    # -- kernels --------------------------------------------------------------------------------
+
+    def print_kernel(self, fn: func.FuncOp) -> str:
+        self.names: dict[SSAValue, str] = {}
+        self.shapes: dict[SSAValue, list[int]] = {}
+        self.lines: list[str] = []
+        self.counter = 0
+        self.parallel_depth = 0
+        params = []
+        written = self._written_args(fn)
+        for i, arg in enumerate(fn.body.block.args):
+            name = f"p{i}"
+            self.names[arg] = name
+            self.shapes[arg] = list(arg.type.get_shape())
+            const = "" if arg in written else "const "
+            params.append(f"{const}{self.scalar_type(arg.type.get_element_type())}* {self.restrict} {name}")
+        nodes = [a.data for a in fn.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in fn.attributes else []
+        kind = fn.attributes["hetc.kernel"].data if "hetc.kernel" in fn.attributes else "kernel"
+        header = f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
+        self.lines = [header, f"{self.kernel_qualifiers} {fn.sym_name.data}({', '.join(params)}) {{"]
+        self._block(fn.body.block, 1, outer_loop=True)
+        self.lines.append("}")
+        return "\n".join(self.lines)
+
+    def _written_args(self, fn: func.FuncOp) -> set[SSAValue]:
+        return {op.memref for op in fn.walk() if isinstance(op, memref.StoreOp)}
+
+    def _emit(self, depth: int, text: str) -> None:
+        self.lines.append(self.indent_unit * depth + text)
+
+    def _fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def _subscript(self, ref: SSAValue, indices) -> str:
+        shape = self.shapes[ref]
+        if not shape:
+            return f"{self.names[ref]}[0]"
+        terms = []
+        for d, idx in enumerate(indices):
+            stride = int(np.prod(shape[d + 1 :], dtype=np.int64))
+            e = self.names[idx]
+            if e == "0":
+                continue
+            terms.append(e if stride == 1 else f"{e} * {stride}" if not e.isdigit() else str(int(e) * stride))
+        return f"{self.names[ref]}[{' + '.join(terms) or '0'}]"
+
+    def _block(self, block: Block, depth: int, outer_loop: bool = False) -> None:
+        for op in block.ops:
+            self._op(op, depth, outer_loop)
+
+    def _op(self, op: Operation, depth: int, outer_loop: bool) -> None:
+        if isinstance(op, arith.ConstantOp):
+            v = op.value
+            if isinstance(v, FloatAttr):
+                self.names[op.result] = self.float_literal(v.value.data, op.result.type)
+            elif isinstance(v, IntegerAttr):
+                self.names[op.result] = str(v.value.data)
+            return
+        if type(op) in BINARY_I:
+            a, b = (self.names[x] for x in op.operands)
+            self.names[op.results[0]] = f"({a} {BINARY_I[type(op)]} {b})"
+            return
+        if isinstance(op, scf.ForOp):
+            iv = self._fresh("i")
+            self.names[op.body.block.args[0]] = iv
+            lb, ub, step = (self.names[x] for x in (op.lb, op.ub, op.step))
+            if outer_loop and PARALLEL_ATTR in op.attributes and self.parallel_depth == 0:
+                pragma = self.parallel_pragma()
+                if pragma:
+                    self._emit(depth, pragma)
+                self.parallel_depth += 1
+                inc = f"{iv}++" if step == "1" else f"{iv} += {step}"
+                self._emit(depth, f"for (int64_t {iv} = {lb}; {iv} < {ub}; {inc}) {{")
+                self._block(op.body.block, depth + 1, outer_loop=False)
+                self.parallel_depth -= 1
+            else:
+                inc = f"{iv}++" if step == "1" else f"{iv} += {step}"
+                self._emit(depth, f"for (int64_t {iv} = {lb}; {iv} < {ub}; {inc}) {{")
+                self._block(op.body.block, depth + 1, outer_loop=outer_loop and PARALLEL_ATTR not in op.attributes)
+            self._emit(depth, "}")
+            return
+        if isinstance(op, scf.YieldOp) or isinstance(op, func.ReturnOp):
+            return
+        if isinstance(op, memref.AllocaOp):
+            name = self._fresh("acc")
+            t = op.results[0].type
+            self.names[op.results[0]] = name
+            self.shapes[op.results[0]] = list(t.get_shape())
+            size = int(np.prod(t.get_shape(), dtype=np.int64)) or 1
+            self._emit(depth, f"{self.scalar_type(t.get_element_type())} {name}[{size}];")
+            return
+        if isinstance(op, memref.LoadOp):
+            name = self._fresh("v")
+            self.names[op.results[0]] = name
+            self._emit(depth, f"const {self.scalar_type(op.results[0].type)} {name} = {self._subscript(op.memref, op.indices)};")
+            return
+        if isinstance(op, memref.StoreOp):
+            self._emit(depth, f"{self._subscript(op.memref, op.indices)} = {self.names[op.value]};")
+            return
+        # float expressions become const temporaries
+        expr = self._float_expr(op)
+        name = self._fresh("v")
+        self.names[op.results[0]] = name
+        self._emit(depth, f"const {self.scalar_type(op.results[0].type)} {name} = {expr};")
+
+    def _float_expr(self, op: Operation) -> str:
+        n = [self.names[x] for x in op.operands]
+        t = op.results[0].type
+        if type(op) in BINARY_F:
+            return f"{n[0]} {BINARY_F[type(op)]} {n[1]}"
+        if isinstance(op, arith.NegfOp):
+            return f"-{n[0]}"
+        if isinstance(op, arith.MaximumfOp):
+            return f"({n[0]} > {n[1]} ? {n[0]} : {n[1]})"
+        if isinstance(op, arith.MinimumfOp):
+            return f"({n[0]} < {n[1]} ? {n[0]} : {n[1]})"
+        if isinstance(op, arith.CmpfOp):
+            return f"({n[0]} {CMPF[op.predicate.value.data]} {n[1]})"
+        if isinstance(op, arith.SelectOp):
+            return f"({n[0]} ? {n[1]} : {n[2]})"
+        if type(op) in MATH_F:
+            return f"{self.math_function(MATH_F[type(op)], t)}({n[0]})"
+        if isinstance(op, math.PowFOp):
+            return f"{self.math_function('pow', t)}({n[0]}, {n[1]})"
+        raise NotImplementedError(f"the C-family printer cannot print {op.name}")
+
+    # -- host program -------------------------------------------------------------------------
+
+    def host_layout(self, module: ModuleOp) -> tuple[list[tuple[memref.GlobalOp, int]], int]:
+        """Weights blob layout: (global, byte offset) in order, and the total size."""
+        placed, offset = [], 0
+        for op in module.ops:
+            if isinstance(op, memref.GlobalOp):
+                placed.append((op, offset))
+                size = len(op.initial_value.data.data)
+                offset += (size + 63) // 64 * 64
+        return placed, offset

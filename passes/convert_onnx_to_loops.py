@@ -1,0 +1,760 @@
+"""convert-onnx-to-loops: lower `func.func @main` of onnx ops to loop-level kernels.
+
+Every ONNX op becomes a kernel function of scf.for loops over memrefs (arith/math for
+the scalar work); `@main` becomes the host program: inputs and outputs as memref
+arguments, intermediates as `memref.alloc` (the memory planner gives them arena
+offsets), weights as `memref.global`, reshapes as `memref.reinterpret_cast` views,
+and one `func.call` per kernel. This is the level every C-family target prints
+from, so nothing here is C: parallel loops carry `hetc.parallel`, GEMM tiles are
+loop structure, and a target chooses threads, vector widths and memory spaces.
+
+Convolutions pad into a scratch buffer, then im2col + a register-tiled GEMM (1x1
+stride-1 convolutions skip im2col; depthwise convolutions get a direct kernel), with
+bias fused into the GEMM's store. The op set is the one CNNs and the transformer
+encoder need in float32; anything else is reported up front, by node and op.
+"""
+
+from __future__ import annotations
+
+import math as pymath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith, func, math, memref
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    FloatAttr,
+    ModuleOp,
+    MemRefType,
+    NoneType,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+    f32,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.passes import ModulePass
+
+from hetc.diagnostics import UnsupportedError
+from hetc.dialects import onnx as onnx_d
+from hetc.passes.loop_builder import LoopBuilder, finish_kernel, new_kernel
+
+#: GEMM register tile: MR rows x NR columns of accumulators (NR contiguous floats
+#: vectorize; 4 x 16 float32 fill eight 256-bit registers)
+GEMM_MR = 4
+GEMM_NR = 16
+
+UNARY = {
+    "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Reciprocal",
+    "Floor", "Ceil", "LeakyRelu", "HardSigmoid", "HardSwish", "Gelu", "Clip", "Identity",
+    "Softplus", "Elu", "Selu", "Mish", "Sin", "Cos",
+}
+BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"}
+SUPPORTED = UNARY | BINARY | {
+    "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "ReduceMean", "ReduceSum", "ReduceMax", "Reshape", "Transpose", "Concat", "Slice",
+    "Constant", "Pad", "Split",
+}
+
+
+def _shape(v: SSAValue) -> list[int]:
+    return list(v.type.get_shape())
+
+
+def _memref(t: TensorType) -> MemRefType:
+    return MemRefType(t.get_element_type(), list(t.get_shape()))
+
+
+def _attr(op: onnx_d.OnnxOp, name: str, default=None):
+    a = op.attributes.get(name)
+    return default if a is None else onnx_d.attribute_to_python(a)
+
+
+def _const_array(op: onnx_d.OnnxOp, index: int) -> np.ndarray | None:
+    if index >= len(op.operands) or isinstance(op.operands[index].type, NoneType):
+        return None
+    array = onnx_d.constant_value(op.operands[index])
+    if array is None:
+        raise UnsupportedError(
+            f"input {index} must be a compile-time constant for the loop lowering",
+            node=op.node_name, op_type=op.OP_TYPE,
+        )
+    return array
+
+
+# ---------------------------------------------------------------------------
+# Scalar semantics (float32)
+# ---------------------------------------------------------------------------
+
+
+def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
+    t = op.OP_TYPE
+    e = xs[0].type
+    c = lambda v: b.const(v, e)  # noqa: E731
+    v = b.value
+    x = xs[0]
+    if t == "Identity":
+        return x
+    if t == "Relu":
+        return v(arith.MaximumfOp(x, c(0.0)))
+    if t == "Sigmoid":
+        return v(arith.DivfOp(c(1.0), v(arith.AddfOp(c(1.0), v(math.ExpOp(v(arith.NegfOp(x))))))))
+    if t == "Tanh":
+        return v(math.TanhOp(x))
+    if t == "Exp":
+        return v(math.ExpOp(x))
+    if t == "Log":
+        return v(math.LogOp(x))
+    if t == "Sqrt":
+        return v(math.SqrtOp(x))
+    if t == "Sin":
+        return v(math.SinOp(x))
+    if t == "Cos":
+        return v(math.CosOp(x))
+    if t == "Neg":
+        return v(arith.NegfOp(x))
+    if t == "Abs":
+        return v(math.AbsFOp(x))
+    if t == "Erf":
+        return v(math.ErfOp(x))
+    if t == "Floor":
+        return v(math.FloorOp(x))
+    if t == "Ceil":
+        return v(math.CeilOp(x))
+    if t == "Reciprocal":
+        return v(arith.DivfOp(c(1.0), x))
+    if t == "LeakyRelu":
+        alpha = _attr(op, "alpha", 0.01)
+        neg = v(arith.CmpfOp(x, c(0.0), "olt"))
+        return v(arith.SelectOp(neg, v(arith.MulfOp(x, c(alpha))), x))
+    if t == "HardSigmoid":
+        alpha, beta = _attr(op, "alpha", 0.2), _attr(op, "beta", 0.5)
+        y = v(arith.AddfOp(v(arith.MulfOp(x, c(alpha))), c(beta)))
+        return v(arith.MinimumfOp(v(arith.MaximumfOp(y, c(0.0))), c(1.0)))
+    if t == "HardSwish":
+        y = v(arith.AddfOp(v(arith.MulfOp(x, c(1.0 / 6.0))), c(0.5)))
+        return v(arith.MulfOp(x, v(arith.MinimumfOp(v(arith.MaximumfOp(y, c(0.0))), c(1.0)))))
+    if t == "Gelu":
+        if _attr(op, "approximate", "none") == "tanh":
+            inner = v(arith.MulfOp(c(pymath.sqrt(2 / pymath.pi)), v(arith.AddfOp(x, v(arith.MulfOp(c(0.044715), v(arith.MulfOp(x, v(arith.MulfOp(x, x))))))))))
+            return v(arith.MulfOp(v(arith.MulfOp(c(0.5), x)), v(arith.AddfOp(c(1.0), v(math.TanhOp(inner))))))
+        erf = v(math.ErfOp(v(arith.MulfOp(x, c(1 / pymath.sqrt(2))))))
+        return v(arith.MulfOp(v(arith.MulfOp(c(0.5), x)), v(arith.AddfOp(c(1.0), erf))))
+    if t == "Softplus":
+        # log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|))
+        return v(arith.AddfOp(v(arith.MaximumfOp(x, c(0.0))), v(math.LogOp(v(arith.AddfOp(c(1.0), v(math.ExpOp(v(arith.NegfOp(v(math.AbsFOp(x))))))))))))
+    if t in ("Elu", "Selu"):
+        alpha = _attr(op, "alpha", 1.0 if t == "Elu" else 1.67326319217681884765625)
+        gamma = 1.0 if t == "Elu" else _attr(op, "gamma", 1.05070102214813232421875)
+        neg = v(arith.CmpfOp(x, c(0.0), "olt"))
+        em1 = v(arith.MulfOp(c(alpha), v(arith.SubfOp(v(math.ExpOp(x)), c(1.0)))))
+        return v(arith.MulfOp(c(gamma), v(arith.SelectOp(neg, em1, x))))
+    if t == "Mish":
+        sp = _scalar(b, _FakeOp("Softplus"), [x])
+        return v(arith.MulfOp(x, v(math.TanhOp(sp))))
+    if t == "Clip":
+        lo, hi = xs[1] if len(xs) > 1 else None, xs[2] if len(xs) > 2 else None
+        y = x
+        if lo is not None:
+            y = v(arith.MaximumfOp(y, lo))
+        if hi is not None:
+            y = v(arith.MinimumfOp(y, hi))
+        return y
+    a, bb = xs[0], xs[1]
+    if t == "Add":
+        return v(arith.AddfOp(a, bb))
+    if t == "Sub":
+        return v(arith.SubfOp(a, bb))
+    if t == "Mul":
+        return v(arith.MulfOp(a, bb))
+    if t == "Div":
+        return v(arith.DivfOp(a, bb))
+    if t == "Pow":
+        return v(math.PowFOp(a, bb))
+    if t == "Max":
+        return v(arith.MaximumfOp(a, bb))
+    if t == "Min":
+        return v(arith.MinimumfOp(a, bb))
+    if t == "PRelu":
+        neg = v(arith.CmpfOp(a, c(0.0), "olt"))
+        return v(arith.SelectOp(neg, v(arith.MulfOp(a, bb)), a))
+    raise AssertionError(t)
+
+
+@dataclass
+class _FakeOp:
+    OP_TYPE: str
+    attributes: dict = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.attributes = {}
+
+
+# ---------------------------------------------------------------------------
+# The lowering
+# ---------------------------------------------------------------------------
+
+
+class _Lowering:
+    def __init__(self, module: ModuleOp, main: func.FuncOp) -> None:
+        self.module = module
+        self.main = main
+        self.kernels: list[func.FuncOp] = []
+        self.globals: list[memref.GlobalOp] = []
+        self.buffers: dict[SSAValue, SSAValue] = {}  # tensor value -> memref value in the new main
+        self.host = LoopBuilder(Block())
+        self.counter = 0
+
+    # -- host program ---------------------------------------------------------------------
+
+    def kernel(self, kind: str, op, args: list[SSAValue]) -> tuple[LoopBuilder, list[SSAValue]]:
+        name = f"k{self.counter}_{kind}"
+        self.counter += 1
+        nodes = [op.node_name] if getattr(op, "node_name", "") else []
+        fn, b, params = new_kernel(name, [a.type for a in args], nodes, kind)
+        self.kernels.append(fn)
+        self.host.add(func.CallOp(name, args, []))
+        return b, params
+
+    def alloc(self, t: MemRefType, hint: str | None = None) -> SSAValue:
+        v = self.host.value(memref.AllocOp.get(t.get_element_type(), shape=t.get_shape()))
+        v.name_hint = hint
+        return v
+
+    def view(self, src: SSAValue, shape: Sequence[int], offset: int = 0) -> SSAValue:
+        """A reinterpretation of `src`'s contiguous elements from `offset` as `shape`."""
+        if list(shape) == _shape(src) and offset == 0:
+            return src
+        strides = [int(np.prod(shape[i + 1 :], dtype=np.int64)) for i in range(len(shape))]
+        layout_needed = offset != 0
+        from xdsl.dialects.builtin import StridedLayoutAttr
+
+        rtype = MemRefType(
+            src.type.get_element_type(),
+            list(shape),
+            StridedLayoutAttr(strides, offset) if layout_needed else None,
+        ) if layout_needed else MemRefType(src.type.get_element_type(), list(shape))
+        op = memref.ReinterpretCastOp.from_dynamic(src, [offset], list(shape), strides, rtype)
+        return self.host.value(op)
+
+    def out_buffer(self, result: SSAValue, outputs: dict[SSAValue, SSAValue]) -> SSAValue:
+        if result in outputs:
+            return outputs[result]
+        buf = self.alloc(_memref(result.type), result.name_hint)
+        return buf
+
+    # -- per-op -------------------------------------------------------------------------------
+
+    def lower(self) -> None:
+        fn = self.main
+        old_block = fn.body.block
+        in_types = [_memref(a.type) for a in old_block.args]
+        ret = next(op for op in old_block.ops if isinstance(op, func.ReturnOp))
+        out_types = [_memref(v.type) for v in ret.operands]
+        block = Block(arg_types=in_types + out_types)
+        self.host = LoopBuilder(block)
+        for old, new in zip(old_block.args, block.args):
+            new.name_hint = old.name_hint
+            self.buffers[old] = new
+        # a returned value is computed straight into its output argument, unless it is
+        # returned twice, is an input, or a constant: those are copied at the end
+        outputs: dict[SSAValue, SSAValue] = {}
+        late_copies: list[tuple[SSAValue, SSAValue]] = []
+        for v, arg in zip(ret.operands, block.args[len(in_types) :]):
+            arg.name_hint = v.name_hint
+            owner = v.owner
+            direct = (
+                v not in outputs
+                and isinstance(owner, onnx_d.OnnxOp)
+                and owner.OP_TYPE not in ("Constant", "Reshape")
+            )
+            if direct:
+                outputs[v] = arg
+            else:
+                late_copies.append((v, arg))
+        for op in old_block.ops:
+            if isinstance(op, func.ReturnOp):
+                continue
+            if isinstance(op, onnx_d.NoValueOp):
+                continue
+            self.lower_op(op, outputs)
+        for v, arg in late_copies:
+            self.host.add(memref.CopyOp(self.buffers[v], arg))
+        self.host.add(func.ReturnOp())
+        new_main = func.FuncOp("main", (in_types + out_types, []), Region(block))
+        for k in ("hetc.input_names", "hetc.output_names"):
+            if k in fn.attributes:
+                new_main.attributes[k] = fn.attributes[k]
+        self.module.body.block.erase_op(fn)
+        for g in self.globals:
+            self.module.body.block.add_op(g)
+        for k in self.kernels:
+            self.module.body.block.add_op(k)
+        self.module.body.block.add_op(new_main)
+
+    def lower_op(self, op: onnx_d.OnnxOp, outputs: dict[SSAValue, SSAValue]) -> None:
+        t = op.OP_TYPE
+        if t == "Constant":
+            array = onnx_d.numpy_from_dense(op.attributes["value"])
+            name = f"w{len(self.globals)}"
+            gtype = MemRefType(op.results[0].type.get_element_type(), list(array.shape))
+            self.globals.append(
+                memref.GlobalOp.get(StringAttr(name), gtype, op.attributes["value"], constant=UnitAttr(), alignment=64)
+            )
+            ref = self.host.value(memref.GetGlobalOp(name, gtype))
+            ref.name_hint = op.results[0].name_hint
+            self.buffers[op.results[0]] = ref
+            return
+        if t == "Reshape":
+            src = self.buffers[op.operands[0]]
+            self.buffers[op.results[0]] = self.view(src, _shape(op.results[0]))
+            return
+        if t == "Split":
+            self.lower_split(op, outputs)
+            return
+        ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
+        out = self.out_buffer(op.results[0], outputs)
+        self.buffers[op.results[0]] = out
+        if t in UNARY or t in BINARY:
+            self.lower_elementwise(op, ins, out)
+        elif t == "MatMul":
+            self.lower_matmul(op, ins[0], ins[1], out)
+        elif t == "Conv":
+            self.lower_conv(op, ins, out)
+        elif t in ("MaxPool", "AveragePool"):
+            self.lower_pool(op, ins[0], out)
+        elif t in ("GlobalAveragePool", "GlobalMaxPool"):
+            self.lower_global_pool(op, ins[0], out)
+        elif t in ("ReduceMean", "ReduceSum", "ReduceMax"):
+            self.lower_reduce(op, ins[0], out)
+        elif t == "Transpose":
+            self.lower_transpose(op, ins[0], out)
+        elif t == "Concat":
+            self.lower_concat(op, ins, out)
+        elif t == "Slice":
+            self.lower_slice(op, ins[0], out)
+        elif t == "Pad":
+            self.lower_pad_op(op, ins[0], out)
+        else:  # pragma: no cover - guarded by SUPPORTED
+            raise AssertionError(t)
+
+    # -- elementwise ------------------------------------------------------------------------
+
+    def lower_elementwise(self, op, ins, out) -> None:
+        res_shape = _shape(op.results[0])
+        args = [a for a in ins if a is not None]
+        b, params = self.kernel("elementwise", op, [*args, out])
+        positions = [i for i, a in enumerate(ins) if a is not None]
+        with b.loops(res_shape) as ivs:
+            xs: list[SSAValue | None] = [None] * len(ins)
+            for pos, param in zip(positions, params[:-1]):
+                shape = _shape(param)
+                # numpy broadcasting: align trailing dims; size-1 dims read index 0
+                lead = len(res_shape) - len(shape)
+                idx = [ivs[lead + d] if shape[d] != 1 else b.index(0) for d in range(len(shape))]
+                xs[pos] = b.load(param, idx)
+            y = _scalar(b, op, [x for x in xs if x is not None] if op.OP_TYPE != "Clip" else _clip_args(xs))
+            b.store(y, params[-1], ivs)
+        finish_kernel(b)
+
+    # -- GEMM -----------------------------------------------------------------------------------
+
+    def gemm(self, op, a: SSAValue, bmat: SSAValue, c: SSAValue, bias: SSAValue | None = None, kind="gemm") -> None:
+        """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row), register-tiled MR x NR."""
+        m, k = _shape(a)
+        _, n = _shape(bmat)
+        args = [a, bmat, c] + ([bias] if bias is not None else [])
+        b, params = self.kernel(kind, op, args)
+        pa, pb, pc = params[:3]
+        pbias = params[3] if bias is not None else None
+        e = c.type.get_element_type()
+        mr, nr = min(GEMM_MR, m), min(GEMM_NR, n)
+        m_main, n_main = m - m % mr, n - n % nr
+        for (i_lo, i_hi, ti) in [(0, m_main, mr), (m_main, m, 1)]:
+            if i_lo >= i_hi:
+                continue
+            for (j_lo, j_hi, tj) in [(0, n_main, nr), (n_main, n, 1)]:
+                if j_lo >= j_hi:
+                    continue
+                with b.loop(i_lo, i_hi, ti, parallel=(i_hi - i_lo) // ti > 1) as i, b.loop(j_lo, j_hi, tj) as j:
+                    acc = b.value(memref.AllocaOp.get(e, shape=[ti, tj]))
+                    with b.loop(0, ti) as ii, b.loop(0, tj) as jj:
+                        b.store(b.const(0.0, e), acc, [ii, jj])
+                    with b.loop(0, k) as kk:
+                        with b.loop(0, ti) as ii:
+                            av = b.load(pa, [b.affine([(i, 1), (ii, 1)]), kk])
+                            with b.loop(0, tj) as jj:
+                                bv = b.load(pb, [kk, b.affine([(j, 1), (jj, 1)])])
+                                cur = b.load(acc, [ii, jj])
+                                b.store(b.value(arith.AddfOp(cur, b.value(arith.MulfOp(av, bv)))), acc, [ii, jj])
+                    with b.loop(0, ti) as ii:
+                        row = b.affine([(i, 1), (ii, 1)])
+                        bias_v = b.load(pbias, [row]) if pbias is not None else None
+                        with b.loop(0, tj) as jj:
+                            y = b.load(acc, [ii, jj])
+                            if bias_v is not None:
+                                y = b.value(arith.AddfOp(y, bias_v))
+                            b.store(y, pc, [row, b.affine([(j, 1), (jj, 1)])])
+        finish_kernel(b)
+
+    def lower_matmul(self, op, a, bm, out) -> None:
+        sa, sb, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
+        if len(sa) < 2 or len(sb) < 2:
+            raise UnsupportedError("1-D MatMul operands are not lowered yet", node=op.node_name, op_type="MatMul")
+        m, k = sa[-2:]
+        n = sb[-1]
+        batch = so[:-2]
+        nb = int(np.prod(batch, dtype=np.int64))
+        # broadcast batch dims: each operand is either full-batch or shared
+        a_batched = int(np.prod(sa[:-2], dtype=np.int64)) == nb and nb > 1
+        b_batched = int(np.prod(sb[:-2], dtype=np.int64)) == nb and nb > 1
+        for d, (x, y) in enumerate(zip([1] * (len(batch) - len(sa) + 2) + sa[:-2], [1] * (len(batch) - len(sb) + 2) + sb[:-2])):
+            if x not in (1, batch[d]) or y not in (1, batch[d]) or (1 < x != batch[d]) or (x == 1 and batch[d] > 1 and a_batched):
+                raise UnsupportedError("MatMul with partially broadcast batch dims is not lowered yet", node=op.node_name, op_type="MatMul")
+        for bi in range(nb):
+            av = self.view(a, [m, k], bi * m * k if a_batched else 0)
+            bv = self.view(bm, [k, n], bi * k * n if b_batched else 0)
+            cv = self.view(out, [m, n], bi * m * n)
+            self.gemm(op, av, bv, cv)
+
+    # -- convolution and pooling ---------------------------------------------------------
+
+    def pad_into(self, op, src: SSAValue, shape_in: list[int], pads: list[int], value: float, kind="pad") -> SSAValue:
+        """A copy of src [C, H, W...] zero/value-padded by pads (begins then ends)."""
+        r = len(shape_in) - 1
+        if not any(pads):
+            return src
+        padded = [shape_in[0]] + [shape_in[1 + i] + pads[i] + pads[r + i] for i in range(r)]
+        dst = self.alloc(MemRefType(src.type.get_element_type(), padded), "padded")
+        b, (ps, pd) = self.kernel(kind, op, [src, dst])
+        e = src.type.get_element_type()
+        with b.loops(padded) as ivs:
+            b.store(b.const(value, e), pd, ivs)
+        with b.loops(shape_in) as ivs:
+            idx = [ivs[0]] + [b.affine([(ivs[1 + i], 1)], pads[i]) for i in range(r)]
+            b.store(b.load(ps, ivs), pd, idx)
+        finish_kernel(b)
+        return dst
+
+    def lower_conv(self, op, ins, out) -> None:
+        x, w, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
+        sx, sw, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
+        if len(sx) != 4:
+            raise UnsupportedError("only 2-D convolutions are lowered yet", node=op.node_name, op_type="Conv")
+        n, c, h, wd = sx
+        m, cg, kh, kw = sw
+        _, _, oh, ow = so
+        group = _attr(op, "group", 1)
+        strides = _attr(op, "strides") or [1, 1]
+        dil = _attr(op, "dilations") or [1, 1]
+        pads = self._conv_pads(op, [h, wd], [kh, kw], strides, dil, [oh, ow])
+        mg = m // group
+        depthwise = group == c and cg == 1 and mg == 1
+        for ni in range(n):
+            xn = self.view(x, [c, h, wd], ni * c * h * wd)
+            on = self.view(out, [m, oh * ow], ni * m * oh * ow)
+            xp = self.pad_into(op, xn, [c, h, wd], pads, 0.0)
+            ph, pw = h + pads[0] + pads[2], wd + pads[1] + pads[3]
+            if depthwise:
+                self.depthwise(op, xp, w, bias, self.view(on, [m, oh, ow]), [kh, kw], strides, dil)
+                continue
+            for g in range(group):
+                wg = self.view(w, [mg, cg * kh * kw], g * mg * cg * kh * kw)
+                og = self.view(on, [mg, oh * ow], g * mg * oh * ow)
+                bg = self.view(bias, [mg], g * mg) if bias is not None else None
+                xg = self.view(xp, [cg, ph, pw], g * cg * ph * pw)
+                if kh == kw == 1 and strides == [1, 1] and ph == oh and pw == ow:
+                    col = self.view(xg, [cg, oh * ow])
+                else:
+                    col = self.im2col(op, xg, [cg, ph, pw], [kh, kw], strides, dil, [oh, ow])
+                self.gemm(op, wg, col, og, bg, kind="conv_gemm")
+
+    def _conv_pads(self, op, spatial, kernel, strides, dil, out_spatial) -> list[int]:
+        auto_pad = _attr(op, "auto_pad", "NOTSET")
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            begins, ends = [], []
+            for i in range(2):
+                total = max(0, (out_spatial[i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - spatial[i])
+                small = total // 2
+                big = total - small
+                begins.append(small if auto_pad == "SAME_UPPER" else big)
+                ends.append(big if auto_pad == "SAME_UPPER" else small)
+            return begins + ends
+        if auto_pad == "VALID":
+            return [0, 0, 0, 0]
+        return list(_attr(op, "pads") or [0, 0, 0, 0])
+
+    def im2col(self, op, xp, shape, kernel, strides, dil, out_spatial) -> SSAValue:
+        cg, _, _ = shape
+        kh, kw = kernel
+        oh, ow = out_spatial
+        col = self.alloc(MemRefType(xp.type.get_element_type(), [cg * kh * kw, oh * ow]), "col")
+        b, (px, pcol) = self.kernel("im2col", op, [xp, col])
+        with b.loop(0, cg, parallel=cg > 1) as ci, b.loop(0, kh) as ki, b.loop(0, kw) as kj:
+            row = b.affine([(ci, kh * kw), (ki, kw), (kj, 1)])
+            with b.loop(0, oh) as oi, b.loop(0, ow) as oj:
+                src = [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])]
+                b.store(b.load(px, src), pcol, [row, b.affine([(oi, ow), (oj, 1)])])
+        finish_kernel(b)
+        return col
+
+    def depthwise(self, op, xp, w, bias, out, kernel, strides, dil) -> None:
+        m, oh, ow = _shape(out)
+        kh, kw = kernel
+        wv = self.view(w, [m, kh * kw])
+        args = [xp, wv, out] + ([bias] if bias is not None else [])
+        b, params = self.kernel("depthwise_conv", op, args)
+        px, pw, po = params[:3]
+        e = out.type.get_element_type()
+        with b.loop(0, m, parallel=m > 1) as ci, b.loop(0, oh) as oi, b.loop(0, ow) as oj:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            zero = b.index(0)
+            b.store(b.load(params[3], [ci]) if bias is not None else b.const(0.0, e), acc, [zero])
+            with b.loop(0, kh) as ki, b.loop(0, kw) as kj:
+                xv = b.load(px, [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])])
+                wvv = b.load(pw, [ci, b.affine([(ki, kw), (kj, 1)])])
+                b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(xv, wvv)))), acc, [zero])
+            b.store(b.load(acc, [zero]), po, [ci, oi, oj])
+        finish_kernel(b)
+
+    def lower_pool(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        if len(sx) != 4:
+            raise UnsupportedError("only 2-D pooling is lowered yet", node=op.node_name, op_type=op.OP_TYPE)
+        if len(op.results) > 1 and op.results[1].uses:
+            raise UnsupportedError("MaxPool indices are not lowered yet", node=op.node_name, op_type=op.OP_TYPE)
+        n, c, h, wd = sx
+        _, _, oh, ow = so
+        kernel = _attr(op, "kernel_shape")
+        strides = _attr(op, "strides") or [1, 1]
+        dil = _attr(op, "dilations") or [1, 1]
+        pads = self._conv_pads(op, [h, wd], kernel, strides, dil, [oh, ow])
+        is_max = op.OP_TYPE == "MaxPool"
+        count_pad = _attr(op, "count_include_pad", 0)
+        # ceil_mode windows may run past the padded input: pad the end far enough
+        ends = [max(pads[2 + i], (so[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - sx[2 + i] - pads[i]) for i in range(2)]
+        if not is_max and (any(pads) or ends != pads[2:]) and not (count_pad and ends == pads[2:]):
+            raise UnsupportedError(
+                "AveragePool with padding excluded from the count (or ceil_mode overhang) is not lowered yet",
+                node=op.node_name, op_type=op.OP_TYPE,
+            )
+        e = out.type.get_element_type()
+        for ni in range(n):
+            xn = self.view(x, [c, h, wd], ni * c * h * wd)
+            on = self.view(out, [c, oh, ow], ni * c * oh * ow)
+            xp = self.pad_into(op, xn, [c, h, wd], [pads[0], pads[1], ends[0], ends[1]], -np.inf if is_max else 0.0)
+            b, (px, po) = self.kernel("maxpool" if is_max else "avgpool", op, [xp, on])
+            with b.loop(0, c, parallel=c > 1) as ci, b.loop(0, oh) as oi, b.loop(0, ow) as oj:
+                acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+                zero = b.index(0)
+                b.store(b.const(-np.inf if is_max else 0.0, e), acc, [zero])
+                with b.loop(0, kernel[0]) as ki, b.loop(0, kernel[1]) as kj:
+                    xv = b.load(px, [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])])
+                    cur = b.load(acc, [zero])
+                    b.store(b.value(arith.MaximumfOp(cur, xv) if is_max else arith.AddfOp(cur, xv)), acc, [zero])
+                y = b.load(acc, [zero])
+                if not is_max:
+                    y = b.value(arith.MulfOp(y, b.const(1.0 / (kernel[0] * kernel[1]), e)))
+                b.store(y, po, [ci, oi, oj])
+            finish_kernel(b)
+
+    def lower_global_pool(self, op, x, out) -> None:
+        sx = _shape(op.operands[0])
+        n, c = sx[:2]
+        hw = int(np.prod(sx[2:], dtype=np.int64))
+        self.reduce_rows(op, self.view(x, [n * c, hw]), self.view(out, [n * c]), "max" if "Max" in op.OP_TYPE else "mean")
+
+    def reduce_rows(self, op, x, out, how: str) -> None:
+        rows, cols = _shape(x)
+        e = x.type.get_element_type()
+        b, (px, po) = self.kernel(f"reduce_{how}", op, [x, out])
+        with b.loop(0, rows, parallel=rows > 1) as r:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            zero = b.index(0)
+            b.store(b.const(-np.inf if how == "max" else 0.0, e), acc, [zero])
+            with b.loop(0, cols) as j:
+                cur = b.load(acc, [zero])
+                xv = b.load(px, [r, j])
+                b.store(b.value(arith.MaximumfOp(cur, xv) if how == "max" else arith.AddfOp(cur, xv)), acc, [zero])
+            y = b.load(acc, [zero])
+            if how == "mean":
+                y = b.value(arith.MulfOp(y, b.const(1.0 / cols, e)))
+            b.store(y, po, [r])
+        finish_kernel(b)
+
+    def lower_reduce(self, op, x, out) -> None:
+        shape = _shape(op.operands[0])
+        axes = _const_array(op, 1)
+        rank = len(shape)
+        if axes is None or axes.size == 0:
+            if _attr(op, "noop_with_empty_axes", 0):
+                raise UnsupportedError("no-op reductions are not lowered yet", node=op.node_name, op_type=op.OP_TYPE)
+            axes_l = list(range(rank))
+        else:
+            axes_l = sorted(int(a) % rank for a in axes.reshape(-1))
+        how = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max"}[op.OP_TYPE]
+        if axes_l == list(range(rank - len(axes_l), rank)):  # trailing axes: rows x cols
+            cols = int(np.prod([shape[a] for a in axes_l], dtype=np.int64))
+            rows = int(np.prod(shape, dtype=np.int64)) // max(cols, 1)
+            self.reduce_rows(op, self.view(x, [rows, cols]), self.view(out, [rows]), how)
+            return
+        # general axes: loop over kept dims outside, reduced dims inside
+        e = x.type.get_element_type()
+        kept = [d for d in range(rank) if d not in axes_l]
+        red = axes_l
+        oflat = self.view(out, [int(np.prod([shape[d] for d in kept], dtype=np.int64))])
+        b, (px, po) = self.kernel(f"reduce_{how}", op, [x, oflat])
+        with b.loops([shape[d] for d in kept]) as kiv:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            zero = b.index(0)
+            b.store(b.const(-np.inf if how == "max" else 0.0, e), acc, [zero])
+            with b.loops([shape[d] for d in red], parallel_outer=False) as riv:
+                idx = [None] * rank
+                for d, iv in zip(kept, kiv):
+                    idx[d] = iv
+                for d, iv in zip(red, riv):
+                    idx[d] = iv
+                cur = b.load(acc, [zero])
+                xv = b.load(px, idx)
+                b.store(b.value(arith.MaximumfOp(cur, xv) if how == "max" else arith.AddfOp(cur, xv)), acc, [zero])
+            y = b.load(acc, [zero])
+            if how == "mean":
+                y = b.value(arith.MulfOp(y, b.const(1.0 / int(np.prod([shape[d] for d in red])), e)))
+            kshape = [shape[d] for d in kept]
+            flat = b.affine([(iv, int(np.prod(kshape[i + 1 :], dtype=np.int64))) for i, iv in enumerate(kiv)])
+            b.store(y, po, [flat])
+        finish_kernel(b)
+
+    # -- data movement ----------------------------------------------------------------------
+
+    def lower_transpose(self, op, x, out) -> None:
+        so = _shape(op.results[0])
+        rank = len(so)
+        perm = _attr(op, "perm") or list(reversed(range(rank)))
+        b, (px, po) = self.kernel("transpose", op, [x, out])
+        with b.loops(so) as ivs:
+            idx = [None] * rank
+            for d, p in enumerate(perm):
+                idx[p] = ivs[d]
+            b.store(b.load(px, idx), po, ivs)
+        finish_kernel(b)
+
+    def lower_concat(self, op, ins, out) -> None:
+        so = _shape(op.results[0])
+        axis = _attr(op, "axis") % len(so)
+        b, params = self.kernel("concat", op, [*ins, out])
+        offset = 0
+        for p in params[:-1]:
+            s = _shape(p)
+            with b.loops(s) as ivs:
+                idx = list(ivs)
+                idx[axis] = b.affine([(ivs[axis], 1)], offset)
+                b.store(b.load(p, ivs), params[-1], idx)
+            offset += s[axis]
+        finish_kernel(b)
+
+    def lower_split(self, op, outputs) -> None:
+        x = self.buffers[op.operands[0]]
+        sx = _shape(op.operands[0])
+        axis = _attr(op, "axis", 0) % len(sx)
+        outs = [self.out_buffer(r, outputs) for r in op.results]
+        for r, o in zip(op.results, outs):
+            self.buffers[r] = o
+        b, params = self.kernel("split", op, [x, *outs])
+        offset = 0
+        for p in params[1:]:
+            s = _shape(p)
+            with b.loops(s) as ivs:
+                idx = list(ivs)
+                idx[axis] = b.affine([(ivs[axis], 1)], offset)
+                b.store(b.load(params[0], idx), p, ivs)
+            offset += s[axis]
+        finish_kernel(b)
+
+    def lower_slice(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        starts, ends = _const_array(op, 1), _const_array(op, 2)
+        axes = _const_array(op, 3)
+        steps = _const_array(op, 4)
+        rank = len(sx)
+        axes_l = [int(a) % rank for a in (axes if axes is not None else range(len(starts)))]
+        steps_l = [int(s) for s in (steps if steps is not None else [1] * len(axes_l))]
+        first = [0] * rank
+        step = [1] * rank
+        for a, s0, st in zip(axes_l, starts, steps_l):
+            dim = sx[a]
+            s0 = int(s0) + dim if s0 < 0 else int(s0)
+            s0 = min(max(s0, 0), dim) if st > 0 else min(max(s0, -1), dim - 1)
+            first[a], step[a] = s0, st
+        b, (px, po) = self.kernel("slice", op, [x, out])
+        with b.loops(so) as ivs:
+            idx = [b.affine([(iv, step[d])], first[d]) for d, iv in enumerate(ivs)]
+            b.store(b.load(px, idx), po, ivs)
+        finish_kernel(b)
+
+    def lower_pad_op(self, op, x, out) -> None:
+        if _attr(op, "mode", "constant") != "constant":
+            raise UnsupportedError("only constant Pad is lowered yet", node=op.node_name, op_type="Pad")
+        pads = _const_array(op, 1)
+        value = _const_array(op, 2)
+        if (len(op.operands) > 3 and not isinstance(op.operands[3].type, NoneType)) or pads is None or (pads < 0).any():
+            raise UnsupportedError("Pad with axes or negative pads is not lowered yet", node=op.node_name, op_type="Pad")
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        rank = len(sx)
+        b, (px, po) = self.kernel("pad", op, [x, out])
+        e = out.type.get_element_type()
+        with b.loops(so) as ivs:
+            b.store(b.const(float(value.reshape(-1)[0]) if value is not None else 0.0, e), po, ivs)
+        with b.loops(sx) as ivs:
+            b.store(b.load(px, ivs), po, [b.affine([(iv, 1)], int(pads[d])) for d, iv in enumerate(ivs)])
+        finish_kernel(b)
+
+
+def _clip_args(xs):
+    return [xs[0], xs[1] if len(xs) > 1 else None, xs[2] if len(xs) > 2 else None]
+
+
+def unsupported_for_loops(module: ModuleOp) -> list[onnx_d.OnnxOp]:
+    """Ops (or types) the loop lowering cannot take, to be named before any code is written."""
+    bad = []
+    for op in module.walk():
+        if not isinstance(op, onnx_d.OnnxOp):
+            continue
+        types = [v.type for v in [*op.operands, *op.results] if isinstance(v.type, TensorType)]
+        float_only = op.OP_TYPE not in ("Constant", "Reshape", "ReduceMean", "ReduceSum", "ReduceMax", "Slice", "Pad")
+        if op.OP_TYPE not in SUPPORTED:
+            bad.append(op)
+        elif float_only and any(t.get_element_type() != f32 for t in types):
+            bad.append(op)
+        elif op.OP_TYPE in ("ReduceMean", "ReduceSum", "ReduceMax", "Slice", "Pad") and (
+            op.results[0].type.get_element_type() != f32
+        ):
+            bad.append(op)
+    return bad
+
+
+def convert_onnx_to_loops(module: ModuleOp) -> None:
+    bad = unsupported_for_loops(module)
+    if bad:
+        op = bad[0]
+        kinds = sorted({o.OP_TYPE for o in bad})
+        raise UnsupportedError(
+            f"the loop lowering does not support {', '.join(kinds)} (or their types) yet "
+            f"({len(bad)} node(s); float32 only)",
+            node=op.node_name,
+            op_type=op.OP_TYPE,
+        )
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+    _Lowering(module, main).lower()
+
+
+@dataclass(frozen=True)
+class ConvertOnnxToLoops(ModulePass):
+    name = "convert-onnx-to-loops"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        convert_onnx_to_loops(op)
