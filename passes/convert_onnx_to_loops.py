@@ -33,6 +33,8 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     UnitAttr,
+    IntegerType,
+    Signedness,
     f32,
     i64,
 )
@@ -53,12 +55,17 @@ UNARY = {
     "Floor", "Ceil", "LeakyRelu", "HardSigmoid", "HardSwish", "Gelu", "Clip", "Identity",
     "Softplus", "Elu", "Selu", "Mish", "Sin", "Cos",
 }
-BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"}
-SUPPORTED = UNARY | BINARY | {
+BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "PRelu"}
+VARIADIC = {"Max", "Min", "Sum", "Mean"}
+SUPPORTED = UNARY | BINARY | VARIADIC | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     "ReduceMean", "ReduceSum", "ReduceMax", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
 }
+
+
+#: element types the C-family targets can hold in buffers (compute is float32 for now)
+C_ELEMENT_TYPES = {f32, i64, IntegerType(32), IntegerType(8), IntegerType(1), IntegerType(8, Signedness.UNSIGNED)}
 
 
 def _shape(v: SSAValue) -> list[int]:
@@ -164,6 +171,12 @@ def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
         if hi is not None:
             y = v(arith.MinimumfOp(y, hi))
         return y
+    if t in VARIADIC:
+        combine = {"Max": arith.MaximumfOp, "Min": arith.MinimumfOp}.get(t, arith.AddfOp)
+        y = xs[0]
+        for other in xs[1:]:
+            y = v(combine(y, other))
+        return v(arith.MulfOp(y, c(1.0 / len(xs)))) if t == "Mean" and len(xs) > 1 else y
     a, bb = xs[0], xs[1]
     if t == "Add":
         return v(arith.AddfOp(a, bb))
@@ -319,7 +332,7 @@ class _Lowering:
         ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
         out = self.out_buffer(op.results[0], outputs)
         self.buffers[op.results[0]] = out
-        if t in UNARY or t in BINARY:
+        if t in UNARY or t in BINARY or t in VARIADIC:
             self.lower_elementwise(op, ins, out)
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
@@ -408,18 +421,18 @@ class _Lowering:
         m, k = sa[-2:]
         n = sb[-1]
         batch = so[:-2]
-        nb = int(np.prod(batch, dtype=np.int64))
-        # broadcast batch dims: each operand is either full-batch or shared
-        a_batched = int(np.prod(sa[:-2], dtype=np.int64)) == nb and nb > 1
-        b_batched = int(np.prod(sb[:-2], dtype=np.int64)) == nb and nb > 1
-        for d, (x, y) in enumerate(zip([1] * (len(batch) - len(sa) + 2) + sa[:-2], [1] * (len(batch) - len(sb) + 2) + sb[:-2])):
-            if x not in (1, batch[d]) or y not in (1, batch[d]) or (1 < x != batch[d]) or (x == 1 and batch[d] > 1 and a_batched):
-                raise UnsupportedError("MatMul with partially broadcast batch dims is not lowered yet", node=op.node_name, op_type="MatMul")
-        for bi in range(nb):
-            av = self.view(a, [m, k], bi * m * k if a_batched else 0)
-            bv = self.view(bm, [k, n], bi * k * n if b_batched else 0)
-            cv = self.view(out, [m, n], bi * m * n)
-            self.gemm(op, av, bv, cv)
+        # numpy broadcasting of the batch dims: one GEMM per output batch index, each
+        # operand's offset taken with its own (right-aligned, size-1 = shared) dims
+        def offsets(shape: list[int], mat: int) -> list[int]:
+            dims = [1] * (len(batch) - len(shape[:-2])) + shape[:-2]
+            strides = [int(np.prod(dims[d + 1 :], dtype=np.int64)) * mat for d in range(len(dims))]
+            result = []
+            for idx in np.ndindex(*batch) if batch else [()]:
+                result.append(sum(i * st for i, st, dim in zip(idx, strides, dims) if dim != 1))
+            return result
+
+        for oa, ob, oc in zip(offsets(sa, m * k), offsets(sb, k * n), range(0, max(1, int(np.prod(batch))) * m * n, m * n)):
+            self.gemm(op, self.view(a, [m, k], oa), self.view(bm, [k, n], ob), self.view(out, [m, n], oc))
 
     # -- convolution and pooling ---------------------------------------------------------
 
@@ -727,6 +740,8 @@ def unsupported_for_loops(module: ModuleOp) -> list[onnx_d.OnnxOp]:
         types = [v.type for v in [*op.operands, *op.results] if isinstance(v.type, TensorType)]
         float_only = op.OP_TYPE not in ("Constant", "Reshape", "ReduceMean", "ReduceSum", "ReduceMax", "Slice", "Pad")
         if op.OP_TYPE not in SUPPORTED:
+            bad.append(op)
+        elif any(t.get_element_type() not in C_ELEMENT_TYPES for t in types):
             bad.append(op)
         elif float_only and any(t.get_element_type() != f32 for t in types):
             bad.append(op)

@@ -21,6 +21,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     MemRefType,
     ModuleOp,
+    Signedness,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
@@ -58,7 +59,9 @@ class CFamilyPrinter:
             return "int64_t"
         if isinstance(t, IntegerType):
             width = t.width.data
-            return "bool" if width == 1 else f"int{width}_t"
+            if width == 1:
+                return "bool"
+            return f"uint{width}_t" if t.signedness.data == Signedness.UNSIGNED else f"int{width}_t"
         raise NotImplementedError(f"no C type for {t}")
 
     def math_function(self, name: str, t: Attribute) -> str:
