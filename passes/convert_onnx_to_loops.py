@@ -298,6 +298,16 @@ class _Lowering:
         for v, arg in late_copies:
             self.host.add(memref.CopyOp(self.buffers[v], arg))
         self.host.add(func.ReturnOp())
+        # constants only read at compile time (Reshape shapes, reduction axes) stay out
+        # of the weights
+        used = set()
+        for op in list(block.ops):
+            if isinstance(op, memref.GetGlobalOp):
+                if op.memref.uses:
+                    used.add(op.name_.root_reference.data)
+                else:
+                    block.erase_op(op)
+        self.globals = [g for g in self.globals if g.sym_name.data in used]
         new_main = func.FuncOp("main", (in_types + out_types, []), Region(block))
         for k in ("hetc.input_names", "hetc.output_names"):
             if k in fn.attributes:

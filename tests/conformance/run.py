@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--filter", default="", help="regex on case names")
     p.add_argument("--no-write", action="store_true", help="do not write STATUS.md")
-    p.add_argument("--output", default=str(HERE / "STATUS.md"))
+    p.add_argument("--output", default=None, help="default: STATUS.md (numpy) or STATUS-<target>.md")
     p.add_argument("--quiet", "-q", action="store_true")
     args = p.parse_args(argv)
 
@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         f"CNN/transformer set {s['core_passed']}/{s['core_total']} ({100 * s['core_rate']:.1f}%)"
     )
     if not args.no_write:
-        write_status(results, args.target, Path(args.output), "python tests/conformance/run.py --target " + args.target)
+        default = HERE / ("STATUS.md" if args.target == "numpy" else f"STATUS-{args.target}.md")
+        write_status(results, args.target, Path(args.output or default), "python tests/conformance/run.py --target " + args.target)
     return 0
 
 

@@ -1,8 +1,10 @@
 """The ONNX backend node cases through the whole compiler, per backend.
 
-All ~1,900 cases run (about two minutes on 2 cores). The bar: >= 90% of the cases
-whose op belongs to the CNN/transformer set pass, no case crashes the compiler, and
-no case fails outside the known list below (each with its reason).
+All ~1,900 cases run per backend (a few minutes on 2 cores). The bar: no case crashes
+the compiler, no case fails outside the known list below (each with its reason), and
+the share of passing cases in the CNN/transformer op set stays at or above the
+backend's floor (90% for the NumPy reference; the C backend's floor ratchets up as
+its op set grows: ops it does not lower yet are reported unsupported, not failed).
 """
 
 from __future__ import annotations
@@ -38,28 +40,39 @@ KNOWN_FAILURES = {
 }
 
 
-@pytest.fixture(scope="module")
-def numpy_results():
+#: per target: the cases it is known to fail and the CNN/transformer pass-rate floor
+TARGETS = {
+    "numpy": (KNOWN_FAILURES, 0.90),
+    "c": ({}, 0.35),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def target_results(request):
     runner._CASES = runner.load_cases()
     jobs = max(1, min(os.cpu_count() or 1, 4))
-    return runner.run_all("numpy", list(range(len(runner._CASES))), jobs=jobs, quiet=True)
+    return request.param, runner.run_all(request.param, list(range(len(runner._CASES))), jobs=jobs, quiet=True)
 
 
-def test_every_case_is_decided(numpy_results):
-    assert len(numpy_results) > 1800
-    crashed = [r for r in numpy_results if r.reason.startswith(("compiler crashed", "runner:"))]
+def test_every_case_is_decided(target_results):
+    _, results = target_results
+    assert len(results) > 1800
+    crashed = [r for r in results if r.reason.startswith(("compiler crashed", "runner:"))]
     assert not crashed, "\n".join(f"{r.name}: {r.reason}" for r in crashed[:20])
-    assert all(r.reason for r in numpy_results if r.status != "passed")
+    assert all(r.reason for r in results if r.status != "passed")
 
 
-def test_cnn_transformer_op_set_passes(numpy_results):
-    s = runner.summarize(numpy_results)
-    assert s["core_rate"] >= 0.90, s
+def test_cnn_transformer_op_set_passes(target_results):
+    target, results = target_results
+    s = runner.summarize(results)
+    assert s["core_rate"] >= TARGETS[target][1], s
 
 
-def test_no_unexpected_failures(numpy_results):
-    failed = {r.name: r.reason for r in numpy_results if r.status == "failed"}
-    unexpected = {n: why for n, why in failed.items() if n not in KNOWN_FAILURES}
+def test_no_unexpected_failures(target_results):
+    target, results = target_results
+    known = TARGETS[target][0]
+    failed = {r.name: r.reason for r in results if r.status == "failed"}
+    unexpected = {n: why for n, why in failed.items() if n not in known}
     assert not unexpected, "\n".join(f"{n}: {why}" for n, why in sorted(unexpected.items()))
-    now_passing = [n for n in KNOWN_FAILURES if n not in failed]
+    now_passing = [n for n in known if n not in failed]
     assert not now_passing, f"known failures now pass or vanished; remove them: {now_passing}"
