@@ -45,10 +45,11 @@ from hetc.diagnostics import UnsupportedError
 from hetc.dialects import onnx as onnx_d
 from hetc.passes.loop_builder import LoopBuilder, finish_kernel, new_kernel
 
-#: GEMM register tile: MR rows x NR columns of accumulators (NR contiguous floats
-#: vectorize; 4 x 16 float32 fill eight 256-bit registers)
-GEMM_MR = 4
-GEMM_NR = 16
+#: GEMM register tile: MR rows x NR columns of accumulators. NR contiguous floats
+#: vectorize: 6 x 32 float32 fill twelve 512-bit registers (AVX-512); targets with
+#: narrower vectors set nr=16 (pass options).
+GEMM_MR = 6
+GEMM_NR = 32
 
 UNARY = {
     "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Reciprocal",
@@ -221,6 +222,8 @@ class _Lowering:
         self.buffers: dict[SSAValue, SSAValue] = {}  # tensor value -> memref value in the new main
         self.host = LoopBuilder(Block())
         self.counter = 0
+        self.global_values: dict[SSAValue, np.ndarray] = {}
+        self.mr, self.nr = GEMM_MR, GEMM_NR
 
     # -- host program ---------------------------------------------------------------------
 
@@ -300,6 +303,9 @@ class _Lowering:
         self.host.add(func.ReturnOp())
         # constants only read at compile time (Reshape shapes, reduction axes) stay out
         # of the weights
+        for op in reversed(list(block.ops)):  # views nobody reads (packed-away weights)
+            if isinstance(op, memref.ReinterpretCastOp) and not op.result.uses:
+                block.erase_op(op)
         used = set()
         for op in list(block.ops):
             if isinstance(op, memref.GetGlobalOp):
@@ -331,6 +337,7 @@ class _Lowering:
             ref = self.host.value(memref.GetGlobalOp(name, gtype))
             ref.name_hint = op.results[0].name_hint
             self.buffers[op.results[0]] = ref
+            self.global_values[ref] = array
             return
         if t == "Reshape":
             src = self.buffers[op.operands[0]]
@@ -386,43 +393,113 @@ class _Lowering:
 
     # -- GEMM -----------------------------------------------------------------------------------
 
-    def gemm(self, op, a: SSAValue, bmat: SSAValue, c: SSAValue, bias: SSAValue | None = None, kind="gemm") -> None:
-        """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row), register-tiled MR x NR."""
+    def packed_a(self, op, a: SSAValue, mr: int) -> SSAValue:
+        """A[M,K] as row panels Ap[ceil(M/mr), K, mr] (zero rows pad the last panel)."""
         m, k = _shape(a)
-        _, n = _shape(bmat)
-        args = [a, bmat, c] + ([bias] if bias is not None else [])
+        mb = -(-m // mr)
+        owner_global = self._global_array(a)
+        if owner_global is not None:  # weights: packed once, at compile time
+            padded = np.zeros((mb * mr, k), owner_global.dtype)
+            padded[:m] = owner_global[: m * k].reshape(m, k)
+            return self.constant(padded.reshape(mb, mr, k).transpose(0, 2, 1), "packed_a")
+        ap = self.alloc(MemRefType(a.type.get_element_type(), [mb, k, mr]), "packed_a")
+        b, (pa, pp) = self.kernel("pack_a", op, [a, ap])
+        e = a.type.get_element_type()
+        with b.loop(0, mb, parallel=mb > 1) as ib, b.loop(0, k) as kk, b.loop(0, mr) as ii:
+            b.store(b.const(0.0, e), pp, [ib, kk, ii])
+        with b.loop(0, m, parallel=m > 1) as i, b.loop(0, k) as kk:
+            b.store(b.load(pa, [i, kk]), pp, [b.value(arith.DivUIOp(i, b.index(mr))), kk, b.value(arith.RemUIOp(i, b.index(mr)))])
+        finish_kernel(b)
+        return ap
+
+    def packed_b(self, op, bmat: SSAValue, nr: int) -> SSAValue:
+        """B[K,N] as column panels Bp[ceil(N/nr), K, nr] (zero columns pad the last)."""
+        k, n = _shape(bmat)
+        nb = -(-n // nr)
+        const = self._global_array(bmat)
+        if const is not None:
+            padded = np.zeros((k, nb * nr), const.dtype)
+            padded[:, :n] = const[: k * n].reshape(k, n)
+            return self.constant(padded.reshape(k, nb, nr).transpose(1, 0, 2), "packed_b")
+        bp = self.alloc(MemRefType(bmat.type.get_element_type(), [nb, k, nr]), "packed_b")
+        b, (pb, pp) = self.kernel("pack_b", op, [bmat, bp])
+        e = bmat.type.get_element_type()
+        if n % nr:
+            with b.loop(0, k, parallel=k > 1) as kk, b.loop(n - n % nr, nb * nr) as j:
+                b.store(b.const(0.0, e), pp, [b.index(nb - 1), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
+        with b.loop(0, k, parallel=k > 1) as kk, b.loop(0, n) as j:
+            b.store(b.load(pb, [kk, j]), pp, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
+        finish_kernel(b)
+        return bp
+
+    def gemm(
+        self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
+        kind: str = "gemm", b_packed: SSAValue | None = None,
+    ) -> None:
+        """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row) on packed panels: every MR x NR
+        tile accumulates in registers over contiguous panel reads and stores once."""
+        m, k = _shape(a)
+        n = _shape(c)[1]
+        mr, nr = self.mr, self.nr
+        ap = self.packed_a(op, a, mr)
+        bp = b_packed if b_packed is not None else self.packed_b(op, bmat, nr)
+        mb, nb = -(-m // mr), -(-n // nr)
+        args = [ap, bp, c] + ([bias] if bias is not None else [])
         b, params = self.kernel(kind, op, args)
         pa, pb, pc = params[:3]
         pbias = params[3] if bias is not None else None
         e = c.type.get_element_type()
-        mr, nr = min(GEMM_MR, m), min(GEMM_NR, n)
-        m_main, n_main = m - m % mr, n - n % nr
-        for (i_lo, i_hi, ti) in [(0, m_main, mr), (m_main, m, 1)]:
-            if i_lo >= i_hi:
-                continue
-            for (j_lo, j_hi, tj) in [(0, n_main, nr), (n_main, n, 1)]:
-                if j_lo >= j_hi:
+        # full tiles, then the partial last row panel / column panel (static store bounds)
+        rows = [(0, m // mr, mr)] + ([(m // mr, mb, m % mr)] if m % mr else [])
+        cols = [(0, n // nr, nr)] + ([(n // nr, nb, n % nr)] if n % nr else [])
+        for (ib_lo, ib_hi, valid_rows) in rows:
+            for (jb_lo, jb_hi, valid_cols) in cols:
+                if ib_lo >= ib_hi or jb_lo >= jb_hi:
                     continue
-                with b.loop(i_lo, i_hi, ti, parallel=(i_hi - i_lo) // ti > 1) as i, b.loop(j_lo, j_hi, tj) as j:
-                    acc = b.value(memref.AllocaOp.get(e, shape=[ti, tj]))
-                    with b.loop(0, ti) as ii, b.loop(0, tj) as jj:
+                with b.loop(ib_lo, ib_hi, parallel=ib_hi - ib_lo > 1) as ib, b.loop(jb_lo, jb_hi) as jb:
+                    acc = b.value(memref.AllocaOp.get(e, shape=[mr, nr]))
+                    with b.loop(0, mr) as ii, b.loop(0, nr) as jj:
                         b.store(b.const(0.0, e), acc, [ii, jj])
                     with b.loop(0, k) as kk:
-                        with b.loop(0, ti) as ii:
-                            av = b.load(pa, [b.affine([(i, 1), (ii, 1)]), kk])
-                            with b.loop(0, tj) as jj:
-                                bv = b.load(pb, [kk, b.affine([(j, 1), (jj, 1)])])
+                        with b.loop(0, mr) as ii:
+                            av = b.load(pa, [ib, kk, ii])
+                            with b.loop(0, nr) as jj:
+                                bv = b.load(pb, [jb, kk, jj])
                                 cur = b.load(acc, [ii, jj])
                                 b.store(b.value(arith.AddfOp(cur, b.value(arith.MulfOp(av, bv)))), acc, [ii, jj])
-                    with b.loop(0, ti) as ii:
-                        row = b.affine([(i, 1), (ii, 1)])
+                    with b.loop(0, valid_rows) as ii:
+                        row = b.affine([(ib, mr), (ii, 1)])
                         bias_v = b.load(pbias, [row]) if pbias is not None else None
-                        with b.loop(0, tj) as jj:
+                        with b.loop(0, valid_cols) as jj:
                             y = b.load(acc, [ii, jj])
                             if bias_v is not None:
                                 y = b.value(arith.AddfOp(y, bias_v))
-                            b.store(y, pc, [row, b.affine([(j, 1), (jj, 1)])])
+                            b.store(y, pc, [row, b.affine([(jb, nr), (jj, 1)])])
         finish_kernel(b)
+
+    def constant(self, array: np.ndarray, hint: str) -> SSAValue:
+        """A weight computed at compile time (e.g. a packed panel), as a global."""
+        name = f"w{len(self.globals)}_{hint}"
+        array = np.ascontiguousarray(array)
+        gtype = MemRefType(onnx_d.element_type_from_numpy(array.dtype), list(array.shape))
+        self.globals.append(
+            memref.GlobalOp.get(StringAttr(name), gtype, onnx_d.dense_from_numpy(array), constant=UnitAttr(), alignment=64)
+        )
+        ref = self.host.value(memref.GetGlobalOp(name, gtype))
+        ref.name_hint = hint
+        self.global_values[ref] = array
+        return ref
+
+    def _global_array(self, ref: SSAValue) -> np.ndarray | None:
+        """The values behind a weight (or a view of one), if `ref` is a weight."""
+        offset = 0
+        while isinstance(ref.owner, memref.ReinterpretCastOp):
+            offset += ref.owner.static_offsets.get_values()[0]
+            ref = ref.owner.source
+        array = self.global_values.get(ref)
+        if array is None:
+            return None
+        return array.reshape(-1)[offset:]
 
     def lower_matmul(self, op, a, bm, out) -> None:
         sa, sb, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])

@@ -31,7 +31,7 @@ from hetc.passes.loop_builder import PARALLEL_ATTR
 CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!="}
 
 BINARY_F = {arith.AddfOp: "+", arith.SubfOp: "-", arith.MulfOp: "*", arith.DivfOp: "/"}
-BINARY_I = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*"}
+BINARY_I = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.DivUIOp: "/", arith.RemUIOp: "%"}
 MATH_F = {
     math.ExpOp: "exp", math.LogOp: "log", math.SqrtOp: "sqrt", math.TanhOp: "tanh",
     math.ErfOp: "erf", math.AbsFOp: "fabs", math.FloorOp: "floor", math.CeilOp: "ceil",
