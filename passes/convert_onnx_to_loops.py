@@ -223,6 +223,9 @@ class _Lowering:
         self.host = LoopBuilder(Block())
         self.counter = 0
         self.global_values: dict[SSAValue, np.ndarray] = {}
+        #: elementwise ops computed in a GEMM's store (epilogue fusion)
+        self.fused: set[onnx_d.OnnxOp] = set()
+        self.epilogue: list = []
         self.mr, self.nr = GEMM_MR, GEMM_NR
 
     # -- host program ---------------------------------------------------------------------
@@ -295,7 +298,7 @@ class _Lowering:
         for op in old_block.ops:
             if isinstance(op, func.ReturnOp):
                 continue
-            if isinstance(op, onnx_d.NoValueOp):
+            if isinstance(op, onnx_d.NoValueOp) or op in self.fused:
                 continue
             self.lower_op(op, outputs)
         for v, arg in late_copies:
@@ -347,8 +350,12 @@ class _Lowering:
             self.lower_split(op, outputs)
             return
         ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
-        out = self.out_buffer(op.results[0], outputs)
+        chain = self.epilogue_chain(op, outputs) if t in ("Conv", "MatMul") else []
+        final = chain[-1][0].results[0] if chain else op.results[0]
+        out = self.out_buffer(final, outputs)
+        self.buffers[final] = out
         self.buffers[op.results[0]] = out
+        self.epilogue = chain
         if t in UNARY or t in BINARY or t in VARIADIC:
             self.lower_elementwise(op, ins, out)
         elif t == "MatMul":
@@ -371,6 +378,75 @@ class _Lowering:
             self.lower_pad_op(op, ins[0], out)
         else:  # pragma: no cover - guarded by SUPPORTED
             raise AssertionError(t)
+
+    # -- epilogue fusion ----------------------------------------------------------------------
+
+    def epilogue_chain(self, op, outputs) -> list[tuple[onnx_d.OnnxOp, int, str]]:
+        """The single-use elementwise ops after a Conv/MatMul that its GEMM can apply
+        while storing: (op, position of the running value, how the other operand is
+        indexed: unary | full | row | col | scalar)."""
+        chain = []
+        cur = op.results[0]
+        rshape = _shape(cur)
+        while cur not in outputs and len(list(cur.uses)) == 1:
+            user = next(iter(cur.uses)).operation
+            if not isinstance(user, onnx_d.OnnxOp) or _shape(user.results[0]) != rshape:
+                break
+            if user.results[0].type.get_element_type() != f32:
+                break
+            t = user.OP_TYPE
+            if t in FUSABLE_UNARY and user.operands[0] is cur and all(
+                onnx_d.constant_value(v) is not None for v in user.operands[1:] if not isinstance(v.type, NoneType)
+            ):
+                chain.append((user, 0, "unary"))
+            elif t in ("Add", "Sub", "Mul", "Div") and (user.operands[0] is cur) != (user.operands[1] is cur):
+                pos = 0 if user.operands[0] is cur else 1
+                other = user.operands[1 - pos]
+                if other not in self.buffers:  # computed later in program order
+                    break
+                mode = _broadcast_mode(_shape(other), rshape, op.OP_TYPE)
+                if mode is None:
+                    break
+                chain.append((user, pos, mode))
+            else:
+                break
+            self.fused.add(user)
+            cur = user.results[0]
+        return chain
+
+    def epilogue_args(self, c_offset: int, row_offset: int, rows: int, cols: int) -> list[SSAValue]:
+        """Views of the epilogue's other operands for one GEMM call."""
+        args = []
+        for user, pos, mode in self.epilogue:
+            if mode == "unary":
+                continue
+            other = self.buffers[user.operands[1 - pos]]
+            if mode == "full":
+                args.append(self.view(other, [rows, cols], c_offset))
+            elif mode == "row":
+                args.append(self.view(other, [rows], row_offset))
+            elif mode == "col":
+                args.append(self.view(other, [cols]))
+            else:
+                args.append(self.view(other, [1]))
+        return args
+
+    def apply_epilogue(self, b: LoopBuilder, y: SSAValue, params: list[SSAValue], row, col) -> SSAValue:
+        it = iter(params)
+        for user, pos, mode in self.epilogue:
+            if mode == "unary":
+                extras = [
+                    b.const(float(onnx_d.constant_value(v).reshape(-1)[0]), y.type) if not isinstance(v.type, NoneType) else None
+                    for v in user.operands[1:]
+                ]
+                xs = [y, *extras] if user.OP_TYPE == "Clip" else [y]
+                y = _scalar(b, user, _clip_args(xs) if user.OP_TYPE == "Clip" else xs)
+                continue
+            p = next(it)
+            idx = {"full": [row, col], "row": [row], "col": [col], "scalar": [b.index(0)]}[mode]
+            v = b.load(p, idx)
+            y = _scalar(b, user, [y, v] if pos == 0 else [v, y])
+        return y
 
     # -- elementwise ------------------------------------------------------------------------
 
@@ -434,48 +510,63 @@ class _Lowering:
 
     def gemm(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
-        kind: str = "gemm", b_packed: SSAValue | None = None,
+        kind: str = "gemm", b_packed: SSAValue | None = None, extra: list[SSAValue] = (),
     ) -> None:
         """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row) on packed panels: every MR x NR
         tile accumulates in registers over contiguous panel reads and stores once."""
         m, k = _shape(a)
         n = _shape(c)[1]
-        mr, nr = self.mr, self.nr
+        mr, nr, vec_m = self.tile(m, n)
         ap = self.packed_a(op, a, mr)
         bp = b_packed if b_packed is not None else self.packed_b(op, bmat, nr)
         mb, nb = -(-m // mr), -(-n // nr)
-        args = [ap, bp, c] + ([bias] if bias is not None else [])
+        args = [ap, bp, c] + ([bias] if bias is not None else []) + list(extra)
         b, params = self.kernel(kind, op, args)
         pa, pb, pc = params[:3]
         pbias = params[3] if bias is not None else None
+        pextra = params[3 + (bias is not None) :]
         e = c.type.get_element_type()
         # full tiles, then the partial last row panel / column panel (static store bounds)
         rows = [(0, m // mr, mr)] + ([(m // mr, mb, m % mr)] if m % mr else [])
         cols = [(0, n // nr, nr)] + ([(n // nr, nb, n % nr)] if n % nr else [])
+        # the accumulator's inner (vector) dimension: N normally, M when N is narrow
+        inner, outer = (mr, nr) if vec_m else (nr, mr)
         for (ib_lo, ib_hi, valid_rows) in rows:
             for (jb_lo, jb_hi, valid_cols) in cols:
                 if ib_lo >= ib_hi or jb_lo >= jb_hi:
                     continue
                 with b.loop(ib_lo, ib_hi, parallel=ib_hi - ib_lo > 1) as ib, b.loop(jb_lo, jb_hi) as jb:
-                    acc = b.value(memref.AllocaOp.get(e, shape=[mr, nr]))
-                    with b.loop(0, mr) as ii, b.loop(0, nr) as jj:
-                        b.store(b.const(0.0, e), acc, [ii, jj])
+                    acc = b.value(memref.AllocaOp.get(e, shape=[outer, inner]))
+                    with b.loop(0, outer) as o, b.loop(0, inner) as i:
+                        b.store(b.const(0.0, e), acc, [o, i])
                     with b.loop(0, k) as kk:
-                        with b.loop(0, mr) as ii:
-                            av = b.load(pa, [ib, kk, ii])
-                            with b.loop(0, nr) as jj:
-                                bv = b.load(pb, [jb, kk, jj])
-                                cur = b.load(acc, [ii, jj])
-                                b.store(b.value(arith.AddfOp(cur, b.value(arith.MulfOp(av, bv)))), acc, [ii, jj])
-                    with b.loop(0, valid_rows) as ii:
+                        with b.loop(0, outer) as o:
+                            ov = b.load(pb, [jb, kk, o]) if vec_m else b.load(pa, [ib, kk, o])
+                            with b.loop(0, inner) as i:
+                                iv = b.load(pa, [ib, kk, i]) if vec_m else b.load(pb, [jb, kk, i])
+                                cur = b.load(acc, [o, i])
+                                prod = b.value(arith.MulfOp(iv, ov) if vec_m else arith.MulfOp(ov, iv))
+                                b.store(b.value(arith.AddfOp(cur, prod)), acc, [o, i])
+                    loops = [(0, valid_rows), (0, valid_cols)]
+                    with b.loop(*loops[1 if vec_m else 0]) as first, b.loop(*loops[0 if vec_m else 1]) as second:
+                        ii, jj = (second, first) if vec_m else (first, second)
                         row = b.affine([(ib, mr), (ii, 1)])
-                        bias_v = b.load(pbias, [row]) if pbias is not None else None
-                        with b.loop(0, valid_cols) as jj:
-                            y = b.load(acc, [ii, jj])
-                            if bias_v is not None:
-                                y = b.value(arith.AddfOp(y, bias_v))
-                            b.store(y, pc, [row, b.affine([(jb, nr), (jj, 1)])])
+                        col = b.affine([(jb, nr), (jj, 1)])
+                        y = b.load(acc, [jj, ii] if vec_m else [ii, jj])
+                        if pbias is not None:
+                            y = b.value(arith.AddfOp(y, b.load(pbias, [row])))
+                        y = self.apply_epilogue(b, y, pextra, row, col)
+                        b.store(y, pc, [row, col])
         finish_kernel(b)
+
+    def tile(self, m: int, n: int) -> tuple[int, int, bool]:
+        """(MR, NR, vectorize over M?) for an M x N GEMM. Wide N: MR x NR with NR one or two
+        vectors. Narrow N (late CNN layers: few pixels, many channels) would waste most
+        of such a tile, so the tile turns: 32 rows of M in vectors, a few columns of N."""
+        if n >= self.nr or m < 32:
+            return self.mr, self.nr, False
+        nr = 8 if n % 8 == 0 else (n if n <= 8 else 6)
+        return 32, nr, True
 
     def constant(self, array: np.ndarray, hint: str) -> SSAValue:
         """A weight computed at compile time (e.g. a packed panel), as a global."""
@@ -519,7 +610,8 @@ class _Lowering:
             return result
 
         for oa, ob, oc in zip(offsets(sa, m * k), offsets(sb, k * n), range(0, max(1, int(np.prod(batch))) * m * n, m * n)):
-            self.gemm(op, self.view(a, [m, k], oa), self.view(bm, [k, n], ob), self.view(out, [m, n], oc))
+            extra = self.epilogue_args(oc, 0, m, n)
+            self.gemm(op, self.view(a, [m, k], oa), self.view(bm, [k, n], ob), self.view(out, [m, n], oc), extra=extra)
 
     # -- convolution and pooling ---------------------------------------------------------
 
@@ -560,18 +652,20 @@ class _Lowering:
             xp = self.pad_into(op, xn, [c, h, wd], pads, 0.0)
             ph, pw = h + pads[0] + pads[2], wd + pads[1] + pads[3]
             if depthwise:
-                self.depthwise(op, xp, w, bias, self.view(on, [m, oh, ow]), [kh, kw], strides, dil)
+                extra = self.epilogue_args(ni * m * oh * ow, 0, m, oh * ow)
+                self.depthwise(op, xp, w, bias, self.view(on, [m, oh, ow]), [kh, kw], strides, dil, extra)
                 continue
             for g in range(group):
                 wg = self.view(w, [mg, cg * kh * kw], g * mg * cg * kh * kw)
                 og = self.view(on, [mg, oh * ow], g * mg * oh * ow)
                 bg = self.view(bias, [mg], g * mg) if bias is not None else None
                 xg = self.view(xp, [cg, ph, pw], g * cg * ph * pw)
+                extra = self.epilogue_args((ni * m + g * mg) * oh * ow, g * mg, mg, oh * ow)
                 if kh == kw == 1 and strides == [1, 1] and ph == oh and pw == ow:
-                    col = self.view(xg, [cg, oh * ow])
+                    self.gemm(op, wg, self.view(xg, [cg, oh * ow]), og, bg, kind="conv_gemm", extra=extra)
                 else:
-                    col = self.im2col(op, xg, [cg, ph, pw], [kh, kw], strides, dil, [oh, ow])
-                self.gemm(op, wg, col, og, bg, kind="conv_gemm")
+                    bp = self.im2col_packed(op, xg, [cg, ph, pw], [kh, kw], strides, dil, [oh, ow], self.tile(mg, oh * ow)[1])
+                    self.gemm(op, wg, None, og, bg, kind="conv_gemm", b_packed=bp, extra=extra)
 
     def _conv_pads(self, op, spatial, kernel, strides, dil, out_spatial) -> list[int]:
         auto_pad = _attr(op, "auto_pad", "NOTSET")
@@ -602,13 +696,37 @@ class _Lowering:
         finish_kernel(b)
         return col
 
-    def depthwise(self, op, xp, w, bias, out, kernel, strides, dil) -> None:
+    def im2col_packed(self, op, xp, shape, kernel, strides, dil, out_spatial, nr: int) -> SSAValue:
+        """im2col straight into the GEMM's packed-B panels Bp[ceil(OH*OW/nr), C*KH*KW, nr]."""
+        cg, _, _ = shape
+        kh, kw = kernel
+        oh, ow = out_spatial
+        n, k = oh * ow, cg * kh * kw
+        nb = -(-n // nr)
+        bp = self.alloc(MemRefType(xp.type.get_element_type(), [nb, k, nr]), "packed_col")
+        b, (px, pp) = self.kernel("im2col", op, [xp, bp])
+        e = xp.type.get_element_type()
+        if n % nr:
+            with b.loop(0, k, parallel=k > 1) as r, b.loop(n % nr, nr) as jj:
+                b.store(b.const(0.0, e), pp, [b.index(nb - 1), r, jj])
+        with b.loop(0, cg, parallel=cg > 1) as ci, b.loop(0, kh) as ki, b.loop(0, kw) as kj:
+            row = b.affine([(ci, kh * kw), (ki, kw), (kj, 1)])
+            with b.loop(0, oh) as oi, b.loop(0, ow) as oj:
+                j = b.affine([(oi, ow), (oj, 1)])
+                src = [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])]
+                dst = [b.value(arith.DivUIOp(j, b.index(nr))), row, b.value(arith.RemUIOp(j, b.index(nr)))]
+                b.store(b.load(px, src), pp, dst)
+        finish_kernel(b)
+        return bp
+
+    def depthwise(self, op, xp, w, bias, out, kernel, strides, dil, extra=()) -> None:
         m, oh, ow = _shape(out)
         kh, kw = kernel
         wv = self.view(w, [m, kh * kw])
-        args = [xp, wv, out] + ([bias] if bias is not None else [])
+        args = [xp, wv, out] + ([bias] if bias is not None else []) + list(extra)
         b, params = self.kernel("depthwise_conv", op, args)
         px, pw, po = params[:3]
+        pextra = params[3 + (bias is not None) :]
         e = out.type.get_element_type()
         with b.loop(0, m, parallel=m > 1) as ci, b.loop(0, oh) as oi, b.loop(0, ow) as oj:
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
@@ -618,7 +736,8 @@ class _Lowering:
                 xv = b.load(px, [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])])
                 wvv = b.load(pw, [ci, b.affine([(ki, kw), (kj, 1)])])
                 b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(xv, wvv)))), acc, [zero])
-            b.store(b.load(acc, [zero]), po, [ci, oi, oj])
+            y = self.apply_epilogue(b, b.load(acc, [zero]), pextra, ci, b.affine([(oi, ow), (oj, 1)]))
+            b.store(y, po, [ci, oi, oj])
         finish_kernel(b)
 
     def lower_pool(self, op, x, out) -> None:
@@ -812,6 +931,28 @@ class _Lowering:
         with b.loops(sx) as ivs:
             b.store(b.load(px, ivs), po, [b.affine([(iv, 1)], int(pads[d])) for d, iv in enumerate(ivs)])
         finish_kernel(b)
+
+
+FUSABLE_UNARY = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Gelu", "Elu", "Selu", "Softplus", "Mish"}
+
+
+def _broadcast_mode(other: list[int], result: list[int], producer: str) -> str | None:
+    """How a GEMM epilogue reads an operand of shape `other` broadcast to `result`."""
+    if other == result:
+        return "full"
+    if int(np.prod(other, dtype=np.int64)) == 1:
+        return "scalar"
+    padded = [1] * (len(result) - len(other)) + list(other)
+    if len(padded) != len(result):
+        return None
+    if producer == "Conv" and len(result) == 4 and padded == [1, result[1], 1, 1]:
+        return "row"
+    if producer == "MatMul":
+        if padded == [1] * (len(result) - 1) + [result[-1]]:
+            return "col"
+        if padded == [1] * (len(result) - 2) + [result[-2], 1]:
+            return "row"
+    return None
 
 
 def _clip_args(xs):
