@@ -54,7 +54,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hetc",
-        description="hetc: compile ONNX models for CPUs, GPUs, NPUs and FPGAs (NumPy reference backend today).",
+        description="hetc: compile ONNX models for heterogeneous machines (targets today: numpy, c).",
         epilog="examples:\n  " + "\n  ".join(EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
