@@ -27,6 +27,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     FloatAttr,
+    IndexType,
     ModuleOp,
     MemRefType,
     NoneType,
@@ -58,7 +59,14 @@ UNARY = {
 }
 BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "PRelu"}
 VARIADIC = {"Max", "Min", "Sum", "Mean"}
-SUPPORTED = UNARY | BINARY | VARIADIC | {
+COMPARE = {"Equal": ("oeq", "eq"), "Greater": ("ogt", "sgt"), "GreaterOrEqual": ("oge", "sge"),
+           "Less": ("olt", "slt"), "LessOrEqual": ("ole", "sle")}
+LOGICAL = {"Not", "And", "Or", "Xor"}
+#: elementwise ops whose operands and result may be integers as well as float32
+INT_OK = {"Add", "Sub", "Mul", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
+#: ops that only move data: any element type with a C type
+MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "Pad", "Constant"}
+SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     "ReduceMean", "ReduceSum", "ReduceMax", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
@@ -99,11 +107,69 @@ def _const_array(op: onnx_d.OnnxOp, index: int) -> np.ndarray | None:
 # ---------------------------------------------------------------------------
 
 
+def _int_scalar(b: LoopBuilder, t: str, xs: list[SSAValue]) -> SSAValue:
+    """Integer semantics of the INT_OK ops (two's complement wrap, like ONNX)."""
+    v = b.value
+    x = xs[0]
+    if t == "Identity":
+        return x
+    if t == "Neg":
+        return v(arith.SubiOp(b.const(0, x.type), x))
+    if t == "Abs":
+        return v(arith.SelectOp(v(arith.CmpiOp(x, b.const(0, x.type), "slt")), v(arith.SubiOp(b.const(0, x.type), x)), x))
+    combine = {"Add": arith.AddiOp, "Sum": arith.AddiOp, "Sub": arith.SubiOp, "Mul": arith.MuliOp,
+               "Max": arith.MaxSIOp, "Min": arith.MinSIOp}[t]
+    y = x
+    for other in xs[1:]:
+        y = v(combine(y, other))
+    return y
+
+
+def _cast(b: LoopBuilder, x: SSAValue, to: Attribute) -> SSAValue:
+    """ONNX Cast between float32, integers and bool (float -> int truncates toward zero)."""
+    src = x.type
+    if src == to:
+        return x
+    v = b.value
+    if to == IntegerType(1):
+        if isinstance(src, IntegerType):
+            return v(arith.CmpiOp(x, b.const(0, src), "ne"))
+        return v(arith.CmpfOp(x, b.const(0.0, src), "une"))
+    if isinstance(to, IntegerType):
+        if src == IntegerType(1):
+            return v(arith.ExtUIOp(x, to))
+        if isinstance(src, IntegerType):
+            if src.width.data < to.width.data:
+                unsigned = src.signedness.data == Signedness.UNSIGNED
+                return v(arith.ExtUIOp(x, to) if unsigned else arith.ExtSIOp(x, to))
+            return v(arith.TruncIOp(x, to))
+        return v(arith.FPToSIOp(x, to) if to.signedness.data != Signedness.UNSIGNED else arith.FPToUIOp(x, to))
+    # to float
+    if src == IntegerType(1) or (isinstance(src, IntegerType) and src.signedness.data == Signedness.UNSIGNED):
+        return v(arith.UIToFPOp(x, to))
+    return v(arith.SIToFPOp(x, to))
+
+
 def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
     t = op.OP_TYPE
+    v = b.value
+    if t == "Where":
+        return v(arith.SelectOp(xs[0], xs[1], xs[2]))
+    if t == "Cast":
+        return _cast(b, xs[0], op.results[0].type.get_element_type())
+    if t in COMPARE:
+        fp, ip = COMPARE[t]
+        if isinstance(xs[0].type, IntegerType):
+            return v(arith.CmpiOp(xs[0], xs[1], ip))
+        return v(arith.CmpfOp(xs[0], xs[1], fp))
+    if t in LOGICAL:
+        if t == "Not":
+            return v(arith.XOrIOp(xs[0], b.const(1, xs[0].type)))
+        return v({"And": arith.AndIOp, "Or": arith.OrIOp, "Xor": arith.XOrIOp}[t](xs[0], xs[1]))
+    if isinstance(xs[0].type, IntegerType):
+        return _int_scalar(b, t, xs)
     e = xs[0].type
     c = lambda v: b.const(v, e)  # noqa: E731
-    v = b.value
     x = xs[0]
     if t == "Identity":
         return x
@@ -201,8 +267,11 @@ def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
 
 @dataclass
 class _FakeOp:
+    """Stands in for an onnx op when a lowering reuses another op's scalar semantics."""
+
     OP_TYPE: str
     attributes: dict = None  # type: ignore[assignment]
+    node_name: str = ""
 
     def __post_init__(self) -> None:
         self.attributes = {}
@@ -356,8 +425,12 @@ class _Lowering:
         self.buffers[final] = out
         self.buffers[op.results[0]] = out
         self.epilogue = chain
-        if t in UNARY or t in BINARY or t in VARIADIC:
+        if t in UNARY or t in BINARY or t in VARIADIC or t in COMPARE or t in LOGICAL or t in ("Cast", "Where"):
             self.lower_elementwise(op, ins, out)
+        elif t == "Expand":  # a broadcasting copy
+            self.lower_elementwise(_FakeOp("Identity"), ins[:1], out, shape=_shape(op.results[0]))
+        elif t == "Gather":
+            self.lower_gather(op, ins[0], ins[1], out)
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
         elif t == "Conv":
@@ -450,8 +523,8 @@ class _Lowering:
 
     # -- elementwise ------------------------------------------------------------------------
 
-    def lower_elementwise(self, op, ins, out) -> None:
-        res_shape = _shape(op.results[0])
+    def lower_elementwise(self, op, ins, out, shape: list[int] | None = None) -> None:
+        res_shape = shape if shape is not None else _shape(op.results[0])
         args = [a for a in ins if a is not None]
         b, params = self.kernel("elementwise", op, [*args, out])
         positions = [i for i, a in enumerate(ins) if a is not None]
@@ -850,6 +923,23 @@ class _Lowering:
 
     # -- data movement ----------------------------------------------------------------------
 
+    def lower_gather(self, op, data, indices, out) -> None:
+        sd, si = _shape(op.operands[0]), _shape(op.operands[1])
+        axis = _attr(op, "axis", 0) % len(sd)
+        so = _shape(op.results[0])
+        b, (pd, pi, po) = self.kernel("gather", op, [data, indices, out])
+        r = len(si)
+        with b.loops(so) as ivs:
+            raw = b.load(pi, ivs[axis : axis + r])
+            itype = raw.type
+            # negative indices count from the end (ONNX); out of range is undefined
+            neg = b.value(arith.CmpiOp(raw, b.const(0, itype), "slt"))
+            fixed = b.value(arith.SelectOp(neg, b.value(arith.AddiOp(raw, b.const(sd[axis], itype))), raw))
+            idx = b.value(arith.IndexCastOp(fixed, IndexType()))
+            src = list(ivs[:axis]) + [idx] + list(ivs[axis + r :])
+            b.store(b.load(pd, src), po, ivs)
+        finish_kernel(b)
+
     def lower_transpose(self, op, x, out) -> None:
         so = _shape(op.results[0])
         rank = len(so)
@@ -959,25 +1049,35 @@ def _clip_args(xs):
     return [xs[0], xs[1] if len(xs) > 1 else None, xs[2] if len(xs) > 2 else None]
 
 
+def _type_supported(op: onnx_d.OnnxOp) -> bool:
+    t = op.OP_TYPE
+    values = [v for v in [*op.operands, *op.results] if isinstance(v.type, TensorType)]
+    if any(v.type.get_element_type() not in C_ELEMENT_TYPES for v in values):
+        return False
+    result = op.results[0].type.get_element_type()
+    # runtime data operands (constant integer operands are compile-time metadata: axes, shapes)
+    data = [v.type.get_element_type() for v in op.operands
+            if isinstance(v.type, TensorType) and onnx_d.constant_value(v) is None]
+    boolean = IntegerType(1)
+    if t in MOVEMENT or t == "Cast":
+        return True
+    if t == "Where":
+        return op.operands[0].type.get_element_type() == boolean
+    if t in COMPARE:
+        return all(d != boolean for d in data)
+    if t in LOGICAL:
+        return all(d == boolean for d in data)
+    if t in INT_OK:
+        return result != boolean and all(d == result for d in data)
+    return result == f32 and all(d == f32 for d in data)
+
+
 def unsupported_for_loops(module: ModuleOp) -> list[onnx_d.OnnxOp]:
     """Ops (or types) the loop lowering cannot take, to be named before any code is written."""
-    bad = []
-    for op in module.walk():
-        if not isinstance(op, onnx_d.OnnxOp):
-            continue
-        types = [v.type for v in [*op.operands, *op.results] if isinstance(v.type, TensorType)]
-        float_only = op.OP_TYPE not in ("Constant", "Reshape", "ReduceMean", "ReduceSum", "ReduceMax", "Slice", "Pad")
-        if op.OP_TYPE not in SUPPORTED:
-            bad.append(op)
-        elif any(t.get_element_type() not in C_ELEMENT_TYPES for t in types):
-            bad.append(op)
-        elif float_only and any(t.get_element_type() != f32 for t in types):
-            bad.append(op)
-        elif op.OP_TYPE in ("ReduceMean", "ReduceSum", "ReduceMax", "Slice", "Pad") and (
-            op.results[0].type.get_element_type() != f32
-        ):
-            bad.append(op)
-    return bad
+    return [
+        op for op in module.walk()
+        if isinstance(op, onnx_d.OnnxOp) and (op.OP_TYPE not in SUPPORTED or not _type_supported(op))
+    ]
 
 
 def convert_onnx_to_loops(module: ModuleOp) -> None:
@@ -986,8 +1086,8 @@ def convert_onnx_to_loops(module: ModuleOp) -> None:
         op = bad[0]
         kinds = sorted({o.OP_TYPE for o in bad})
         raise UnsupportedError(
-            f"the loop lowering does not support {', '.join(kinds)} (or their types) yet "
-            f"({len(bad)} node(s); float32 only)",
+            f"the loop lowering does not support {', '.join(kinds)} yet, or not with these "
+            f"element types ({len(bad)} node(s))",
             node=op.node_name,
             op_type=op.OP_TYPE,
         )

@@ -15,6 +15,7 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IndexType,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     StringAttr,
     UnitAttr,
@@ -43,6 +44,9 @@ class LoopBuilder:
         return self.value(arith.ConstantOp(IntegerAttr(n, INDEX)))
 
     def const(self, x: float, elem: Attribute) -> SSAValue:
+        """A scalar constant of element type `elem` (float, integer or i1)."""
+        if isinstance(elem, IntegerType):
+            return self.value(arith.ConstantOp(IntegerAttr(int(x), elem)))
         return self.value(arith.ConstantOp(FloatAttr(float(x), elem)))
 
     @contextmanager

@@ -27,8 +27,12 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from hetc.passes.loop_builder import PARALLEL_ATTR
 
-#: MLIR's arith.cmpf predicate numbers -> C operators (ordered forms)
-CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!="}
+#: MLIR's arith.cmpf predicate numbers -> C operators (ordered forms; une = 13)
+CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!=", 13: "!="}
+#: arith.cmpi predicates: eq ne slt sle sgt sge ult ule ugt uge
+CMPI = {0: "==", 1: "!=", 2: "<", 3: "<=", 4: ">", 5: ">=", 6: "<", 7: "<=", 8: ">", 9: ">="}
+BINARY_INT = {arith.AndIOp: "&", arith.OrIOp: "|", arith.XOrIOp: "^"}
+CASTS = (arith.SIToFPOp, arith.UIToFPOp, arith.FPToSIOp, arith.FPToUIOp, arith.ExtSIOp, arith.ExtUIOp, arith.TruncIOp)
 
 BINARY_F = {arith.AddfOp: "+", arith.SubfOp: "-", arith.MulfOp: "*", arith.DivfOp: "/"}
 BINARY_I = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.DivUIOp: "/", arith.RemUIOp: "%"}
@@ -139,11 +143,20 @@ class CFamilyPrinter:
             if isinstance(v, FloatAttr):
                 self.names[op.result] = self.float_literal(v.value.data, op.result.type)
             elif isinstance(v, IntegerAttr):
-                self.names[op.result] = str(v.value.data)
+                t = op.result.type
+                if isinstance(t, IntegerType) and t.width.data == 1:
+                    self.names[op.result] = "true" if v.value.data else "false"
+                elif isinstance(t, IntegerType) and t.width.data == 64:
+                    self.names[op.result] = f"INT64_C({v.value.data})"
+                else:
+                    self.names[op.result] = str(v.value.data)
             return
-        if type(op) in BINARY_I:
+        if type(op) in BINARY_I and isinstance(op.results[0].type, IndexType):
             a, b = (self.names[x] for x in op.operands)
             self.names[op.results[0]] = f"({a} {BINARY_I[type(op)]} {b})"
+            return
+        if isinstance(op, arith.IndexCastOp):
+            self.names[op.results[0]] = f"(int64_t){self.names[op.operands[0]]}"
             return
         if isinstance(op, scf.ForOp):
             iv = self._fresh("i")
@@ -193,6 +206,17 @@ class CFamilyPrinter:
         t = op.results[0].type
         if type(op) in BINARY_F:
             return f"{n[0]} {BINARY_F[type(op)]} {n[1]}"
+        if type(op) in BINARY_I:
+            return f"{n[0]} {BINARY_I[type(op)]} {n[1]}"
+        if type(op) in BINARY_INT:
+            return f"{n[0]} {BINARY_INT[type(op)]} {n[1]}"
+        if isinstance(op, arith.CmpiOp):
+            return f"({n[0]} {CMPI[op.predicate.value.data]} {n[1]})"
+        if isinstance(op, (arith.MaxSIOp, arith.MinSIOp)):
+            cmp = ">" if isinstance(op, arith.MaxSIOp) else "<"
+            return f"({n[0]} {cmp} {n[1]} ? {n[0]} : {n[1]})"
+        if isinstance(op, CASTS):
+            return f"({self.scalar_type(t)}){n[0]}"
         if isinstance(op, arith.NegfOp):
             return f"-{n[0]}"
         if isinstance(op, arith.MaximumfOp):
