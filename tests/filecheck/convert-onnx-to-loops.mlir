@@ -1,11 +1,12 @@
-// RUN: hetc-opt %s -p convert-onnx-to-loops | filecheck %s
+// RUN: hetc-opt %s --split-input-file -p convert-onnx-to-loops | filecheck %s
 
 // Each onnx op becomes a kernel of scf.for loops over memrefs; @main becomes the
 // host program: buffers, weights as globals, reshapes as views, one call per kernel.
 
-// CHECK:       "memref.global"() <{sym_name = "w0", type = memref<3x4xf32>, initial_value = dense<1.000000e+00> : tensor<3x4xf32>
-// The Reshape's shape constant is compile-time only: no global for it.
-// CHECK-NOT:   memref<1xi64>
+// The weight is packed into GEMM panels at compile time ([N/32][K][32], zero-padded);
+// the unpacked original and the Reshape's shape constant leave no global behind.
+// CHECK:       "memref.global"() <{sym_name = "w1_packed_b", type = memref<1x3x32xf32>
+// CHECK-NOT:   "memref.global"
 
 // CHECK-LABEL: func.func private @k0_elementwise(%0: memref<2x3xf32>, %1: memref<2x3xf32>) attributes {hetc.onnx_nodes = ["relu"], hetc.kernel = "elementwise"}
 // CHECK:         scf.for
@@ -15,19 +16,26 @@
 // CHECK:             memref.store %{{.*}}, %1[%{{.*}}, %{{.*}}] : memref<2x3xf32>
 // CHECK:         } {hetc.parallel}
 
-// The GEMM accumulates a register tile in an alloca and stores it once.
-// CHECK-LABEL: func.func private @k1_gemm(%0: memref<2x3xf32>, %1: memref<3x4xf32>, %2: memref<2x4xf32>) attributes {hetc.onnx_nodes = ["mm"], hetc.kernel = "gemm"}
-// CHECK:         memref.alloca() : memref<2x4xf32>
+// The activation operand is packed at run time into 6-row panels.
+// CHECK-LABEL: func.func private @k1_pack_a(%0: memref<2x3xf32>, %1: memref<1x3x6xf32>) attributes {hetc.onnx_nodes = ["mm"], hetc.kernel = "pack_a"}
+// CHECK:         arith.divui
+// CHECK:         arith.remui
+
+// The GEMM accumulates a 6 x 32 register tile over the panels and stores its 2 x 4 corner.
+// CHECK-LABEL: func.func private @k2_gemm(%0: memref<1x3x6xf32>, %1: memref<1x3x32xf32>, %2: memref<2x4xf32>) attributes {hetc.onnx_nodes = ["mm"], hetc.kernel = "gemm"}
+// CHECK:         memref.alloca() : memref<6x32xf32>
 // CHECK:         arith.mulf
 // CHECK:         arith.addf
 // CHECK:         memref.store %{{.*}}, %2[%{{.*}}, %{{.*}}] : memref<2x4xf32>
 
 // CHECK-LABEL: func.func @main(%x: memref<2x3xf32>, %y: memref<8xf32>)
-// CHECK-NEXT:    %w = memref.get_global @w0 : memref<3x4xf32>
 // CHECK-NEXT:    %r = memref.alloc() : memref<2x3xf32>
 // CHECK-NEXT:    func.call @k0_elementwise(%x, %r)
 // CHECK-NEXT:    %m = memref.alloc() : memref<2x4xf32>
-// CHECK-NEXT:    func.call @k1_gemm(%r, %w, %m)
+// CHECK-NEXT:    %packed_a = memref.alloc() : memref<1x3x6xf32>
+// CHECK-NEXT:    func.call @k1_pack_a(%r, %packed_a)
+// CHECK-NEXT:    %packed_b = memref.get_global @w1_packed_b : memref<1x3x32xf32>
+// CHECK-NEXT:    func.call @k2_gemm(%packed_a, %packed_b, %m)
 // CHECK-NEXT:    %0 = memref.reinterpret_cast %m to offset: [0], sizes: [8], strides: [1] : memref<2x4xf32> to memref<8xf32>
 // CHECK-NEXT:    "memref.copy"(%0, %y)
 // CHECK-NEXT:    func.return
@@ -38,4 +46,26 @@ func.func @main(%x: tensor<2x3xf32>) -> tensor<8xf32> attributes {hetc.input_nam
   %s = "onnx.Constant"() {value = dense<8> : tensor<1xi64>} : () -> tensor<1xi64>
   %y = "onnx.Reshape"(%m, %s) : (tensor<2x4xf32>, tensor<1xi64>) -> tensor<8xf32>
   func.return %y : tensor<8xf32>
+}
+
+// -----
+
+// Epilogue fusion: the bias Add and the Relu after a MatMul are applied in the GEMM's
+// store; no elementwise kernel and no intermediate buffer is left for them.
+// CHECK-LABEL: func.func private @k1_gemm(%0: memref<1x3x6xf32>, %1: memref<1x3x32xf32>, %2: memref<2x4xf32>, %3: memref<4xf32>) attributes {hetc.onnx_nodes = ["fc"], hetc.kernel = "gemm"}
+// CHECK:         %[[B:.*]] = memref.load %3[%{{.*}}] : memref<4xf32>
+// CHECK-NEXT:    %[[SUM:.*]] = arith.addf %{{.*}}, %[[B]] : f32
+// CHECK:         %[[Y:.*]] = arith.maximumf %[[SUM]], %{{.*}} : f32
+// CHECK:         memref.store %[[Y]], %2
+// CHECK-LABEL: func.func @main(%x: memref<2x3xf32>, %y: memref<2x4xf32>)
+// CHECK-NOT:     elementwise
+// CHECK:         func.call @k1_gemm(%packed_a, %packed_b, %y, %bias)
+// CHECK-NEXT:    func.return
+func.func @main(%x: tensor<2x3xf32>) -> tensor<2x4xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<3x4xf32>} : () -> tensor<3x4xf32>
+  %bias = "onnx.Constant"() {value = dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>} : () -> tensor<4xf32>
+  %m = "onnx.MatMul"(%x, %w) {hetc.node = "fc"} : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+  %a = "onnx.Add"(%m, %bias) : (tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %y = "onnx.Relu"(%a) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
 }
