@@ -17,14 +17,14 @@ class Target:
     description: str
     #: passes after the graph pipeline, before emission (the target's lowering)
     passes: tuple[str, ...]
-    #: (module, source_name, version) -> files of the output folder
-    emit: Callable[[ModuleOp, str, str], dict[str, bytes | str]]
+    #: (module, source_name, version, threads) -> files of the output folder
+    emit: Callable[[ModuleOp, str, str, int], dict[str, bytes | str]]
     #: output folder -> object with run(list of arrays) -> list of arrays
     load: Callable[[Path], object]
     readme: str
 
 
-def _emit_numpy(module: ModuleOp, source_name: str, version: str) -> dict[str, bytes | str]:
+def _emit_numpy(module: ModuleOp, source_name: str, version: str, threads: int = 1) -> dict[str, bytes | str]:
     from hetc.backends.numpy.emitter import emit_numpy
 
     art = emit_numpy(module, source_name=source_name, version=version)
@@ -39,16 +39,16 @@ def _load_numpy(out_dir: Path):
     return NumpyRunner(out_dir)
 
 
-def _emit_c(module: ModuleOp, source_name: str, version: str) -> dict[str, bytes | str]:
+def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1) -> dict[str, bytes | str]:
     from hetc.backends.c.target import build_shared_library, makefile, print_c
 
-    source, header, weights = print_c(module, source_name=source_name, version=version)
-    lib = build_shared_library(source, header)
+    source, header, weights = print_c(module, threads=threads, source_name=source_name, version=version)
+    lib = build_shared_library(source, header, threads)
     return {
         "model.c": source,
         "model.h": header,
         "weights.bin": weights,
-        "Makefile": makefile(1),
+        "Makefile": makefile(threads),
         "libmodel.so": lib.read_bytes(),
     }
 

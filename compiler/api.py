@@ -131,6 +131,7 @@ def build(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     *,
     frozen_inputs: Mapping[str, np.ndarray] | None = None,
+    threads: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Compile `model` for `target` into the folder `out_dir` (written atomically)."""
@@ -147,7 +148,7 @@ def build(
         run_pipeline(module, target_passes, progress=progress)
         if progress:
             progress(f"emit {target}")
-        files = TARGETS[target].emit(module, source_name, _version())
+        files = TARGETS[target].emit(module, source_name, _version(), threads)
     except HetcError as err:
         raise err.with_file(str(model)) if not isinstance(model, onnx.ModelProto) else err
     manifest = {
@@ -158,6 +159,7 @@ def build(
         "onnx_opset": onnx_d.ONNX_OPSET,
         "pipeline": [*GRAPH_PIPELINE, *target_passes],
         "frozen_inputs": sorted(frozen_inputs or {}),
+        "threads": threads,
         "inputs": _describe(in_names, list(ftype.inputs.data)),
         "outputs": _describe(out_names, list(ftype.outputs.data)),
         "files": sorted(files),
@@ -179,6 +181,7 @@ def compile(
     output_dir: str | Path | None = None,
     *,
     frozen_inputs: Mapping[str, np.ndarray] | None = None,
+    threads: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Session:
     """Compile an ONNX model (path or ModelProto) and load it.
@@ -187,11 +190,12 @@ def compile(
     >>> outs = sess.run({"x": x})
 
     `frozen_inputs={"shape": array}` compiles those inputs in as constants (for
-    models whose shapes depend on input values).
+    models whose shapes depend on input values). `threads` > 1 builds the C target
+    with OpenMP over the parallel loops.
     """
     if output_dir is None:
         tmp = tempfile.mkdtemp(prefix="hetc-")
         _TEMP_DIRS.append(tmp)
         output_dir = Path(tmp) / "out"
-    out = build(model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
+    out = build(model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, threads=threads, progress=progress)
     return Session(out)

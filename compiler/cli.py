@@ -47,6 +47,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="NAME=D0xD1x...",
         help="bind an input's symbolic dimensions, e.g. x=1x3x224x224 (repeatable)",
     )
+    p.add_argument("--threads", type=int, default=1, help="C target: threads for parallel loops (OpenMP), default 1")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
@@ -165,7 +166,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from hetc.opt import parse_shape_bindings
 
     progress = Progress(args.quiet)
-    out = build(args.model, args.target, args.output, parse_shape_bindings(args.input_shape), progress=progress)
+    out = build(args.model, args.target, args.output, parse_shape_bindings(args.input_shape), threads=args.threads, progress=progress)
     if not args.quiet:
         print(f"wrote {out}/ (see {out}/README.md and manifest.json)")
     return 0
@@ -177,7 +178,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     progress = Progress(args.quiet)
     with tempfile.TemporaryDirectory(prefix="hetc-run-") as tmp:
-        out = build(args.model, args.target, Path(tmp) / "out", parse_shape_bindings(args.input_shape), progress=progress)
+        out = build(
+            args.model, args.target, Path(tmp) / "out", parse_shape_bindings(args.input_shape),
+            threads=args.threads, progress=progress,
+        )
         sess = Session(out)
         feeds = _load_inputs(args.inputs) if args.inputs else random_inputs(sess.manifest["inputs"], args.seed)
         progress(f"run {args.target}")

@@ -35,7 +35,7 @@ class C99Printer(CFamilyPrinter):
         self.threads = threads
 
     def parallel_pragma(self) -> str | None:
-        return "#pragma omp parallel for schedule(static)" if self.threads > 1 else None
+        return f"#pragma omp parallel for schedule(static) num_threads({self.threads})" if self.threads > 1 else None
 
 
 def _arena_plan(main: func.FuncOp) -> tuple[dict, int]:

@@ -106,7 +106,10 @@ def test_compiler_failure_keeps_the_source(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-C_MODELS = ["resnet18", "mobilenetv2", "densenet", "inception", "shufflenetv2", "squeezenet", "efficientnet_b0", "convnext"]
+C_MODELS = [
+    "resnet18", "mobilenetv2", "densenet", "inception", "shufflenetv2", "squeezenet", "efficientnet_b0",
+    "convnext", "vit_tiny", "bert_mini", "gpt2_small", "distilbert", "t5_encoder", "swin", "torch_transformer",
+]
 
 
 @pytest.mark.slow
