@@ -37,6 +37,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     Signedness,
     f32,
+    f64,
     i64,
 )
 from xdsl.ir import Attribute, Block, Region, SSAValue
@@ -51,6 +52,30 @@ from hetc.passes.loop_builder import LoopBuilder, finish_kernel, new_kernel
 #: narrower vectors set nr=16 (pass options).
 GEMM_MR = 6
 GEMM_NR = 32
+
+def _acc_add(b, acc, x):
+    return b.value(arith.AddfOp(acc, x))
+
+
+#: reduction -> (initial value, step(acc, x), final(acc, count)); float32
+REDUCTIONS: dict[str, tuple] = {
+    "sum": (0.0, _acc_add, lambda b, a, n: a),
+    "mean": (0.0, _acc_add, lambda b, a, n: b.value(arith.MulfOp(a, b.const(1.0 / max(n, 1), a.type)))),
+    "max": (-np.inf, lambda b, a, x: b.value(arith.MaximumfOp(a, x)), lambda b, a, n: a),
+    "min": (np.inf, lambda b, a, x: b.value(arith.MinimumfOp(a, x)), lambda b, a, n: a),
+    "prod": (1.0, lambda b, a, x: b.value(arith.MulfOp(a, x)), lambda b, a, n: a),
+    "l1": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(math.AbsFOp(x)))), lambda b, a, n: a),
+    "sumsquare": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(arith.MulfOp(x, x)))), lambda b, a, n: a),
+    "l2": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(arith.MulfOp(x, x)))), lambda b, a, n: b.value(math.SqrtOp(a))),
+    "logsum": (0.0, _acc_add, lambda b, a, n: b.value(math.LogOp(a))),
+    "logsumexp": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(math.ExpOp(x)))), lambda b, a, n: b.value(math.LogOp(a))),
+}
+REDUCE_OPS = {
+    "ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod",
+    "ReduceL1": "l1", "ReduceL2": "l2", "ReduceSumSquare": "sumsquare", "ReduceLogSum": "logsum",
+    "ReduceLogSumExp": "logsumexp",
+}
+
 
 UNARY = {
     "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Reciprocal",
@@ -68,13 +93,13 @@ INT_OK = {"Add", "Sub", "Mul", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
 MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "Pad", "Constant"}
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "ReduceMean", "ReduceSum", "ReduceMax", "Reshape", "Transpose", "Concat", "Slice",
+    *REDUCE_OPS, "ArgMax", "ArgMin", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
 }
 
 
 #: element types the C-family targets can hold in buffers (compute is float32 for now)
-C_ELEMENT_TYPES = {f32, i64, IntegerType(32), IntegerType(8), IntegerType(1), IntegerType(8, Signedness.UNSIGNED)}
+C_ELEMENT_TYPES = {f32, f64, i64, IntegerType(32), IntegerType(8), IntegerType(1), IntegerType(8, Signedness.UNSIGNED)}
 
 
 def _shape(v: SSAValue) -> list[int]:
@@ -439,8 +464,10 @@ class _Lowering:
             self.lower_pool(op, ins[0], out)
         elif t in ("GlobalAveragePool", "GlobalMaxPool"):
             self.lower_global_pool(op, ins[0], out)
-        elif t in ("ReduceMean", "ReduceSum", "ReduceMax"):
+        elif t in REDUCE_OPS:
             self.lower_reduce(op, ins[0], out)
+        elif t in ("ArgMax", "ArgMin"):
+            self.lower_arg_reduce(op, ins[0], out)
         elif t == "Transpose":
             self.lower_transpose(op, ins[0], out)
         elif t == "Concat":
@@ -861,21 +888,49 @@ class _Lowering:
         self.reduce_rows(op, self.view(x, [n * c, hw]), self.view(out, [n * c]), "max" if "Max" in op.OP_TYPE else "mean")
 
     def reduce_rows(self, op, x, out, how: str) -> None:
-        rows, cols = _shape(x)
+        self.reduce(op, x, out, [0], [1], how)
+
+    def reduce(self, op, x, out_flat, kept: list[int], red: list[int], how: str) -> None:
+        """out_flat[kept...] = reduction `how` of x over the dims `red` (see REDUCTIONS)."""
+        shape = _shape(x)
+        rank = len(shape)
         e = x.type.get_element_type()
-        b, (px, po) = self.kernel(f"reduce_{how}", op, [x, out])
-        with b.loop(0, rows, parallel=rows > 1) as r:
-            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+        init, step, final = REDUCTIONS[how]
+        count = int(np.prod([shape[d] for d in red], dtype=np.int64))
+        kshape = [shape[d] for d in kept]
+        b, (px, po) = self.kernel(f"reduce_{how}", op, [x, out_flat])
+        with b.loops(kshape) as kiv:
             zero = b.index(0)
-            b.store(b.const(-np.inf if how == "max" else 0.0, e), acc, [zero])
-            with b.loop(0, cols) as j:
-                cur = b.load(acc, [zero])
-                xv = b.load(px, [r, j])
-                b.store(b.value(arith.MaximumfOp(cur, xv) if how == "max" else arith.AddfOp(cur, xv)), acc, [zero])
-            y = b.load(acc, [zero])
-            if how == "mean":
-                y = b.value(arith.MulfOp(y, b.const(1.0 / cols, e)))
-            b.store(y, po, [r])
+
+            def index(riv):
+                idx = [None] * rank
+                for d, iv in zip(kept, kiv):
+                    idx[d] = iv
+                for d, iv in zip(red, riv):
+                    idx[d] = iv
+                return idx
+
+            shift = None
+            if how == "logsumexp":  # log(sum(exp(x - max))) + max, without overflow
+                top = b.value(memref.AllocaOp.get(e, shape=[1]))
+                b.store(b.const(-np.inf, e), top, [zero])
+                with b.loops([shape[d] for d in red], parallel_outer=False) as riv:
+                    b.store(b.value(arith.MaximumfOp(b.load(top, [zero]), b.load(px, index(riv)))), top, [zero])
+                shift = b.load(top, [zero])
+                # all -inf: keep the shift finite so the result is -inf, not NaN
+                shift = b.value(arith.SelectOp(b.value(arith.CmpfOp(shift, b.const(-np.inf, e), "oeq")), b.const(0.0, e), shift))
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            b.store(b.const(init, e), acc, [zero])
+            with b.loops([shape[d] for d in red], parallel_outer=False) as riv:
+                xv = b.load(px, index(riv))
+                if shift is not None:
+                    xv = b.value(arith.SubfOp(xv, shift))
+                b.store(step(b, b.load(acc, [zero]), xv), acc, [zero])
+            y = final(b, b.load(acc, [zero]), count)
+            if shift is not None:
+                y = b.value(arith.AddfOp(y, shift))
+            flat = b.affine([(iv, int(np.prod(kshape[i + 1 :], dtype=np.int64))) for i, iv in enumerate(kiv)])
+            b.store(y, po, [flat])
         finish_kernel(b)
 
     def lower_reduce(self, op, x, out) -> None:
@@ -888,37 +943,42 @@ class _Lowering:
             axes_l = list(range(rank))
         else:
             axes_l = sorted(int(a) % rank for a in axes.reshape(-1))
-        how = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max"}[op.OP_TYPE]
-        if axes_l == list(range(rank - len(axes_l), rank)):  # trailing axes: rows x cols
-            cols = int(np.prod([shape[a] for a in axes_l], dtype=np.int64))
-            rows = int(np.prod(shape, dtype=np.int64)) // max(cols, 1)
-            self.reduce_rows(op, self.view(x, [rows, cols]), self.view(out, [rows]), how)
-            return
-        # general axes: loop over kept dims outside, reduced dims inside
-        e = x.type.get_element_type()
+        how = REDUCE_OPS[op.OP_TYPE]
         kept = [d for d in range(rank) if d not in axes_l]
-        red = axes_l
         oflat = self.view(out, [int(np.prod([shape[d] for d in kept], dtype=np.int64))])
-        b, (px, po) = self.kernel(f"reduce_{how}", op, [x, oflat])
-        with b.loops([shape[d] for d in kept]) as kiv:
-            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+        self.reduce(op, x, oflat, kept, axes_l, how)
+
+    def lower_arg_reduce(self, op, x, out) -> None:
+        """ArgMax / ArgMin: the first (or, with select_last_index, the last) extreme index."""
+        shape = _shape(op.operands[0])
+        rank = len(shape)
+        axis = _attr(op, "axis", 0) % rank
+        last = _attr(op, "select_last_index", 0)
+        kept = [d for d in range(rank) if d != axis]
+        kshape = [shape[d] for d in kept]
+        oflat = self.view(out, [int(np.prod(kshape, dtype=np.int64))])
+        e = x.type.get_element_type()
+        b, (px, po) = self.kernel(op.OP_TYPE.lower(), op, [x, oflat])
+        better = ("ogt" if not last else "oge") if op.OP_TYPE == "ArgMax" else ("olt" if not last else "ole")
+        with b.loops(kshape) as kiv:
             zero = b.index(0)
-            b.store(b.const(-np.inf if how == "max" else 0.0, e), acc, [zero])
-            with b.loops([shape[d] for d in red], parallel_outer=False) as riv:
-                idx = [None] * rank
-                for d, iv in zip(kept, kiv):
-                    idx[d] = iv
-                for d, iv in zip(red, riv):
-                    idx[d] = iv
-                cur = b.load(acc, [zero])
+            best = b.value(memref.AllocaOp.get(e, shape=[1]))
+            where = b.value(memref.AllocaOp.get(i64, shape=[1]))
+            idx0 = [None] * rank
+            for d, iv in zip(kept, kiv):
+                idx0[d] = iv
+            idx0[axis] = zero
+            b.store(b.load(px, idx0), best, [zero])
+            b.store(b.const(0, i64), where, [zero])
+            with b.loop(1, shape[axis]) as j:
+                idx = list(idx0)
+                idx[axis] = j
                 xv = b.load(px, idx)
-                b.store(b.value(arith.MaximumfOp(cur, xv) if how == "max" else arith.AddfOp(cur, xv)), acc, [zero])
-            y = b.load(acc, [zero])
-            if how == "mean":
-                y = b.value(arith.MulfOp(y, b.const(1.0 / int(np.prod([shape[d] for d in red])), e)))
-            kshape = [shape[d] for d in kept]
+                take = b.value(arith.CmpfOp(xv, b.load(best, [zero]), better))
+                b.store(b.value(arith.SelectOp(take, xv, b.load(best, [zero]))), best, [zero])
+                b.store(b.value(arith.SelectOp(take, b.value(arith.IndexCastOp(j, i64)), b.load(where, [zero]))), where, [zero])
             flat = b.affine([(iv, int(np.prod(kshape[i + 1 :], dtype=np.int64))) for i, iv in enumerate(kiv)])
-            b.store(y, po, [flat])
+            b.store(b.load(where, [zero]), po, [flat])
         finish_kernel(b)
 
     # -- data movement ----------------------------------------------------------------------
@@ -1069,7 +1129,9 @@ def _type_supported(op: onnx_d.OnnxOp) -> bool:
         return all(d == boolean for d in data)
     if t in INT_OK:
         return result != boolean and all(d == result for d in data)
-    return result == f32 and all(d == f32 for d in data)
+    if t in ("ArgMax", "ArgMin"):
+        return all(d in (f32, f64) for d in data)
+    return result in (f32, f64) and all(d == result for d in data)
 
 
 def unsupported_for_loops(module: ModuleOp) -> list[onnx_d.OnnxOp]:
