@@ -735,15 +735,14 @@ class _Lowering:
     def lower_conv(self, op, ins, out) -> None:
         x, w, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
         sx, sw, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
-        if len(sx) != 4:
-            raise UnsupportedError("only 2-D convolutions are lowered yet", node=op.node_name, op_type="Conv")
+        if len(sx) not in (3, 4):
+            raise UnsupportedError("only 1-D and 2-D convolutions are lowered yet", node=op.node_name, op_type="Conv")
+        group = _attr(op, "group", 1)
+        sx, _, so, strides, dil, pads = self._as_2d(op, sx, so, sw[2:])
+        sw = sw[:2] + [1] * (4 - len(sw)) + sw[2:]
         n, c, h, wd = sx
         m, cg, kh, kw = sw
         _, _, oh, ow = so
-        group = _attr(op, "group", 1)
-        strides = _attr(op, "strides") or [1, 1]
-        dil = _attr(op, "dilations") or [1, 1]
-        pads = self._conv_pads(op, [h, wd], [kh, kw], strides, dil, [oh, ow])
         mg = m // group
         depthwise = group == c and cg == 1 and mg == 1
         for ni in range(n):
@@ -767,11 +766,23 @@ class _Lowering:
                     bp = self.im2col_packed(op, xg, [cg, ph, pw], [kh, kw], strides, dil, [oh, ow], self.tile(mg, oh * ow)[1])
                     self.gemm(op, wg, None, og, bg, kind="conv_gemm", b_packed=bp, extra=extra)
 
+    def _as_2d(self, op, sx, so, kernel):
+        """Shapes and window attributes of a 1-D or 2-D conv/pool, as 2-D (1-D: H = 1)."""
+        r = len(sx) - 2
+        strides = _attr(op, "strides") or [1] * r
+        dil = _attr(op, "dilations") or [1] * r
+        pads = self._conv_pads(op, sx[2:], kernel, strides, dil, so[2:])
+        if r == 2:
+            return sx, None, so, strides, dil, pads
+        return (sx[:2] + [1] + sx[2:], None, so[:2] + [1] + so[2:], [1] + strides, [1] + dil,
+                [0, pads[0], 0, pads[1]])
+
     def _conv_pads(self, op, spatial, kernel, strides, dil, out_spatial) -> list[int]:
         auto_pad = _attr(op, "auto_pad", "NOTSET")
+        r = len(spatial)
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             begins, ends = [], []
-            for i in range(2):
+            for i in range(r):
                 total = max(0, (out_spatial[i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - spatial[i])
                 small = total // 2
                 big = total - small
@@ -779,8 +790,8 @@ class _Lowering:
                 ends.append(big if auto_pad == "SAME_UPPER" else small)
             return begins + ends
         if auto_pad == "VALID":
-            return [0, 0, 0, 0]
-        return list(_attr(op, "pads") or [0, 0, 0, 0])
+            return [0] * (2 * r)
+        return list(_attr(op, "pads") or [0] * (2 * r))
 
     def im2col(self, op, xp, shape, kernel, strides, dil, out_spatial) -> SSAValue:
         cg, _, _ = shape
@@ -842,31 +853,39 @@ class _Lowering:
 
     def lower_pool(self, op, x, out) -> None:
         sx, so = _shape(op.operands[0]), _shape(op.results[0])
-        if len(sx) != 4:
-            raise UnsupportedError("only 2-D pooling is lowered yet", node=op.node_name, op_type=op.OP_TYPE)
+        if len(sx) not in (3, 4):
+            raise UnsupportedError("only 1-D and 2-D pooling is lowered yet", node=op.node_name, op_type=op.OP_TYPE)
         if len(op.results) > 1 and op.results[1].uses:
             raise UnsupportedError("MaxPool indices are not lowered yet", node=op.node_name, op_type=op.OP_TYPE)
+        kernel = _attr(op, "kernel_shape")
+        sx, _, so, strides, dil, pads = self._as_2d(op, sx, so, kernel)
+        kernel = [1] * (2 - len(kernel)) + list(kernel)
         n, c, h, wd = sx
         _, _, oh, ow = so
-        kernel = _attr(op, "kernel_shape")
-        strides = _attr(op, "strides") or [1, 1]
-        dil = _attr(op, "dilations") or [1, 1]
-        pads = self._conv_pads(op, [h, wd], kernel, strides, dil, [oh, ow])
         is_max = op.OP_TYPE == "MaxPool"
         count_pad = _attr(op, "count_include_pad", 0)
         # ceil_mode windows may run past the padded input: pad the end far enough
         ends = [max(pads[2 + i], (so[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - sx[2 + i] - pads[i]) for i in range(2)]
-        if not is_max and (any(pads) or ends != pads[2:]) and not (count_pad and ends == pads[2:]):
-            raise UnsupportedError(
-                "AveragePool with padding excluded from the count (or ceil_mode overhang) is not lowered yet",
-                node=op.node_name, op_type=op.OP_TYPE,
-            )
+        # average divisor per output position, known at compile time: window positions
+        # inside the input (count_include_pad=0) or inside the padded input (=1); the
+        # ceil_mode overhang past the padding never counts
+        counts = []
+        for i in range(2):
+            pos = np.arange(so[2 + i])[:, None] * strides[i] - pads[i] + np.arange(kernel[i])[None, :] * dil[i]
+            lo, hi = (0, sx[2 + i]) if not count_pad else (-pads[i], sx[2 + i] + pads[2 + i])
+            counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
+        divisor = np.outer(counts[0], counts[1]).astype(np.float64)
+        uniform = bool(np.all(divisor == divisor.flat[0]))
+        inv = None
+        if not is_max and not uniform:
+            inv = self.constant((1.0 / np.maximum(divisor, 1)).astype(onnx_d.numpy_dtype(out.type.get_element_type())), "avg_divisor")
         e = out.type.get_element_type()
         for ni in range(n):
             xn = self.view(x, [c, h, wd], ni * c * h * wd)
             on = self.view(out, [c, oh, ow], ni * c * oh * ow)
             xp = self.pad_into(op, xn, [c, h, wd], [pads[0], pads[1], ends[0], ends[1]], -np.inf if is_max else 0.0)
-            b, (px, po) = self.kernel("maxpool" if is_max else "avgpool", op, [xp, on])
+            b, params = self.kernel("maxpool" if is_max else "avgpool", op, [xp, on] + ([inv] if inv is not None else []))
+            px, po = params[:2]
             with b.loop(0, c, parallel=c > 1) as ci, b.loop(0, oh) as oi, b.loop(0, ow) as oj:
                 acc = b.value(memref.AllocaOp.get(e, shape=[1]))
                 zero = b.index(0)
@@ -877,7 +896,8 @@ class _Lowering:
                     b.store(b.value(arith.MaximumfOp(cur, xv) if is_max else arith.AddfOp(cur, xv)), acc, [zero])
                 y = b.load(acc, [zero])
                 if not is_max:
-                    y = b.value(arith.MulfOp(y, b.const(1.0 / (kernel[0] * kernel[1]), e)))
+                    scale = b.load(params[2], [oi, oj]) if inv is not None else b.const(1.0 / divisor.flat[0], e)
+                    y = b.value(arith.MulfOp(y, scale))
                 b.store(y, po, [ci, oi, oj])
             finish_kernel(b)
 
