@@ -93,7 +93,7 @@ INT_OK = {"Add", "Sub", "Mul", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
 MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "Pad", "Constant"}
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    *REDUCE_OPS, "ArgMax", "ArgMin", "Reshape", "Transpose", "Concat", "Slice",
+    *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
 }
 
@@ -456,6 +456,8 @@ class _Lowering:
             self.lower_elementwise(_FakeOp("Identity"), ins[:1], out, shape=_shape(op.results[0]))
         elif t == "Gather":
             self.lower_gather(op, ins[0], ins[1], out)
+        elif t == "Resize":
+            self.lower_resize(op, ins[0], out)
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
         elif t == "Conv":
@@ -1018,6 +1020,84 @@ class _Lowering:
             idx = b.value(arith.IndexCastOp(fixed, IndexType()))
             src = list(ivs[:axis]) + [idx] + list(ivs[axis + r :])
             b.store(b.load(pd, src), po, ivs)
+        finish_kernel(b)
+
+    def resize_taps(self, op, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """The 1-D resampling along `axis` as taps: for each output position, source
+        indices and weights (padded with weight 0). Every ONNX Resize mode is separable
+        per axis and linear in X, so resizing basis vectors with the NumPy oracle gives
+        exactly the matrix the op applies; compile-time only."""
+        from hetc.backends.numpy.kernels import KERNELS
+
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        n_in, n_out = sx[axis], so[axis]
+        attrs = {k: onnx_d.attribute_to_python(v) for k, v in op.onnx_attributes().items()}
+        attrs.pop("axes", None)
+        roi = _const_array(op, 1)
+        scales = _const_array(op, 2)
+        sizes = _const_array(op, 3)
+        rank = len(sx)
+        axes = _attr(op, "axes") or list(range(rank))
+        axes = [a % rank for a in axes]
+        # the probe: a batch of n_in basis vectors, resized along one axis only
+        probe = np.eye(n_in, dtype=np.float64).reshape(n_in, n_in, 1)
+        def per_axis(values, fill):
+            full = [fill] * rank
+            for a, v in zip(axes, values):
+                full[a] = v
+            return full
+        p_scales = p_sizes = p_roi = None
+        if scales is not None and scales.size:
+            p_scales = np.array([1.0, per_axis(scales, 1.0)[axis], 1.0], np.float32)
+        if sizes is not None and sizes.size:
+            p_sizes = np.array([n_in, n_out, 1], np.int64)
+        if roi is not None and roi.size:
+            full = np.array(per_axis(roi[: len(axes)], 0.0) + per_axis(roi[len(axes) :], 1.0), np.float32)
+            p_roi = np.array([0, full[axis], 0, 1, full[rank + axis], 1], np.float32)
+        attrs["keep_aspect_ratio_policy"] = "stretch"
+        matrix = KERNELS["Resize"](probe, p_roi, p_scales, p_sizes, **attrs)  # [n_in, n_out, 1]
+        matrix = np.asarray(matrix, np.float64).reshape(n_in, n_out).T  # [n_out, n_in]
+        taps = max(1, int((matrix != 0).sum(axis=1).max()))
+        idx = np.zeros((n_out, taps), np.int64)
+        wts = np.zeros((n_out, taps), np.float64)
+        for o in range(n_out):
+            nz = np.flatnonzero(matrix[o])
+            idx[o, : len(nz)] = nz
+            wts[o, : len(nz)] = matrix[o, nz]
+        return idx, wts
+
+    def lower_resize(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        rank = len(sx)
+        if rank < 2 or sx[:-2] != so[:-2]:
+            raise UnsupportedError("Resize is lowered only along the last two axes", node=op.node_name, op_type="Resize")
+        if _attr(op, "keep_aspect_ratio_policy", "stretch") != "stretch" and _const_array(op, 3) is not None:
+            raise UnsupportedError("Resize keep_aspect_ratio_policy is not lowered yet", node=op.node_name, op_type="Resize")
+        if _attr(op, "mode", "nearest") == "linear" and _attr(op, "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
+            raise UnsupportedError("tf_crop_and_resize is not lowered yet", node=op.node_name, op_type="Resize")
+        e = out.type.get_element_type()
+        dt = onnx_d.numpy_dtype(e)
+        ih, wh = self.resize_taps(op, rank - 2)
+        iw, ww = self.resize_taps(op, rank - 1)
+        planes = int(np.prod(sx[:-2], dtype=np.int64))
+        xv = self.view(x, [planes, sx[-2], sx[-1]])
+        ov = self.view(out, [planes, so[-2], so[-1]])
+        tables = [self.constant(ih, "rows"), self.constant(wh.astype(dt), "row_weights"),
+                  self.constant(iw, "cols"), self.constant(ww.astype(dt), "col_weights")]
+        b, (px, po, pih, pwh, piw, pww) = self.kernel("resize", op, [xv, ov, *tables])
+        with b.loop(0, planes, parallel=planes > 1) as pi, b.loop(0, so[-2]) as oy, b.loop(0, so[-1]) as ox:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            zero = b.index(0)
+            b.store(b.const(0.0, e), acc, [zero])
+            with b.loop(0, ih.shape[1]) as a:
+                y = b.value(arith.IndexCastOp(b.load(pih, [oy, a]), IndexType()))
+                wy = b.load(pwh, [oy, a])
+                with b.loop(0, iw.shape[1]) as c:
+                    xx = b.value(arith.IndexCastOp(b.load(piw, [ox, c]), IndexType()))
+                    w = b.value(arith.MulfOp(wy, b.load(pww, [ox, c])))
+                    term = b.value(arith.MulfOp(w, b.load(px, [pi, y, xx])))
+                    b.store(b.value(arith.AddfOp(b.load(acc, [zero]), term)), acc, [zero])
+            b.store(b.load(acc, [zero]), po, [pi, oy, ox])
         finish_kernel(b)
 
     def lower_transpose(self, op, x, out) -> None:
