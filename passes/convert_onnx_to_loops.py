@@ -93,7 +93,7 @@ INT_OK = {"Add", "Sub", "Mul", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
 MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "Pad", "Constant"}
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "Reshape", "Transpose", "Concat", "Slice",
+    *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
 }
 
@@ -458,6 +458,8 @@ class _Lowering:
             self.lower_gather(op, ins[0], ins[1], out)
         elif t == "Resize":
             self.lower_resize(op, ins[0], out)
+        elif t == "ConvTranspose":
+            self.lower_conv_transpose(op, ins, out)
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
         elif t == "Conv":
@@ -767,6 +769,81 @@ class _Lowering:
                 else:
                     bp = self.im2col_packed(op, xg, [cg, ph, pw], [kh, kw], strides, dil, [oh, ow], self.tile(mg, oh * ow)[1])
                     self.gemm(op, wg, None, og, bg, kind="conv_gemm", b_packed=bp, extra=extra)
+
+    def lower_conv_transpose(self, op, ins, out) -> None:
+        """ConvTranspose = GEMM (W^T @ X, W packed at compile time) then col2im: each
+        column scatters its KH x KW taps into a buffer holding the full, uncropped
+        output (so no bounds checks), then the crop adds the bias."""
+        x, w, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
+        sx, sw, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
+        if len(sx) not in (3, 4):
+            raise UnsupportedError("only 1-D and 2-D ConvTranspose is lowered yet", node=op.node_name, op_type="ConvTranspose")
+        w_const = onnx_d.constant_value(op.operands[1])
+        r = len(sx) - 2
+        group = _attr(op, "group", 1)
+        strides = _attr(op, "strides") or [1] * r
+        dil = _attr(op, "dilations") or [1] * r
+        opad = _attr(op, "output_padding") or [0] * r
+        auto_pad = _attr(op, "auto_pad", "NOTSET")
+        if r == 1:
+            sx, so, sw = sx[:2] + [1] + sx[2:], so[:2] + [1] + so[2:], sw[:2] + [1] + sw[2:]
+            strides, dil, opad = [1] + strides, [1] + dil, [0] + opad
+        n, cin, h, wd = sx
+        _, cout_g, kh, kw = sw
+        _, cout, oh, ow = so
+        cin_g = cin // group
+        full = [(h - 1) * strides[0] + (kh - 1) * dil[0] + 1 + opad[0], (wd - 1) * strides[1] + (kw - 1) * dil[1] + 1 + opad[1]]
+        pads = _attr(op, "pads")
+        tops = []
+        for i, (f, o) in enumerate(zip(full, [oh, ow])):
+            total = f - o
+            if pads is not None and auto_pad == "NOTSET" and _attr(op, "output_shape") is None:
+                begin = pads[i - (2 - r)] if (r == 2 or i == 1) else 0
+            elif auto_pad == "SAME_LOWER":
+                begin = total - total // 2 if total >= 0 else total
+            else:
+                begin = total // 2 if total >= 0 else 0  # a larger output_shape grows at the end
+            tops.append(begin)
+        # the canvas covers the full output and the requested window of it
+        shift = [max(0, -t) for t in tops]
+        canvas_shape = [max(f + sh, t + sh + o) for f, t, sh, o in zip(full, tops, shift, [oh, ow])]
+        tops = [t + sh for t, sh in zip(tops, shift)]
+        e = out.type.get_element_type()
+        dt = onnx_d.numpy_dtype(e)
+        kk = cout_g * kh * kw
+        wt = w_const.reshape(group, cin_g, kk).transpose(0, 2, 1) if w_const is not None else None  # [g, Cout_g*K*K, Cin_g]
+        for ni in range(n):
+            for g in range(group):
+                if wt is not None:
+                    a = self.constant(np.ascontiguousarray(wt[g]).astype(dt), "wT")
+                else:  # weights computed at run time: transpose them first
+                    a = self.alloc(MemRefType(e, [kk, cin_g]), "wT")
+                    b, (pw, pa) = self.kernel("transpose", op, [self.view(w, [cin_g, kk], g * cin_g * kk), a])
+                    with b.loops([cin_g, kk]) as (ci, j):
+                        b.store(b.load(pw, [ci, j]), pa, [j, ci])
+                    finish_kernel(b)
+                xg = self.view(x, [cin_g, h * wd], (ni * cin + g * cin_g) * h * wd)
+                cols = self.alloc(MemRefType(e, [cout_g * kh * kw, h * wd]), "cols")
+                self.gemm(op, a, xg, cols, kind="deconv_gemm")
+                canvas = self.alloc(MemRefType(e, [cout_g, *canvas_shape]), "canvas")
+                og = self.view(out, [cout_g, oh, ow], (ni * cout + g * cout_g) * oh * ow)
+                bg = self.view(bias, [cout_g], g * cout_g) if bias is not None else None
+                b, params = self.kernel("col2im", op, [cols, canvas, og] + ([bg] if bg is not None else []))
+                pc, pv, po = params[:3]
+                with b.loops([cout_g, *canvas_shape]) as ivs:
+                    b.store(b.const(0.0, e), pv, ivs)
+                with b.loop(0, cout_g, parallel=cout_g > 1) as co, b.loop(0, kh) as ki, b.loop(0, kw) as kj:
+                    row = b.affine([(co, kh * kw), (ki, kw), (kj, 1)])
+                    with b.loop(0, h) as iy, b.loop(0, wd) as ix:
+                        dst = [co, b.affine([(iy, strides[0]), (ki, dil[0])], shift[0]), b.affine([(ix, strides[1]), (kj, dil[1])], shift[1])]
+                        v = b.load(pc, [row, b.affine([(iy, wd), (ix, 1)])])
+                        b.store(b.value(arith.AddfOp(b.load(pv, dst), v)), pv, dst)
+                with b.loop(0, cout_g, parallel=cout_g > 1) as co, b.loop(0, oh) as oy, b.loop(0, ow) as ox:
+                    y = b.load(pv, [co, b.affine([(oy, 1)], tops[0]), b.affine([(ox, 1)], tops[1])])
+                    if bg is not None:
+                        y = b.value(arith.AddfOp(y, b.load(params[3], [co])))
+                    b.store(y, po, [co, oy, ox])
+                finish_kernel(b)
 
     def _as_2d(self, op, sx, so, kernel):
         """Shapes and window attributes of a 1-D or 2-D conv/pool, as 2-D (1-D: H = 1)."""
