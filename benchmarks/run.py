@@ -36,7 +36,7 @@ sys.path.insert(1, str(ROOT))
 
 from runners import RUNNERS, Runner, RunnerUnavailable, one_line, ort_session  # noqa: E402
 
-DEFAULT_MODELS = ["resnet18", "mobilenetv2", "vit_tiny", "bert_mini", "mlp", "cnn", "transformer_block"]
+DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenetv2", "vit_tiny", "bert_mini", "mlp", "cnn", "transformer_block"]
 DEFAULT_RUNNERS = ["hetc-c", "hetc-numpy", "ort-1t", "ort-2t", "iree", "iree-sync", "tvm"]
 EXAMPLES = {  # example model -> input shapes bound for the benchmark (batch 1)
     "mlp": {"x": (1, 784)},

@@ -109,6 +109,7 @@ def test_compiler_failure_keeps_the_source(tmp_path, monkeypatch):
 C_MODELS = [
     "resnet18", "mobilenetv2", "densenet", "inception", "shufflenetv2", "squeezenet", "efficientnet_b0",
     "convnext", "vit_tiny", "bert_mini", "gpt2_small", "distilbert", "t5_encoder", "swin", "torch_transformer",
+    "yolo", "whisper_encoder", "unet", "dbnet", "resnet50",
 ]
 
 
