@@ -45,12 +45,40 @@ def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1) 
     source, header, weights = print_c(module, threads=threads, source_name=source_name, version=version)
     lib = build_shared_library(source, header, threads)
     return {
+        "memory_plan.json": _memory_plan_json(module),
         "model.c": source,
         "model.h": header,
         "weights.bin": weights,
         "Makefile": makefile(threads),
         "libmodel.so": lib.read_bytes(),
     }
+
+
+def _memory_plan_json(module: ModuleOp) -> str:
+    """The arena plan of @main (hetc-plan-memory) as a report beside the code."""
+    import json
+
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import BoolAttr, DictionaryAttr, FloatAttr, IntegerAttr, StringAttr
+
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+    plan = main.attributes.get("hetc.memory_plan")
+    report: dict = {}
+    if isinstance(plan, DictionaryAttr):
+        for k, v in plan.data.items():
+            if isinstance(v, BoolAttr):
+                report[k] = bool(v.value.data)
+            elif isinstance(v, IntegerAttr):
+                report[k] = v.value.data
+            elif isinstance(v, FloatAttr):
+                report[k] = v.value.data
+            elif isinstance(v, StringAttr):
+                report[k] = v.data
+    report["note"] = (
+        "intermediates share one arena: arena_bytes (this plan) vs tensor_bytes (no reuse) vs "
+        "greedy_by_size_bytes (the TFLite allocator's plan); lower_bound_bytes = most bytes live at once"
+    )
+    return json.dumps(report, indent=2) + "\n"
 
 
 def _load_c(out_dir: Path):

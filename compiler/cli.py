@@ -169,6 +169,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = build(args.model, args.target, args.output, parse_shape_bindings(args.input_shape), threads=args.threads, progress=progress)
     if not args.quiet:
         print(f"wrote {out}/ (see {out}/README.md and manifest.json)")
+        plan_file = Path(out) / "memory_plan.json"
+        if plan_file.exists():
+            import json
+
+            plan = json.loads(plan_file.read_text())
+            if "arena_bytes" in plan:
+                print(
+                    f"arena {plan['arena_bytes'] / 1024:.1f} KiB ({plan['method']}"
+                    f"{', optimal' if plan.get('optimal') else ''}); greedy-by-size "
+                    f"{plan['greedy_by_size_bytes'] / 1024:.1f} KiB; no reuse {plan['tensor_bytes'] / 1024:.1f} KiB"
+                )
     return 0
 
 
