@@ -59,17 +59,16 @@ def _memory_plan_json(module: ModuleOp) -> str:
     import json
 
     from xdsl.dialects import func
-    from xdsl.dialects.builtin import BoolAttr, DictionaryAttr, FloatAttr, IntegerAttr, StringAttr
+    from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, StringAttr
 
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     plan = main.attributes.get("hetc.memory_plan")
     report: dict = {}
     if isinstance(plan, DictionaryAttr):
         for k, v in plan.data.items():
-            if isinstance(v, BoolAttr):
-                report[k] = bool(v.value.data)
-            elif isinstance(v, IntegerAttr):
-                report[k] = v.value.data
+            if isinstance(v, IntegerAttr):
+                is_bool = getattr(v.type, "width", None) is not None and v.type.width.data == 1
+                report[k] = bool(v.value.data) if is_bool else v.value.data
             elif isinstance(v, FloatAttr):
                 report[k] = v.value.data
             elif isinstance(v, StringAttr):
