@@ -3,6 +3,7 @@ against onnxruntime (max |hetc - ort| <= 1e-4 * max |ort| per output)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,7 +45,9 @@ def test_examples_match_onnxruntime(name, shapes, tmp_path):
     }
     _check(sess.run(feeds), _ort(path, feeds))
     files = {p.name for p in (tmp_path / "out").iterdir()}
-    assert {"model.c", "model.h", "weights.bin", "libmodel.so", "Makefile", "manifest.json", "README.md"} <= files
+    assert {"model.c", "model.h", "weights.bin", "libmodel.so", "Makefile", "manifest.json", "README.md", "memory_plan.json"} <= files
+    plan = json.loads((tmp_path / "out" / "memory_plan.json").read_text())
+    assert plan["lower_bound_bytes"] <= plan["arena_bytes"] <= plan["greedy_by_size_bytes"] <= plan["tensor_bytes"]
 
 
 def test_generated_library_builds_and_runs_without_python(tmp_path):
