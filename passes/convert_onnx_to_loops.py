@@ -88,18 +88,24 @@ COMPARE = {"Equal": ("oeq", "eq"), "Greater": ("ogt", "sgt"), "GreaterOrEqual": 
            "Less": ("olt", "slt"), "LessOrEqual": ("ole", "sle")}
 LOGICAL = {"Not", "And", "Or", "Xor"}
 #: elementwise ops whose operands and result may be integers as well as float32
-INT_OK = {"Add", "Sub", "Mul", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
+INT_OK = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
 #: ops that only move data: any element type with a C type
 MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "Pad", "Constant"}
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "Reshape", "Transpose", "Concat", "Slice",
+    *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "LayerNormalization", "CumSum", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
 }
 
 
 #: element types the C-family targets can hold in buffers (compute is float32 for now)
-C_ELEMENT_TYPES = {f32, f64, i64, IntegerType(32), IntegerType(8), IntegerType(1), IntegerType(8, Signedness.UNSIGNED)}
+C_ELEMENT_TYPES = {f32, f64, IntegerType(1)} | {
+    IntegerType(w, sign) for w in (8, 16, 32, 64) for sign in (Signedness.SIGNLESS, Signedness.UNSIGNED)
+}
+
+
+def _unsigned(t: Attribute) -> bool:
+    return isinstance(t, IntegerType) and t.signedness.data == Signedness.UNSIGNED
 
 
 def _shape(v: SSAValue) -> list[int]:
@@ -141,9 +147,16 @@ def _int_scalar(b: LoopBuilder, t: str, xs: list[SSAValue]) -> SSAValue:
     if t == "Neg":
         return v(arith.SubiOp(b.const(0, x.type), x))
     if t == "Abs":
+        if _unsigned(x.type):
+            return x
         return v(arith.SelectOp(v(arith.CmpiOp(x, b.const(0, x.type), "slt")), v(arith.SubiOp(b.const(0, x.type), x)), x))
+    unsigned = _unsigned(x.type)
+    if t == "Abs" and unsigned:
+        return x
+    # C's / truncates toward zero, as ONNX integer Div does
     combine = {"Add": arith.AddiOp, "Sum": arith.AddiOp, "Sub": arith.SubiOp, "Mul": arith.MuliOp,
-               "Max": arith.MaxSIOp, "Min": arith.MinSIOp}[t]
+               "Max": arith.MaxUIOp if unsigned else arith.MaxSIOp, "Min": arith.MinUIOp if unsigned else arith.MinSIOp,
+               "Div": arith.DivUIOp if unsigned else arith.DivSIOp}[t]
     y = x
     for other in xs[1:]:
         y = v(combine(y, other))
@@ -185,7 +198,7 @@ def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
     if t in COMPARE:
         fp, ip = COMPARE[t]
         if isinstance(xs[0].type, IntegerType):
-            return v(arith.CmpiOp(xs[0], xs[1], ip))
+            return v(arith.CmpiOp(xs[0], xs[1], ip.replace("s", "u", 1) if _unsigned(xs[0].type) else ip))
         return v(arith.CmpfOp(xs[0], xs[1], fp))
     if t in LOGICAL:
         if t == "Not":
@@ -443,6 +456,9 @@ class _Lowering:
         if t == "Split":
             self.lower_split(op, outputs)
             return
+        if t == "LayerNormalization":
+            self.lower_layer_norm(op, outputs)
+            return
         ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
         chain = self.epilogue_chain(op, outputs) if t in ("Conv", "MatMul") else []
         final = chain[-1][0].results[0] if chain else op.results[0]
@@ -460,6 +476,8 @@ class _Lowering:
             self.lower_resize(op, ins[0], out)
         elif t == "ConvTranspose":
             self.lower_conv_transpose(op, ins, out)
+        elif t == "CumSum":
+            self.lower_cumsum(op, ins[0], out)
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
         elif t == "Conv":
@@ -698,8 +716,11 @@ class _Lowering:
 
     def lower_matmul(self, op, a, bm, out) -> None:
         sa, sb, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
-        if len(sa) < 2 or len(sb) < 2:
-            raise UnsupportedError("1-D MatMul operands are not lowered yet", node=op.node_name, op_type="MatMul")
+        # numpy matmul: a 1-D operand is a row (A) or a column (B) whose dim is dropped
+        if len(sa) == 1:
+            sa, so = [1] + sa, so[:-1] + [1] + so[-1:] if len(sb) > 1 else [1] + so
+        if len(sb) == 1:
+            sb, so = sb + [1], so + [1]
         m, k = sa[-2:]
         n = sb[-1]
         batch = so[:-2]
@@ -1082,6 +1103,95 @@ class _Lowering:
 
     # -- data movement ----------------------------------------------------------------------
 
+    def lower_layer_norm(self, op, outputs) -> None:
+        """Y = (X - mean) / sqrt(var + eps) * scale + bias per row of the normalized axes;
+        Mean and InvStdDev outputs when they are used."""
+        sx = _shape(op.operands[0])
+        rank = len(sx)
+        axis = _attr(op, "axis", -1) % rank
+        eps = _attr(op, "epsilon", 1e-5)
+        rows = int(np.prod(sx[:axis], dtype=np.int64))
+        cols = int(np.prod(sx[axis:], dtype=np.int64))
+        x = self.view(self.buffers[op.operands[0]], [rows, cols])
+        params = []
+        for i in (1, 2):
+            if i < len(op.operands) and not isinstance(op.operands[i].type, NoneType):
+                buf = self.buffers[op.operands[i]]
+                size = int(np.prod(_shape(op.operands[i]), dtype=np.int64))
+                if size not in (1, cols):
+                    raise UnsupportedError("LayerNormalization scale/bias broadcast within the normalized axes is not lowered yet",
+                                           node=op.node_name, op_type=op.OP_TYPE)
+                params.append((self.view(buf, [size]), size == 1))
+            else:
+                params.append(None)
+        outs = []
+        for r in op.results:
+            if isinstance(r.type, NoneType) or (r is not op.results[0] and not r.uses and r not in outputs):
+                outs.append(None)
+                continue
+            buf = self.out_buffer(r, outputs)
+            self.buffers[r] = buf
+            outs.append(self.view(buf, [rows, cols] if r is op.results[0] else [rows]))
+        args = [x] + [p[0] for p in params if p is not None] + [o for o in outs if o is not None]
+        b, ps = self.kernel("layer_norm", op, args)
+        it = iter(ps)
+        px = next(it)
+        pscale = next(it) if params[0] is not None else None
+        pbias = next(it) if params[1] is not None else None
+        py = next(it)
+        pmean = next(it) if len(outs) > 1 and outs[1] is not None else None
+        pinv = next(it) if len(outs) > 2 and outs[2] is not None else None
+        e = op.results[0].type.get_element_type()
+        with b.loop(0, rows, parallel=rows > 1) as r:
+            zero = b.index(0)
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            b.store(b.const(0.0, e), acc, [zero])
+            with b.loop(0, cols) as j:
+                b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.load(px, [r, j]))), acc, [zero])
+            mean = b.value(arith.MulfOp(b.load(acc, [zero]), b.const(1.0 / cols, e)))
+            b.store(b.const(0.0, e), acc, [zero])
+            with b.loop(0, cols) as j:
+                d = b.value(arith.SubfOp(b.load(px, [r, j]), mean))
+                b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(d, d)))), acc, [zero])
+            var = b.value(arith.MulfOp(b.load(acc, [zero]), b.const(1.0 / cols, e)))
+            inv = b.value(arith.DivfOp(b.const(1.0, e), b.value(math.SqrtOp(b.value(arith.AddfOp(var, b.const(eps, e)))))))
+            with b.loop(0, cols) as j:
+                y = b.value(arith.MulfOp(b.value(arith.SubfOp(b.load(px, [r, j]), mean)), inv))
+                if pscale is not None:
+                    y = b.value(arith.MulfOp(y, b.load(pscale, [zero if params[0][1] else j])))
+                if pbias is not None:
+                    y = b.value(arith.AddfOp(y, b.load(pbias, [zero if params[1][1] else j])))
+                b.store(y, py, [r, j])
+            if pmean is not None:
+                b.store(mean, pmean, [r])
+            if pinv is not None:
+                b.store(inv, pinv, [r])
+        finish_kernel(b)
+
+    def lower_cumsum(self, op, x, out) -> None:
+        sx = _shape(op.operands[0])
+        axis_v = _const_array(op, 1)
+        axis = int(axis_v.reshape(-1)[0]) % len(sx)
+        exclusive, reverse = _attr(op, "exclusive", 0), _attr(op, "reverse", 0)
+        outer = int(np.prod(sx[:axis], dtype=np.int64))
+        n = sx[axis]
+        inner = int(np.prod(sx[axis + 1 :], dtype=np.int64))
+        xv, ov = self.view(x, [outer, n, inner]), self.view(out, [outer, n, inner])
+        e = out.type.get_element_type()
+        b, (px, po) = self.kernel("cumsum", op, [xv, ov])
+        with b.loop(0, outer, parallel=outer > 1) as o, b.loop(0, inner) as i:
+            zero = b.index(0)
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            b.store(b.const(0, e), acc, [zero])
+            with b.loop(0, n) as t:
+                pos = b.affine([(t, -1)], n - 1) if reverse else t
+                xv_ = b.load(px, [o, pos, i])
+                add = arith.AddfOp if not isinstance(e, IntegerType) else arith.AddiOp
+                total = b.value(add(b.load(acc, [zero]), xv_))
+                b.store(b.load(acc, [zero]) if exclusive else total, po, [o, pos, i])
+                b.store(total, acc, [zero])
+        finish_kernel(b)
+
     def lower_gather(self, op, data, indices, out) -> None:
         sd, si = _shape(op.operands[0]), _shape(op.operands[1])
         axis = _attr(op, "axis", 0) % len(sd)
@@ -1308,6 +1418,12 @@ def _type_supported(op: onnx_d.OnnxOp) -> bool:
         return result != boolean and all(d == result for d in data)
     if t in ("ArgMax", "ArgMin"):
         return all(d in (f32, f64) for d in data)
+    if t == "LayerNormalization":
+        return result in (f32, f64) and all(
+            r.type.get_element_type() == result for r in op.results if isinstance(r.type, TensorType)
+        ) and all(d == result for d in data)
+    if t == "CumSum":
+        return result != boolean and op.operands[0].type.get_element_type() == result
     return result in (f32, f64) and all(d == result for d in data)
 
 

@@ -212,8 +212,10 @@ class CFamilyPrinter:
             return f"{n[0]} {BINARY_INT[type(op)]} {n[1]}"
         if isinstance(op, arith.CmpiOp):
             return f"({n[0]} {CMPI[op.predicate.value.data]} {n[1]})"
-        if isinstance(op, (arith.MaxSIOp, arith.MinSIOp)):
-            cmp = ">" if isinstance(op, arith.MaxSIOp) else "<"
+        if isinstance(op, (arith.DivSIOp, arith.DivUIOp)):
+            return f"{n[0]} / {n[1]}"
+        if isinstance(op, (arith.MaxSIOp, arith.MinSIOp, arith.MaxUIOp, arith.MinUIOp)):
+            cmp = ">" if isinstance(op, (arith.MaxSIOp, arith.MaxUIOp)) else "<"
             return f"({n[0]} {cmp} {n[1]} ? {n[0]} : {n[1]})"
         if isinstance(op, CASTS):
             return f"({self.scalar_type(t)}){n[0]}"
