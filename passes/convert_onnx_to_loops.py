@@ -90,7 +90,7 @@ LOGICAL = {"Not", "And", "Or", "Xor"}
 #: elementwise ops whose operands and result may be integers as well as float32
 INT_OK = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
 #: ops that only move data: any element type with a C type
-MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "Pad", "Constant"}
+MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "GatherElements", "GatherND", "Expand", "Pad", "Constant"}
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "LayerNormalization", "CumSum", "Reshape", "Transpose", "Concat", "Slice",
@@ -472,6 +472,10 @@ class _Lowering:
             self.lower_elementwise(_FakeOp("Identity"), ins[:1], out, shape=_shape(op.results[0]))
         elif t == "Gather":
             self.lower_gather(op, ins[0], ins[1], out)
+        elif t == "GatherElements":
+            self.lower_gather_elements(op, ins[0], ins[1], out)
+        elif t == "GatherND":
+            self.lower_gather_nd(op, ins[0], ins[1], out)
         elif t == "Resize":
             self.lower_resize(op, ins[0], out)
         elif t == "ConvTranspose":
@@ -1192,6 +1196,38 @@ class _Lowering:
                 b.store(total, acc, [zero])
         finish_kernel(b)
 
+    def _index_value(self, b: LoopBuilder, raw: SSAValue, dim: int) -> SSAValue:
+        """An integer tensor element as an index into a dim of size `dim` (negative counts from the end)."""
+        itype = raw.type
+        neg = b.value(arith.CmpiOp(raw, b.const(0, itype), "slt"))
+        fixed = b.value(arith.SelectOp(neg, b.value(arith.AddiOp(raw, b.const(dim, itype))), raw))
+        return b.value(arith.IndexCastOp(fixed, IndexType()))
+
+    def lower_gather_elements(self, op, data, indices, out) -> None:
+        sd = _shape(op.operands[0])
+        axis = _attr(op, "axis", 0) % len(sd)
+        b, (pd, pi, po) = self.kernel("gather_elements", op, [data, indices, out])
+        with b.loops(_shape(op.results[0])) as ivs:
+            idx = list(ivs)
+            idx[axis] = self._index_value(b, b.load(pi, ivs), sd[axis])
+            b.store(b.load(pd, idx), po, ivs)
+        finish_kernel(b)
+
+    def lower_gather_nd(self, op, data, indices, out) -> None:
+        sd, si, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
+        bd = _attr(op, "batch_dims", 0)
+        last = si[-1]
+        q = len(si)
+        b, (pd, pi, po) = self.kernel("gather_nd", op, [data, indices, out])
+        with b.loops(so) as ivs:
+            lead = list(ivs[: q - 1])
+            src = lead[:bd]
+            for k in range(last):
+                src.append(self._index_value(b, b.load(pi, lead + [b.index(k)]), sd[bd + k]))
+            src += list(ivs[q - 1 :])
+            b.store(b.load(pd, src), po, ivs)
+        finish_kernel(b)
+
     def lower_gather(self, op, data, indices, out) -> None:
         sd, si = _shape(op.operands[0]), _shape(op.operands[1])
         axis = _attr(op, "axis", 0) % len(sd)
@@ -1199,12 +1235,7 @@ class _Lowering:
         b, (pd, pi, po) = self.kernel("gather", op, [data, indices, out])
         r = len(si)
         with b.loops(so) as ivs:
-            raw = b.load(pi, ivs[axis : axis + r])
-            itype = raw.type
-            # negative indices count from the end (ONNX); out of range is undefined
-            neg = b.value(arith.CmpiOp(raw, b.const(0, itype), "slt"))
-            fixed = b.value(arith.SelectOp(neg, b.value(arith.AddiOp(raw, b.const(sd[axis], itype))), raw))
-            idx = b.value(arith.IndexCastOp(fixed, IndexType()))
+            idx = self._index_value(b, b.load(pi, ivs[axis : axis + r]), sd[axis])
             src = list(ivs[:axis]) + [idx] + list(ivs[axis + r :])
             b.store(b.load(pd, src), po, ivs)
         finish_kernel(b)
