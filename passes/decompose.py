@@ -5,6 +5,8 @@
 - Softmax / LogSoftmax -> ReduceMax, Sub, Exp, ReduceSum, Div (Log, Sub)
 - BatchNormalization at inference with constant statistics -> Mul, Add by per-channel
   constants (scale / sqrt(var + eps), B - mean * that)
+- InstanceNormalization with constant scale and bias -> ReduceMean over the spatial
+  axes, Sub, Mul, Add, Sqrt, Div, then per-channel Mul and Add
 
 The new ops carry the original node's name, so reports and comments still point at
 the ONNX node they came from.
@@ -21,7 +23,7 @@ from xdsl.passes import ModulePass
 
 from hetc.dialects import onnx as onnx_d
 
-DEFAULT_OPS = ("Gemm", "LayerNormalization", "Softmax", "LogSoftmax", "BatchNormalization")
+DEFAULT_OPS = ("Gemm", "LayerNormalization", "Softmax", "LogSoftmax", "BatchNormalization", "InstanceNormalization")
 
 
 class _Builder:
@@ -110,6 +112,34 @@ def _layer_norm(op) -> bool:
     return True
 
 
+def _instance_norm(op) -> bool:
+    """Per (sample, channel) normalization over the spatial axes, with constant scale and bias."""
+    x = op.operands[0]
+    elem = x.type.get_element_type()
+    scale, bias = onnx_d.constant_value(op.operands[1]), onnx_d.constant_value(op.operands[2])
+    if elem not in (f32, f64) or scale is None or bias is None:
+        return False
+    shape = list(x.type.get_shape())
+    rank = len(shape)
+    if rank < 3:
+        return False
+    dtype = onnx_d.numpy_dtype(elem)
+    eps = _attr(op, "epsilon", 1e-5)
+    axes = list(range(2, rank))
+    reduced = shape[:2] + [1] * (rank - 2)
+    per_channel = [shape[1]] + [1] * (rank - 2)
+    bld = _Builder(op)
+    axes_c = bld.const(np.array(axes, dtype=np.int64), "axes")
+    mean = bld.op("ReduceMean", [x, axes_c], _ttype(elem, reduced), keepdims=1)
+    d = bld.op("Sub", [x, mean], x.type)
+    var = bld.op("ReduceMean", [bld.op("Mul", [d, d], x.type), axes_c], _ttype(elem, reduced), keepdims=1)
+    std = bld.op("Sqrt", [bld.op("Add", [var, bld.const(np.array(eps, dtype=dtype), "eps")], var.type)], var.type)
+    y = bld.op("Mul", [bld.op("Div", [d, std], x.type), bld.const(scale.astype(dtype).reshape(per_channel), "scale")], x.type)
+    y = bld.op("Add", [y, bld.const(bias.astype(dtype).reshape(per_channel), "bias")], x.type)
+    op.results[0].replace_all_uses_with(y)
+    return True
+
+
 def _softmax(op, log: bool) -> bool:
     x = op.operands[0]
     elem = x.type.get_element_type()
@@ -159,6 +189,7 @@ _RULES = {
     "Softmax": lambda op: _softmax(op, log=False),
     "LogSoftmax": lambda op: _softmax(op, log=True),
     "BatchNormalization": _batch_norm,
+    "InstanceNormalization": _instance_norm,
 }
 
 

@@ -112,13 +112,20 @@ def test_compiler_failure_keeps_the_source(tmp_path, monkeypatch):
 C_MODELS = [
     "resnet18", "mobilenetv2", "densenet", "inception", "shufflenetv2", "squeezenet", "efficientnet_b0",
     "convnext", "vit_tiny", "bert_mini", "gpt2_small", "distilbert", "t5_encoder", "swin", "torch_transformer",
-    "yolo", "whisper_encoder", "unet", "dbnet", "resnet50",
+    "yolo", "whisper_encoder", "wav2vec2_features", "unet", "dbnet", "resnet50",
 ]
 
 
+#: models also tried as exported by torch's dynamo exporter (opset 18 forms)
+C_DYNAMO_MODELS = ["resnet18", "vit_tiny", "bert_mini", "gpt2_small", "convnext", "swin", "torch_transformer"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", C_MODELS)
-def test_zoo_cnns_match_onnxruntime(name, tmp_path_factory):
+@pytest.mark.parametrize(
+    "name,dynamo", [(n, False) for n in C_MODELS] + [(n, True) for n in C_DYNAMO_MODELS],
+    ids=lambda v: v if isinstance(v, str) else ("dynamo" if v else "torchscript"),
+)
+def test_zoo_models_match_onnxruntime(name, dynamo, tmp_path_factory):
     pytest.importorskip("torch")
     sys.path.insert(0, str(ROOT / "tests"))
     from models import zoo
@@ -126,7 +133,7 @@ def test_zoo_cnns_match_onnxruntime(name, tmp_path_factory):
     cache = os.environ.get("HETC_CACHE")
     folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-c")
     folder.mkdir(parents=True, exist_ok=True)
-    path = zoo.export(name, folder, dynamo=False)
+    path = zoo.export(name, folder, dynamo=dynamo)
     feeds = zoo.make_inputs(name, 0)
     sess = hetc.compile(path, target="c", input_shapes={k: v.shape for k, v in feeds.items()})
     _check(sess.run(feeds), _ort(path, feeds))

@@ -201,3 +201,30 @@ func.func @untouched(%a: tensor<2x3xf32>, %b: tensor<3x4xf32>) -> tensor<2x4xf32
   %r = "onnx.Relu"(%m) : (tensor<2x4xf32>) -> tensor<2x4xf32>
   func.return %r : tensor<2x4xf32>
 }
+
+// InstanceNormalization with constant scale/bias: statistics over the spatial axes,
+// then per-channel constants shaped [C, 1, 1].
+// CHECK-LABEL: func.func @instance_norm(
+// CHECK:         %[[AXES:.*]] = "onnx.Constant"() {value = dense<[2, 3]> : tensor<2xi64>}
+// CHECK:         %[[MEAN:.*]] = "onnx.ReduceMean"(%x, %[[AXES]]) {keepdims = 1 : i64{{.*}}} : (tensor<1x2x3x3xf32>, tensor<2xi64>) -> tensor<1x2x1x1xf32>
+// CHECK:         "onnx.Sub"(%x, %[[MEAN]])
+// CHECK:         "onnx.Sqrt"
+// CHECK:         "onnx.Div"
+// CHECK:         "onnx.Constant"() {value = dense<[[[2.000000e+00]], [[3.000000e+00]]]> : tensor<2x1x1xf32>}
+// CHECK:         "onnx.Mul"
+// CHECK:         "onnx.Add"
+// CHECK-NOT:     onnx.InstanceNormalization
+func.func @instance_norm(%x: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %s = "onnx.Constant"() {value = dense<[2.0, 3.0]> : tensor<2xf32>} : () -> tensor<2xf32>
+  %b = "onnx.Constant"() {value = dense<[0.5, -0.5]> : tensor<2xf32>} : () -> tensor<2xf32>
+  %y = "onnx.InstanceNormalization"(%x, %s, %b) {epsilon = 1.000000e-05 : f32} : (tensor<1x2x3x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
+  func.return %y : tensor<1x2x3x3xf32>
+}
+
+// Runtime scale/bias: left fused.
+// CHECK-LABEL: func.func @instance_norm_runtime_scale(
+// CHECK:         "onnx.InstanceNormalization"
+func.func @instance_norm_runtime_scale(%x: tensor<1x2x3x3xf32>, %s: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<1x2x3x3xf32> {
+  %y = "onnx.InstanceNormalization"(%x, %s, %b) : (tensor<1x2x3x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
+  func.return %y : tensor<1x2x3x3xf32>
+}
