@@ -118,11 +118,14 @@ def run_case(case: NodeCase, target: str) -> Result:
     values = dict(zip(graph_inputs, (np.asarray(x) for x in case.inputs)))
     # Shapes that depend on input values (a Reshape's shape, a reduction's axes fed as
     # inputs) compile only once those inputs are frozen into constants: retry so,
-    # first freezing integer inputs, then also small float ones (Resize scales).
+    # first freezing integer inputs, then also small float ones (Resize scales), then
+    # every input but the first (weights a backend needs at compile time).
     stages = [
         {},
         {n: v for n, v in values.items() if v.dtype.kind in "iub"},
         {n: v for i, (n, v) in enumerate(values.items()) if v.dtype.kind in "iub" or (i > 0 and v.size <= 8)},
+        # weights fed as inputs (RNN W/R/B): real models carry them as initializers
+        {n: v for i, (n, v) in enumerate(values.items()) if i > 0},
     ]
     with tempfile.TemporaryDirectory(prefix="hetc-conf-") as tmp:
         for frozen in stages:
@@ -223,7 +226,8 @@ def write_status(results: list[Result], target: str, path: Path, command: str) -
         f"({100 * s['core_rate']:.1f}%)**",
         f"- {sum(bool(r.frozen) for r in results)} cases feed a shape-determining or compile-time value (a Reshape's "
         "shape, a reduction's axes, CumSum's axis) as a graph input; hetc compiles static shapes, so the runner "
-        "compiles those with the integer inputs frozen to the case's values (`frozen_inputs=`), then small float ones.",
+        "compiles those with the integer inputs frozen to the case's values (`frozen_inputs=`), then small float "
+        "ones, then (for weights a backend needs at compile time, e.g. RNN W/R/B) every input but the first.",
         "",
         "A case passes when every output has the expected dtype and shape and matches within the case's",
         "own rtol/atol (exactly, for integer and bool outputs). `unsupported` means hetc refused the model",
