@@ -90,7 +90,10 @@ LOGICAL = {"Not", "And", "Or", "Xor"}
 #: elementwise ops whose operands and result may be integers as well as float32
 INT_OK = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
 #: ops that only move data: any element type with a C type
-MOVEMENT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "GatherElements", "GatherND", "Expand", "Pad", "Constant"}
+MOVEMENT = {
+    "Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "GatherElements", "GatherND", "Expand", "Pad",
+    "Constant", "Tile",
+}
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
     "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "LayerNormalization", "CumSum", "LSTM", "GRU", "Reshape", "Transpose", "Concat", "Slice",
@@ -485,6 +488,8 @@ class _Lowering:
             self.lower_conv_transpose(op, ins, out)
         elif t == "CumSum":
             self.lower_cumsum(op, ins[0], out)
+        elif t == "Tile":
+            self.lower_tile(op, ins[0], out)
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
         elif t == "Conv":
@@ -1446,6 +1451,14 @@ class _Lowering:
                     term = b.value(arith.MulfOp(w, b.load(px, [pi, y, xx])))
                     b.store(b.value(arith.AddfOp(b.load(acc, [zero]), term)), acc, [zero])
             b.store(b.load(acc, [zero]), po, [pi, oy, ox])
+        finish_kernel(b)
+
+    def lower_tile(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        b, (px, po) = self.kernel("tile", op, [x, out])
+        with b.loops(so) as ivs:
+            b.store(b.load(px, [b.value(arith.RemUIOp(iv, b.index(n))) if n > 1 else b.index(0)
+                                for iv, n in zip(ivs, sx)]), po, ivs)
         finish_kernel(b)
 
     def lower_transpose(self, op, x, out) -> None:

@@ -113,7 +113,7 @@ C_MODELS = [
     "resnet18", "mobilenetv2", "densenet", "inception", "shufflenetv2", "squeezenet", "efficientnet_b0",
     "convnext", "vit_tiny", "bert_mini", "gpt2_small", "distilbert", "t5_encoder", "swin", "torch_transformer",
     "yolo", "whisper_encoder", "wav2vec2_features", "unet", "dbnet", "resnet50",
-    "lstm_classifier", "crnn", "gru_classifier",
+    "lstm_classifier", "crnn", "gru_classifier", "seq2seq",
 ]
 
 
