@@ -6,7 +6,6 @@ work is done with im2col (strided views) + matmul so large convolutions stay fas
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -7,7 +7,6 @@ Statistics of 16-bit float inputs are computed in float32.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

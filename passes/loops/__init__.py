@@ -1,0 +1,1 @@
+"""The parts of convert-onnx-to-loops, one file per op family."""

@@ -1,0 +1,208 @@
+"""Register-tiled GEMM on packed panels, with fused epilogues (bias, activations, residuals)."""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import MemRefType, NoneType, f32
+from xdsl.ir import SSAValue
+
+from hetc.dialects import onnx as onnx_d
+from hetc.passes.loop_builder import LoopBuilder, finish_kernel
+
+from hetc.passes.loops.ops import FUSABLE_UNARY, _broadcast_mode, _clip_args, _shape
+from hetc.passes.loops.scalar import _scalar
+
+
+class GemmLowering:
+    """Mixin of the loop lowering (see convert_onnx_to_loops)."""
+
+    def epilogue_chain(self, op, outputs) -> list[tuple[onnx_d.OnnxOp, int, str]]:
+        """The single-use elementwise ops after a Conv/MatMul that its GEMM can apply
+        while storing: (op, position of the running value, how the other operand is
+        indexed: unary | full | row | col | scalar)."""
+        chain = []
+        cur = op.results[0]
+        rshape = _shape(cur)
+        while cur not in outputs and len(list(cur.uses)) == 1:
+            user = next(iter(cur.uses)).operation
+            if not isinstance(user, onnx_d.OnnxOp) or _shape(user.results[0]) != rshape:
+                break
+            if user.results[0].type.get_element_type() != f32:
+                break
+            t = user.OP_TYPE
+            if t in FUSABLE_UNARY and user.operands[0] is cur and all(
+                onnx_d.constant_value(v) is not None for v in user.operands[1:] if not isinstance(v.type, NoneType)
+            ):
+                chain.append((user, 0, "unary"))
+            elif t in ("Add", "Sub", "Mul", "Div") and (user.operands[0] is cur) != (user.operands[1] is cur):
+                pos = 0 if user.operands[0] is cur else 1
+                other = user.operands[1 - pos]
+                if other not in self.buffers:  # computed later in program order
+                    break
+                mode = _broadcast_mode(_shape(other), rshape, op.OP_TYPE)
+                if mode is None:
+                    break
+                chain.append((user, pos, mode))
+            else:
+                break
+            self.fused.add(user)
+            cur = user.results[0]
+        return chain
+
+    def epilogue_args(self, c_offset: int, row_offset: int, rows: int, cols: int) -> list[SSAValue]:
+        """Views of the epilogue's other operands for one GEMM call."""
+        args = []
+        for user, pos, mode in self.epilogue:
+            if mode == "unary":
+                continue
+            other = self.buffers[user.operands[1 - pos]]
+            if mode == "full":
+                args.append(self.view(other, [rows, cols], c_offset))
+            elif mode == "row":
+                args.append(self.view(other, [rows], row_offset))
+            elif mode == "col":
+                args.append(self.view(other, [cols]))
+            else:
+                args.append(self.view(other, [1]))
+        return args
+
+    def apply_epilogue(self, b: LoopBuilder, y: SSAValue, params: list[SSAValue], row, col) -> SSAValue:
+        it = iter(params)
+        for user, pos, mode in self.epilogue:
+            if mode == "unary":
+                extras = [
+                    b.const(float(onnx_d.constant_value(v).reshape(-1)[0]), y.type) if not isinstance(v.type, NoneType) else None
+                    for v in user.operands[1:]
+                ]
+                xs = [y, *extras] if user.OP_TYPE == "Clip" else [y]
+                y = _scalar(b, user, _clip_args(xs) if user.OP_TYPE == "Clip" else xs)
+                continue
+            p = next(it)
+            idx = {"full": [row, col], "row": [row], "col": [col], "scalar": [b.index(0)]}[mode]
+            v = b.load(p, idx)
+            y = _scalar(b, user, [y, v] if pos == 0 else [v, y])
+        return y
+
+    def packed_a(self, op, a: SSAValue, mr: int) -> SSAValue:
+        """A[M,K] as row panels Ap[ceil(M/mr), K, mr] (zero rows pad the last panel)."""
+        m, k = _shape(a)
+        mb = -(-m // mr)
+        owner_global = self._global_array(a)
+        if owner_global is not None:  # weights: packed once, at compile time
+            padded = np.zeros((mb * mr, k), owner_global.dtype)
+            padded[:m] = owner_global[: m * k].reshape(m, k)
+            return self.constant(padded.reshape(mb, mr, k).transpose(0, 2, 1), "packed_a")
+        ap = self.alloc(MemRefType(a.type.get_element_type(), [mb, k, mr]), "packed_a")
+        b, (pa, pp) = self.kernel("pack_a", op, [a, ap])
+        e = a.type.get_element_type()
+        with b.loop(0, mb, parallel=mb > 1) as ib, b.loop(0, k) as kk, b.loop(0, mr) as ii:
+            b.store(b.const(0.0, e), pp, [ib, kk, ii])
+        with b.loop(0, m, parallel=m > 1) as i, b.loop(0, k) as kk:
+            b.store(b.load(pa, [i, kk]), pp, [b.value(arith.DivUIOp(i, b.index(mr))), kk, b.value(arith.RemUIOp(i, b.index(mr)))])
+        finish_kernel(b)
+        return ap
+
+    def packed_b(self, op, bmat: SSAValue, nr: int) -> SSAValue:
+        """B[K,N] as column panels Bp[ceil(N/nr), K, nr] (zero columns pad the last)."""
+        k, n = _shape(bmat)
+        nb = -(-n // nr)
+        const = self._global_array(bmat)
+        if const is not None:
+            padded = np.zeros((k, nb * nr), const.dtype)
+            padded[:, :n] = const[: k * n].reshape(k, n)
+            return self.constant(padded.reshape(k, nb, nr).transpose(1, 0, 2), "packed_b")
+        bp = self.alloc(MemRefType(bmat.type.get_element_type(), [nb, k, nr]), "packed_b")
+        b, (pb, pp) = self.kernel("pack_b", op, [bmat, bp])
+        e = bmat.type.get_element_type()
+        if n % nr:
+            with b.loop(0, k, parallel=k > 1) as kk, b.loop(n - n % nr, nb * nr) as j:
+                b.store(b.const(0.0, e), pp, [b.index(nb - 1), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
+        with b.loop(0, k, parallel=k > 1) as kk, b.loop(0, n) as j:
+            b.store(b.load(pb, [kk, j]), pp, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
+        finish_kernel(b)
+        return bp
+
+    def gemm(
+        self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
+        kind: str = "gemm", b_packed: SSAValue | None = None, extra: list[SSAValue] = (),
+    ) -> None:
+        """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row) on packed panels: every MR x NR
+        tile accumulates in registers over contiguous panel reads and stores once."""
+        m, k = _shape(a)
+        n = _shape(c)[1]
+        mr, nr, vec_m = self.tile(m, n)
+        ap = self.packed_a(op, a, mr)
+        bp = b_packed if b_packed is not None else self.packed_b(op, bmat, nr)
+        mb, nb = -(-m // mr), -(-n // nr)
+        args = [ap, bp, c] + ([bias] if bias is not None else []) + list(extra)
+        b, params = self.kernel(kind, op, args)
+        pa, pb, pc = params[:3]
+        pbias = params[3] if bias is not None else None
+        pextra = params[3 + (bias is not None) :]
+        e = c.type.get_element_type()
+        # full tiles, then the partial last row panel / column panel (static store bounds)
+        rows = [(0, m // mr, mr)] + ([(m // mr, mb, m % mr)] if m % mr else [])
+        cols = [(0, n // nr, nr)] + ([(n // nr, nb, n % nr)] if n % nr else [])
+        # the accumulator's inner (vector) dimension: N normally, M when N is narrow
+        inner, outer = (mr, nr) if vec_m else (nr, mr)
+        for (ib_lo, ib_hi, valid_rows) in rows:
+            for (jb_lo, jb_hi, valid_cols) in cols:
+                if ib_lo >= ib_hi or jb_lo >= jb_hi:
+                    continue
+                with b.loop(ib_lo, ib_hi, parallel=ib_hi - ib_lo > 1) as ib, b.loop(jb_lo, jb_hi) as jb:
+                    acc = b.value(memref.AllocaOp.get(e, shape=[outer, inner]))
+                    with b.loop(0, outer) as o, b.loop(0, inner) as i:
+                        b.store(b.const(0.0, e), acc, [o, i])
+                    with b.loop(0, k) as kk:
+                        with b.loop(0, outer) as o:
+                            ov = b.load(pb, [jb, kk, o]) if vec_m else b.load(pa, [ib, kk, o])
+                            with b.loop(0, inner) as i:
+                                iv = b.load(pa, [ib, kk, i]) if vec_m else b.load(pb, [jb, kk, i])
+                                cur = b.load(acc, [o, i])
+                                prod = b.value(arith.MulfOp(iv, ov) if vec_m else arith.MulfOp(ov, iv))
+                                b.store(b.value(arith.AddfOp(cur, prod)), acc, [o, i])
+                    loops = [(0, valid_rows), (0, valid_cols)]
+                    with b.loop(*loops[1 if vec_m else 0]) as first, b.loop(*loops[0 if vec_m else 1]) as second:
+                        ii, jj = (second, first) if vec_m else (first, second)
+                        row = b.affine([(ib, mr), (ii, 1)])
+                        col = b.affine([(jb, nr), (jj, 1)])
+                        y = b.load(acc, [jj, ii] if vec_m else [ii, jj])
+                        if pbias is not None:
+                            y = b.value(arith.AddfOp(y, b.load(pbias, [row])))
+                        y = self.apply_epilogue(b, y, pextra, row, col)
+                        b.store(y, pc, [row, col])
+        finish_kernel(b)
+
+    def tile(self, m: int, n: int) -> tuple[int, int, bool]:
+        """(MR, NR, vectorize over M?) for an M x N GEMM. Wide N: MR x NR with NR one or two
+        vectors. Narrow N (late CNN layers: few pixels, many channels) would waste most
+        of such a tile, so the tile turns: 32 rows of M in vectors, a few columns of N."""
+        if n >= self.nr or m < 32:
+            return self.mr, self.nr, False
+        nr = 8 if n % 8 == 0 else (n if n <= 8 else 6)
+        return 32, nr, True
+
+    def lower_matmul(self, op, a, bm, out) -> None:
+        sa, sb, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
+        # numpy matmul: a 1-D operand is a row (A) or a column (B) whose dim is dropped
+        if len(sa) == 1:
+            sa, so = [1] + sa, so[:-1] + [1] + so[-1:] if len(sb) > 1 else [1] + so
+        if len(sb) == 1:
+            sb, so = sb + [1], so + [1]
+        m, k = sa[-2:]
+        n = sb[-1]
+        batch = so[:-2]
+        # numpy broadcasting of the batch dims: one GEMM per output batch index, each
+        # operand's offset taken with its own (right-aligned, size-1 = shared) dims
+        def offsets(shape: list[int], mat: int) -> list[int]:
+            dims = [1] * (len(batch) - len(shape[:-2])) + shape[:-2]
+            strides = [int(np.prod(dims[d + 1 :], dtype=np.int64)) * mat for d in range(len(dims))]
+            result = []
+            for idx in np.ndindex(*batch) if batch else [()]:
+                result.append(sum(i * st for i, st, dim in zip(idx, strides, dims) if dim != 1))
+            return result
+
+        for oa, ob, oc in zip(offsets(sa, m * k), offsets(sb, k * n), range(0, max(1, int(np.prod(batch))) * m * n, m * n)):
+            extra = self.epilogue_args(oc, 0, m, n)
+            self.gemm(op, self.view(a, [m, k], oa), self.view(bm, [k, n], ob), self.view(out, [m, n], oc), extra=extra)

@@ -1,0 +1,229 @@
+"""Data movement: gathers, Resize, Tile, Transpose, Concat, Split, Slice, Pad."""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import IndexType, NoneType
+from xdsl.ir import SSAValue
+
+from hetc.dialects import onnx as onnx_d
+from hetc.diagnostics import UnsupportedError
+from hetc.passes.loop_builder import LoopBuilder, finish_kernel
+
+from hetc.passes.loops.ops import _attr, _const_array, _shape
+
+
+class MovementLowering:
+    """Mixin of the loop lowering (see convert_onnx_to_loops)."""
+
+    def _index_value(self, b: LoopBuilder, raw: SSAValue, dim: int) -> SSAValue:
+        """An integer tensor element as an index into a dim of size `dim` (negative counts from the end)."""
+        itype = raw.type
+        neg = b.value(arith.CmpiOp(raw, b.const(0, itype), "slt"))
+        fixed = b.value(arith.SelectOp(neg, b.value(arith.AddiOp(raw, b.const(dim, itype))), raw))
+        return b.value(arith.IndexCastOp(fixed, IndexType()))
+
+    def lower_gather_elements(self, op, data, indices, out) -> None:
+        sd = _shape(op.operands[0])
+        axis = _attr(op, "axis", 0) % len(sd)
+        b, (pd, pi, po) = self.kernel("gather_elements", op, [data, indices, out])
+        with b.loops(_shape(op.results[0])) as ivs:
+            idx = list(ivs)
+            idx[axis] = self._index_value(b, b.load(pi, ivs), sd[axis])
+            b.store(b.load(pd, idx), po, ivs)
+        finish_kernel(b)
+
+    def lower_gather_nd(self, op, data, indices, out) -> None:
+        sd, si, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
+        bd = _attr(op, "batch_dims", 0)
+        last = si[-1]
+        q = len(si)
+        b, (pd, pi, po) = self.kernel("gather_nd", op, [data, indices, out])
+        with b.loops(so) as ivs:
+            lead = list(ivs[: q - 1])
+            src = lead[:bd]
+            for k in range(last):
+                src.append(self._index_value(b, b.load(pi, lead + [b.index(k)]), sd[bd + k]))
+            src += list(ivs[q - 1 :])
+            b.store(b.load(pd, src), po, ivs)
+        finish_kernel(b)
+
+    def lower_gather(self, op, data, indices, out) -> None:
+        sd, si = _shape(op.operands[0]), _shape(op.operands[1])
+        axis = _attr(op, "axis", 0) % len(sd)
+        so = _shape(op.results[0])
+        b, (pd, pi, po) = self.kernel("gather", op, [data, indices, out])
+        r = len(si)
+        with b.loops(so) as ivs:
+            idx = self._index_value(b, b.load(pi, ivs[axis : axis + r]), sd[axis])
+            src = list(ivs[:axis]) + [idx] + list(ivs[axis + r :])
+            b.store(b.load(pd, src), po, ivs)
+        finish_kernel(b)
+
+    def resize_taps(self, op, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """The 1-D resampling along `axis` as taps: for each output position, source
+        indices and weights (padded with weight 0). Every ONNX Resize mode is separable
+        per axis and linear in X, so resizing basis vectors with the NumPy oracle gives
+        exactly the matrix the op applies; compile-time only."""
+        from hetc.backends.numpy.kernels import KERNELS
+
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        n_in, n_out = sx[axis], so[axis]
+        attrs = {k: onnx_d.attribute_to_python(v) for k, v in op.onnx_attributes().items()}
+        attrs.pop("axes", None)
+        roi = _const_array(op, 1)
+        scales = _const_array(op, 2)
+        sizes = _const_array(op, 3)
+        rank = len(sx)
+        axes = _attr(op, "axes") or list(range(rank))
+        axes = [a % rank for a in axes]
+        # the probe: a batch of n_in basis vectors, resized along one axis only
+        probe = np.eye(n_in, dtype=np.float64).reshape(n_in, n_in, 1)
+        def per_axis(values, fill):
+            full = [fill] * rank
+            for a, v in zip(axes, values):
+                full[a] = v
+            return full
+        p_scales = p_sizes = p_roi = None
+        if scales is not None and scales.size:
+            p_scales = np.array([1.0, per_axis(scales, 1.0)[axis], 1.0], np.float32)
+        if sizes is not None and sizes.size:
+            p_sizes = np.array([n_in, n_out, 1], np.int64)
+        if roi is not None and roi.size:
+            full = np.array(per_axis(roi[: len(axes)], 0.0) + per_axis(roi[len(axes) :], 1.0), np.float32)
+            p_roi = np.array([0, full[axis], 0, 1, full[rank + axis], 1], np.float32)
+        attrs["keep_aspect_ratio_policy"] = "stretch"
+        matrix = KERNELS["Resize"](probe, p_roi, p_scales, p_sizes, **attrs)  # [n_in, n_out, 1]
+        matrix = np.asarray(matrix, np.float64).reshape(n_in, n_out).T  # [n_out, n_in]
+        taps = max(1, int((matrix != 0).sum(axis=1).max()))
+        idx = np.zeros((n_out, taps), np.int64)
+        wts = np.zeros((n_out, taps), np.float64)
+        for o in range(n_out):
+            nz = np.flatnonzero(matrix[o])
+            idx[o, : len(nz)] = nz
+            wts[o, : len(nz)] = matrix[o, nz]
+        return idx, wts
+
+    def lower_resize(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        rank = len(sx)
+        if rank < 2 or sx[:-2] != so[:-2]:
+            raise UnsupportedError("Resize is lowered only along the last two axes", node=op.node_name, op_type="Resize")
+        if _attr(op, "keep_aspect_ratio_policy", "stretch") != "stretch" and _const_array(op, 3) is not None:
+            raise UnsupportedError("Resize keep_aspect_ratio_policy is not lowered yet", node=op.node_name, op_type="Resize")
+        if _attr(op, "mode", "nearest") == "linear" and _attr(op, "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
+            raise UnsupportedError("tf_crop_and_resize is not lowered yet", node=op.node_name, op_type="Resize")
+        e = out.type.get_element_type()
+        dt = onnx_d.numpy_dtype(e)
+        ih, wh = self.resize_taps(op, rank - 2)
+        iw, ww = self.resize_taps(op, rank - 1)
+        planes = int(np.prod(sx[:-2], dtype=np.int64))
+        xv = self.view(x, [planes, sx[-2], sx[-1]])
+        ov = self.view(out, [planes, so[-2], so[-1]])
+        tables = [self.constant(ih, "rows"), self.constant(wh.astype(dt), "row_weights"),
+                  self.constant(iw, "cols"), self.constant(ww.astype(dt), "col_weights")]
+        b, (px, po, pih, pwh, piw, pww) = self.kernel("resize", op, [xv, ov, *tables])
+        with b.loop(0, planes, parallel=planes > 1) as pi, b.loop(0, so[-2]) as oy, b.loop(0, so[-1]) as ox:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            zero = b.index(0)
+            b.store(b.const(0.0, e), acc, [zero])
+            with b.loop(0, ih.shape[1]) as a:
+                y = b.value(arith.IndexCastOp(b.load(pih, [oy, a]), IndexType()))
+                wy = b.load(pwh, [oy, a])
+                with b.loop(0, iw.shape[1]) as c:
+                    xx = b.value(arith.IndexCastOp(b.load(piw, [ox, c]), IndexType()))
+                    w = b.value(arith.MulfOp(wy, b.load(pww, [ox, c])))
+                    term = b.value(arith.MulfOp(w, b.load(px, [pi, y, xx])))
+                    b.store(b.value(arith.AddfOp(b.load(acc, [zero]), term)), acc, [zero])
+            b.store(b.load(acc, [zero]), po, [pi, oy, ox])
+        finish_kernel(b)
+
+    def lower_tile(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        b, (px, po) = self.kernel("tile", op, [x, out])
+        with b.loops(so) as ivs:
+            b.store(b.load(px, [b.value(arith.RemUIOp(iv, b.index(n))) if n > 1 else b.index(0)
+                                for iv, n in zip(ivs, sx)]), po, ivs)
+        finish_kernel(b)
+
+    def lower_transpose(self, op, x, out) -> None:
+        so = _shape(op.results[0])
+        rank = len(so)
+        perm = _attr(op, "perm") or list(reversed(range(rank)))
+        b, (px, po) = self.kernel("transpose", op, [x, out])
+        with b.loops(so) as ivs:
+            idx = [None] * rank
+            for d, p in enumerate(perm):
+                idx[p] = ivs[d]
+            b.store(b.load(px, idx), po, ivs)
+        finish_kernel(b)
+
+    def lower_concat(self, op, ins, out) -> None:
+        so = _shape(op.results[0])
+        axis = _attr(op, "axis") % len(so)
+        b, params = self.kernel("concat", op, [*ins, out])
+        offset = 0
+        for p in params[:-1]:
+            s = _shape(p)
+            with b.loops(s) as ivs:
+                idx = list(ivs)
+                idx[axis] = b.affine([(ivs[axis], 1)], offset)
+                b.store(b.load(p, ivs), params[-1], idx)
+            offset += s[axis]
+        finish_kernel(b)
+
+    def lower_split(self, op, outputs) -> None:
+        x = self.buffers[op.operands[0]]
+        sx = _shape(op.operands[0])
+        axis = _attr(op, "axis", 0) % len(sx)
+        outs = [self.out_buffer(r, outputs) for r in op.results]
+        for r, o in zip(op.results, outs):
+            self.buffers[r] = o
+        b, params = self.kernel("split", op, [x, *outs])
+        offset = 0
+        for p in params[1:]:
+            s = _shape(p)
+            with b.loops(s) as ivs:
+                idx = list(ivs)
+                idx[axis] = b.affine([(ivs[axis], 1)], offset)
+                b.store(b.load(params[0], idx), p, ivs)
+            offset += s[axis]
+        finish_kernel(b)
+
+    def lower_slice(self, op, x, out) -> None:
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        starts = _const_array(op, 1)  # the ends are implied by the static result shape
+        axes = _const_array(op, 3)
+        steps = _const_array(op, 4)
+        rank = len(sx)
+        axes_l = [int(a) % rank for a in (axes if axes is not None else range(len(starts)))]
+        steps_l = [int(s) for s in (steps if steps is not None else [1] * len(axes_l))]
+        first = [0] * rank
+        step = [1] * rank
+        for a, s0, st in zip(axes_l, starts, steps_l):
+            dim = sx[a]
+            s0 = int(s0) + dim if s0 < 0 else int(s0)
+            s0 = min(max(s0, 0), dim) if st > 0 else min(max(s0, -1), dim - 1)
+            first[a], step[a] = s0, st
+        b, (px, po) = self.kernel("slice", op, [x, out])
+        with b.loops(so) as ivs:
+            idx = [b.affine([(iv, step[d])], first[d]) for d, iv in enumerate(ivs)]
+            b.store(b.load(px, idx), po, ivs)
+        finish_kernel(b)
+
+    def lower_pad_op(self, op, x, out) -> None:
+        if _attr(op, "mode", "constant") != "constant":
+            raise UnsupportedError("only constant Pad is lowered yet", node=op.node_name, op_type="Pad")
+        pads = _const_array(op, 1)
+        value = _const_array(op, 2)
+        if (len(op.operands) > 3 and not isinstance(op.operands[3].type, NoneType)) or pads is None or (pads < 0).any():
+            raise UnsupportedError("Pad with axes or negative pads is not lowered yet", node=op.node_name, op_type="Pad")
+        sx, so = _shape(op.operands[0]), _shape(op.results[0])
+        b, (px, po) = self.kernel("pad", op, [x, out])
+        e = out.type.get_element_type()
+        with b.loops(so) as ivs:
+            b.store(b.const(float(value.reshape(-1)[0]) if value is not None else 0.0, e), po, ivs)
+        with b.loops(sx) as ivs:
+            b.store(b.load(px, ivs), po, [b.affine([(iv, 1)], int(pads[d])) for d, iv in enumerate(ivs)])
+        finish_kernel(b)

@@ -1,0 +1,160 @@
+"""Op sets, element types and small helpers shared by the loop lowering."""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects.builtin import IntegerType, MemRefType, NoneType, Signedness, TensorType, f32, f64
+from xdsl.ir import Attribute, SSAValue
+
+from hetc.dialects import onnx as onnx_d
+from hetc.diagnostics import UnsupportedError
+
+
+#: GEMM register tile: MR rows x NR columns of accumulators. NR contiguous floats
+#: vectorize: 6 x 32 float32 fill twelve 512-bit registers (AVX-512); targets with
+#: narrower vectors set nr=16 (pass options).
+GEMM_MR = 6
+
+
+GEMM_NR = 32
+
+
+REDUCE_OPS = {
+    "ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod",
+    "ReduceL1": "l1", "ReduceL2": "l2", "ReduceSumSquare": "sumsquare", "ReduceLogSum": "logsum",
+    "ReduceLogSumExp": "logsumexp",
+}
+
+
+UNARY = {
+    "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Reciprocal",
+    "Floor", "Ceil", "LeakyRelu", "HardSigmoid", "HardSwish", "Gelu", "Clip", "Identity",
+    "Softplus", "Elu", "Selu", "Mish", "Sin", "Cos",
+}
+
+
+BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "PRelu"}
+
+
+VARIADIC = {"Max", "Min", "Sum", "Mean"}
+
+
+COMPARE = {"Equal": ("oeq", "eq"), "Greater": ("ogt", "sgt"), "GreaterOrEqual": ("oge", "sge"),
+           "Less": ("olt", "slt"), "LessOrEqual": ("ole", "sle")}
+
+
+LOGICAL = {"Not", "And", "Or", "Xor"}
+
+
+#: elementwise ops whose operands and result may be integers as well as float32
+INT_OK = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
+
+
+#: ops that only move data: any element type with a C type
+MOVEMENT = {
+    "Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "GatherElements", "GatherND", "Expand", "Pad",
+    "Constant", "Tile",
+}
+
+
+SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
+    "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "LayerNormalization", "CumSum", "LSTM", "GRU", "Reshape", "Transpose", "Concat", "Slice",
+    "Constant", "Pad", "Split",
+}
+
+
+#: element types the C-family targets can hold in buffers (compute is float32 for now)
+C_ELEMENT_TYPES = {f32, f64, IntegerType(1)} | {
+    IntegerType(w, sign) for w in (8, 16, 32, 64) for sign in (Signedness.SIGNLESS, Signedness.UNSIGNED)
+}
+
+
+def _unsigned(t: Attribute) -> bool:
+    return isinstance(t, IntegerType) and t.signedness.data == Signedness.UNSIGNED
+
+
+def _shape(v: SSAValue) -> list[int]:
+    return list(v.type.get_shape())
+
+
+def _memref(t: TensorType) -> MemRefType:
+    return MemRefType(t.get_element_type(), list(t.get_shape()))
+
+
+def _attr(op: onnx_d.OnnxOp, name: str, default=None):
+    a = op.attributes.get(name)
+    return default if a is None else onnx_d.attribute_to_python(a)
+
+
+def _const_array(op: onnx_d.OnnxOp, index: int) -> np.ndarray | None:
+    if index >= len(op.operands) or isinstance(op.operands[index].type, NoneType):
+        return None
+    array = onnx_d.constant_value(op.operands[index])
+    if array is None:
+        raise UnsupportedError(
+            f"input {index} must be a compile-time constant for the loop lowering",
+            node=op.node_name, op_type=op.OP_TYPE,
+        )
+    return array
+
+
+FUSABLE_UNARY = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Gelu", "Elu", "Selu", "Softplus", "Mish"}
+
+
+def _broadcast_mode(other: list[int], result: list[int], producer: str) -> str | None:
+    """How a GEMM epilogue reads an operand of shape `other` broadcast to `result`."""
+    if other == result:
+        return "full"
+    if int(np.prod(other, dtype=np.int64)) == 1:
+        return "scalar"
+    padded = [1] * (len(result) - len(other)) + list(other)
+    if len(padded) != len(result):
+        return None
+    if producer == "Conv" and len(result) == 4 and padded == [1, result[1], 1, 1]:
+        return "row"
+    if producer == "MatMul":
+        if padded == [1] * (len(result) - 1) + [result[-1]]:
+            return "col"
+        if padded == [1] * (len(result) - 2) + [result[-2], 1]:
+            return "row"
+    return None
+
+
+def _clip_args(xs):
+    return [xs[0], xs[1] if len(xs) > 1 else None, xs[2] if len(xs) > 2 else None]
+
+
+def _type_supported(op: onnx_d.OnnxOp) -> bool:
+    t = op.OP_TYPE
+    values = [v for v in [*op.operands, *op.results] if isinstance(v.type, TensorType)]
+    if any(v.type.get_element_type() not in C_ELEMENT_TYPES for v in values):
+        return False
+    result = next((r.type.get_element_type() for r in op.results if isinstance(r.type, TensorType)), None)
+    # runtime data operands (constant integer operands are compile-time metadata: axes, shapes)
+    data = [v.type.get_element_type() for v in op.operands
+            if isinstance(v.type, TensorType) and onnx_d.constant_value(v) is None]
+    boolean = IntegerType(1)
+    if t in MOVEMENT or t == "Cast":
+        return True
+    if t == "Where":
+        return op.operands[0].type.get_element_type() == boolean
+    if t in COMPARE:
+        return all(d != boolean for d in data)
+    if t in LOGICAL:
+        return all(d == boolean for d in data)
+    if t in INT_OK:
+        return result != boolean and all(d == result for d in data)
+    if t in ("ArgMax", "ArgMin"):
+        return all(d in (f32, f64) for d in data)
+    if t == "LayerNormalization":
+        return result in (f32, f64) and all(
+            r.type.get_element_type() == result for r in op.results if isinstance(r.type, TensorType)
+        ) and all(d == result for d in data)
+    if t in ("LSTM", "GRU"):
+        return op.operands[0].type.get_element_type() in (f32, f64) and all(
+            d in (f32, f64, IntegerType(32)) for d in data
+        )
+    if t == "CumSum":
+        return result != boolean and op.operands[0].type.get_element_type() == result
+    return result in (f32, f64) and all(d == result for d in data)

@@ -1,0 +1,212 @@
+"""Scalar semantics of ONNX ops as arith/math ops (float, integer, bool, casts)."""
+
+from __future__ import annotations
+
+import math as pymath
+
+import numpy as np
+from dataclasses import dataclass
+from xdsl.dialects import arith, math
+from xdsl.dialects.builtin import IntegerType, Signedness
+from xdsl.ir import Attribute, SSAValue
+
+from hetc.dialects import onnx as onnx_d
+from hetc.passes.loop_builder import LoopBuilder
+
+from hetc.passes.loops.ops import COMPARE, LOGICAL, VARIADIC, _attr, _unsigned
+
+
+def _acc_add(b, acc, x):
+    return b.value(arith.AddfOp(acc, x))
+
+
+#: reduction -> (initial value, step(acc, x), final(acc, count)); float32
+REDUCTIONS: dict[str, tuple] = {
+    "sum": (0.0, _acc_add, lambda b, a, n: a),
+    "mean": (0.0, _acc_add, lambda b, a, n: b.value(arith.MulfOp(a, b.const(1.0 / max(n, 1), a.type)))),
+    "max": (-np.inf, lambda b, a, x: b.value(arith.MaximumfOp(a, x)), lambda b, a, n: a),
+    "min": (np.inf, lambda b, a, x: b.value(arith.MinimumfOp(a, x)), lambda b, a, n: a),
+    "prod": (1.0, lambda b, a, x: b.value(arith.MulfOp(a, x)), lambda b, a, n: a),
+    "l1": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(math.AbsFOp(x)))), lambda b, a, n: a),
+    "sumsquare": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(arith.MulfOp(x, x)))), lambda b, a, n: a),
+    "l2": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(arith.MulfOp(x, x)))), lambda b, a, n: b.value(math.SqrtOp(a))),
+    "logsum": (0.0, _acc_add, lambda b, a, n: b.value(math.LogOp(a))),
+    "logsumexp": (0.0, lambda b, a, x: b.value(arith.AddfOp(a, b.value(math.ExpOp(x)))), lambda b, a, n: b.value(math.LogOp(a))),
+}
+
+
+def _int_scalar(b: LoopBuilder, t: str, xs: list[SSAValue]) -> SSAValue:
+    """Integer semantics of the INT_OK ops (two's complement wrap, like ONNX)."""
+    v = b.value
+    x = xs[0]
+    if t == "Identity":
+        return x
+    if t == "Neg":
+        return v(arith.SubiOp(b.const(0, x.type), x))
+    if t == "Abs":
+        if _unsigned(x.type):
+            return x
+        return v(arith.SelectOp(v(arith.CmpiOp(x, b.const(0, x.type), "slt")), v(arith.SubiOp(b.const(0, x.type), x)), x))
+    unsigned = _unsigned(x.type)
+    if t == "Abs" and unsigned:
+        return x
+    # C's / truncates toward zero, as ONNX integer Div does
+    combine = {"Add": arith.AddiOp, "Sum": arith.AddiOp, "Sub": arith.SubiOp, "Mul": arith.MuliOp,
+               "Max": arith.MaxUIOp if unsigned else arith.MaxSIOp, "Min": arith.MinUIOp if unsigned else arith.MinSIOp,
+               "Div": arith.DivUIOp if unsigned else arith.DivSIOp}[t]
+    y = x
+    for other in xs[1:]:
+        y = v(combine(y, other))
+    return y
+
+
+def _cast(b: LoopBuilder, x: SSAValue, to: Attribute) -> SSAValue:
+    """ONNX Cast between float32, integers and bool (float -> int truncates toward zero)."""
+    src = x.type
+    if src == to:
+        return x
+    v = b.value
+    if to == IntegerType(1):
+        if isinstance(src, IntegerType):
+            return v(arith.CmpiOp(x, b.const(0, src), "ne"))
+        return v(arith.CmpfOp(x, b.const(0.0, src), "une"))
+    if isinstance(to, IntegerType):
+        if src == IntegerType(1):
+            return v(arith.ExtUIOp(x, to))
+        if isinstance(src, IntegerType):
+            if src.width.data < to.width.data:
+                unsigned = src.signedness.data == Signedness.UNSIGNED
+                return v(arith.ExtUIOp(x, to) if unsigned else arith.ExtSIOp(x, to))
+            return v(arith.TruncIOp(x, to))
+        return v(arith.FPToSIOp(x, to) if to.signedness.data != Signedness.UNSIGNED else arith.FPToUIOp(x, to))
+    # to float
+    if src == IntegerType(1) or (isinstance(src, IntegerType) and src.signedness.data == Signedness.UNSIGNED):
+        return v(arith.UIToFPOp(x, to))
+    return v(arith.SIToFPOp(x, to))
+
+
+def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
+    t = op.OP_TYPE
+    v = b.value
+    if t == "Where":
+        return v(arith.SelectOp(xs[0], xs[1], xs[2]))
+    if t == "Cast":
+        return _cast(b, xs[0], op.results[0].type.get_element_type())
+    if t in COMPARE:
+        fp, ip = COMPARE[t]
+        if isinstance(xs[0].type, IntegerType):
+            return v(arith.CmpiOp(xs[0], xs[1], ip.replace("s", "u", 1) if _unsigned(xs[0].type) else ip))
+        return v(arith.CmpfOp(xs[0], xs[1], fp))
+    if t in LOGICAL:
+        if t == "Not":
+            return v(arith.XOrIOp(xs[0], b.const(1, xs[0].type)))
+        return v({"And": arith.AndIOp, "Or": arith.OrIOp, "Xor": arith.XOrIOp}[t](xs[0], xs[1]))
+    if isinstance(xs[0].type, IntegerType):
+        return _int_scalar(b, t, xs)
+    e = xs[0].type
+    c = lambda v: b.const(v, e)  # noqa: E731
+    x = xs[0]
+    if t == "Identity":
+        return x
+    if t == "Relu":
+        return v(arith.MaximumfOp(x, c(0.0)))
+    if t == "Sigmoid":
+        return v(arith.DivfOp(c(1.0), v(arith.AddfOp(c(1.0), v(math.ExpOp(v(arith.NegfOp(x))))))))
+    if t == "Tanh":
+        return v(math.TanhOp(x))
+    if t == "Exp":
+        return v(math.ExpOp(x))
+    if t == "Log":
+        return v(math.LogOp(x))
+    if t == "Sqrt":
+        return v(math.SqrtOp(x))
+    if t == "Sin":
+        return v(math.SinOp(x))
+    if t == "Cos":
+        return v(math.CosOp(x))
+    if t == "Neg":
+        return v(arith.NegfOp(x))
+    if t == "Abs":
+        return v(math.AbsFOp(x))
+    if t == "Erf":
+        return v(math.ErfOp(x))
+    if t == "Floor":
+        return v(math.FloorOp(x))
+    if t == "Ceil":
+        return v(math.CeilOp(x))
+    if t == "Reciprocal":
+        return v(arith.DivfOp(c(1.0), x))
+    if t == "LeakyRelu":
+        alpha = _attr(op, "alpha", 0.01)
+        neg = v(arith.CmpfOp(x, c(0.0), "olt"))
+        return v(arith.SelectOp(neg, v(arith.MulfOp(x, c(alpha))), x))
+    if t == "HardSigmoid":
+        alpha, beta = _attr(op, "alpha", 0.2), _attr(op, "beta", 0.5)
+        y = v(arith.AddfOp(v(arith.MulfOp(x, c(alpha))), c(beta)))
+        return v(arith.MinimumfOp(v(arith.MaximumfOp(y, c(0.0))), c(1.0)))
+    if t == "HardSwish":
+        y = v(arith.AddfOp(v(arith.MulfOp(x, c(1.0 / 6.0))), c(0.5)))
+        return v(arith.MulfOp(x, v(arith.MinimumfOp(v(arith.MaximumfOp(y, c(0.0))), c(1.0)))))
+    if t == "Gelu":
+        if _attr(op, "approximate", "none") == "tanh":
+            inner = v(arith.MulfOp(c(pymath.sqrt(2 / pymath.pi)), v(arith.AddfOp(x, v(arith.MulfOp(c(0.044715), v(arith.MulfOp(x, v(arith.MulfOp(x, x))))))))))
+            return v(arith.MulfOp(v(arith.MulfOp(c(0.5), x)), v(arith.AddfOp(c(1.0), v(math.TanhOp(inner))))))
+        erf = v(math.ErfOp(v(arith.MulfOp(x, c(1 / pymath.sqrt(2))))))
+        return v(arith.MulfOp(v(arith.MulfOp(c(0.5), x)), v(arith.AddfOp(c(1.0), erf))))
+    if t == "Softplus":
+        # log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|))
+        return v(arith.AddfOp(v(arith.MaximumfOp(x, c(0.0))), v(math.LogOp(v(arith.AddfOp(c(1.0), v(math.ExpOp(v(arith.NegfOp(v(math.AbsFOp(x))))))))))))
+    if t in ("Elu", "Selu"):
+        alpha = _attr(op, "alpha", 1.0 if t == "Elu" else 1.67326319217681884765625)
+        gamma = 1.0 if t == "Elu" else _attr(op, "gamma", 1.05070102214813232421875)
+        neg = v(arith.CmpfOp(x, c(0.0), "olt"))
+        em1 = v(arith.MulfOp(c(alpha), v(arith.SubfOp(v(math.ExpOp(x)), c(1.0)))))
+        return v(arith.MulfOp(c(gamma), v(arith.SelectOp(neg, em1, x))))
+    if t == "Mish":
+        sp = _scalar(b, _FakeOp("Softplus"), [x])
+        return v(arith.MulfOp(x, v(math.TanhOp(sp))))
+    if t == "Clip":
+        lo, hi = xs[1] if len(xs) > 1 else None, xs[2] if len(xs) > 2 else None
+        y = x
+        if lo is not None:
+            y = v(arith.MaximumfOp(y, lo))
+        if hi is not None:
+            y = v(arith.MinimumfOp(y, hi))
+        return y
+    if t in VARIADIC:
+        combine = {"Max": arith.MaximumfOp, "Min": arith.MinimumfOp}.get(t, arith.AddfOp)
+        y = xs[0]
+        for other in xs[1:]:
+            y = v(combine(y, other))
+        return v(arith.MulfOp(y, c(1.0 / len(xs)))) if t == "Mean" and len(xs) > 1 else y
+    a, bb = xs[0], xs[1]
+    if t == "Add":
+        return v(arith.AddfOp(a, bb))
+    if t == "Sub":
+        return v(arith.SubfOp(a, bb))
+    if t == "Mul":
+        return v(arith.MulfOp(a, bb))
+    if t == "Div":
+        return v(arith.DivfOp(a, bb))
+    if t == "Pow":
+        return v(math.PowFOp(a, bb))
+    if t == "Max":
+        return v(arith.MaximumfOp(a, bb))
+    if t == "Min":
+        return v(arith.MinimumfOp(a, bb))
+    if t == "PRelu":
+        neg = v(arith.CmpfOp(a, c(0.0), "olt"))
+        return v(arith.SelectOp(neg, v(arith.MulfOp(a, bb)), a))
+    raise AssertionError(t)
+
+
+@dataclass
+class _FakeOp:
+    """Stands in for an onnx op when a lowering reuses another op's scalar semantics."""
+
+    OP_TYPE: str
+    attributes: dict = None  # type: ignore[assignment]
+    node_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.attributes = {}
