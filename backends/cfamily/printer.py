@@ -42,6 +42,25 @@ MATH_F = {
 }
 
 
+def _trip_count(loop: scf.ForOp) -> int:
+    bounds = []
+    for v in (loop.lb, loop.ub, loop.step):
+        owner = v.owner
+        if not isinstance(owner, arith.ConstantOp) or not isinstance(owner.value, IntegerAttr):
+            return 1
+        bounds.append(owner.value.value.data)
+    lb, ub, step = bounds
+    return max(0, -(-(ub - lb) // step))
+
+
+def _nest_volume(loop: scf.ForOp) -> int:
+    """Static scalar-op count of a loop nest (ops in the body times trip counts)."""
+    inner = 0
+    for op in loop.body.block.ops:
+        inner += _nest_volume(op) if isinstance(op, scf.ForOp) else 1
+    return _trip_count(loop) * inner
+
+
 class CFamilyPrinter:
     """Prints kernels and the host program; subclasses set the target's spelling."""
 
@@ -50,6 +69,8 @@ class CFamilyPrinter:
     #: pointer qualifier for non-aliasing kernel arguments
     restrict = "restrict"
     indent_unit = "  "
+    #: a parallel loop nest runs on several threads only from this many scalar ops
+    min_parallel_work = 1 << 20
 
     # -- target hooks ------------------------------------------------------------------------
 
@@ -162,7 +183,8 @@ class CFamilyPrinter:
             self.names[op.body.block.args[0]] = iv
             lb, ub, step = (self.names[x] for x in (op.lb, op.ub, op.step))
             if outer_loop and PARALLEL_ATTR in op.attributes and self.parallel_depth == 0:
-                pragma = self.parallel_pragma()
+                # spreading a small loop nest over threads costs more than it saves
+                pragma = self.parallel_pragma() if _nest_volume(op) >= self.min_parallel_work else None
                 if pragma:
                     self._emit(depth, pragma)
                 self.parallel_depth += 1
