@@ -138,3 +138,13 @@ def test_zoo_models_match_onnxruntime(name, dynamo, tmp_path_factory):
     feeds = zoo.make_inputs(name, 0)
     sess = hetc.compile(path, target="c", input_shapes={k: v.shape for k, v in feeds.items()})
     _check(sess.run(feeds), _ort(path, feeds))
+
+
+@pytest.mark.parametrize("name", ["cnn", "transformer_block"])
+def test_two_threads_match_onnxruntime(name, tmp_path):
+    path = EXAMPLES / f"{name}.onnx"
+    sess = hetc.compile(path, target="c", threads=2, output_dir=tmp_path / "out")
+    assert sess.manifest["threads"] == 2 and "-fopenmp" in (tmp_path / "out" / "Makefile").read_text()
+    rng = np.random.default_rng(1)
+    feeds = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
+    _check(sess.run(feeds), _ort(path, feeds))
