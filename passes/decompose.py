@@ -83,6 +83,19 @@ def _gemm(op) -> bool:
     return True
 
 
+def _normalized(bld: _Builder, x, axes: list[int], eps: float):
+    """(x - mean) / sqrt(var + eps) over `axes` (kept as size-1 dims), as primitives."""
+    elem = x.type.get_element_type()
+    reduced = [1 if i in axes else d for i, d in enumerate(x.type.get_shape())]
+    axes_c = bld.const(np.array(axes, dtype=np.int64), "axes")
+    mean = bld.op("ReduceMean", [x, axes_c], _ttype(elem, reduced), keepdims=1)
+    d = bld.op("Sub", [x, mean], x.type)
+    var = bld.op("ReduceMean", [bld.op("Mul", [d, d], x.type), axes_c], _ttype(elem, reduced), keepdims=1)
+    eps_c = bld.const(np.array(eps, dtype=onnx_d.numpy_dtype(elem)), "eps")
+    std = bld.op("Sqrt", [bld.op("Add", [var, eps_c], var.type)], var.type)
+    return bld.op("Div", [d, std], x.type)
+
+
 def _layer_norm(op) -> bool:
     if any(r.uses for r in op.results[1:]):
         return False
@@ -96,16 +109,8 @@ def _layer_norm(op) -> bool:
     rank = len(shape)
     axis = _attr(op, "axis", -1) % rank
     eps = _attr(op, "epsilon", 1e-5)
-    dtype = onnx_d.numpy_dtype(elem)
-    axes = list(range(axis, rank))
-    reduced = [1 if i >= axis else d for i, d in enumerate(shape)]
     bld = _Builder(op)
-    axes_c = bld.const(np.array(axes, dtype=np.int64), "axes")
-    mean = bld.op("ReduceMean", [x, axes_c], _ttype(elem, reduced), keepdims=1)
-    d = bld.op("Sub", [x, mean], x.type)
-    var = bld.op("ReduceMean", [bld.op("Mul", [d, d], x.type), axes_c], _ttype(elem, reduced), keepdims=1)
-    std = bld.op("Sqrt", [bld.op("Add", [var, bld.const(np.array(eps, dtype=dtype), "eps")], var.type)], var.type)
-    y = bld.op("Mul", [bld.op("Div", [d, std], x.type), scale], op.results[0].type)
+    y = bld.op("Mul", [_normalized(bld, x, list(range(axis, rank)), eps), scale], op.results[0].type)
     if bias is not None:
         y = bld.op("Add", [y, bias], op.results[0].type)
     op.results[0].replace_all_uses_with(y)
@@ -124,17 +129,10 @@ def _instance_norm(op) -> bool:
     if rank < 3:
         return False
     dtype = onnx_d.numpy_dtype(elem)
-    eps = _attr(op, "epsilon", 1e-5)
-    axes = list(range(2, rank))
-    reduced = shape[:2] + [1] * (rank - 2)
     per_channel = [shape[1]] + [1] * (rank - 2)
     bld = _Builder(op)
-    axes_c = bld.const(np.array(axes, dtype=np.int64), "axes")
-    mean = bld.op("ReduceMean", [x, axes_c], _ttype(elem, reduced), keepdims=1)
-    d = bld.op("Sub", [x, mean], x.type)
-    var = bld.op("ReduceMean", [bld.op("Mul", [d, d], x.type), axes_c], _ttype(elem, reduced), keepdims=1)
-    std = bld.op("Sqrt", [bld.op("Add", [var, bld.const(np.array(eps, dtype=dtype), "eps")], var.type)], var.type)
-    y = bld.op("Mul", [bld.op("Div", [d, std], x.type), bld.const(scale.astype(dtype).reshape(per_channel), "scale")], x.type)
+    normalized = _normalized(bld, x, list(range(2, rank)), _attr(op, "epsilon", 1e-5))
+    y = bld.op("Mul", [normalized, bld.const(scale.astype(dtype).reshape(per_channel), "scale")], x.type)
     y = bld.op("Add", [y, bld.const(bias.astype(dtype).reshape(per_channel), "bias")], x.type)
     op.results[0].replace_all_uses_with(y)
     return True
