@@ -2,6 +2,7 @@
 
 // Each onnx op becomes a kernel of scf.for loops over memrefs; @main becomes the
 // host program: buffers, weights as globals, reshapes as views, one call per kernel.
+// (Loops come from passes/loop_builder.py; per-op parts live in passes/loops/.)
 
 // The weight is packed into GEMM panels at compile time ([N/32][K][32], zero-padded);
 // the unpacked original and the Reshape's shape constant leave no global behind.
@@ -68,4 +69,51 @@ func.func @main(%x: tensor<2x3xf32>) -> tensor<2x4xf32> attributes {hetc.input_n
   %a = "onnx.Add"(%m, %bias) : (tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
   %y = "onnx.Relu"(%a) : (tensor<2x4xf32>) -> tensor<2x4xf32>
   func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+// Data movement (passes/loops/movement.py): Gather reads its index, wraps negative
+// values (scalar.py semantics for the compare/select) and casts it to an index.
+// CHECK-LABEL: func.func private @k0_gather(%0: memref<3x2xf32>, %1: memref<2xi64>, %2: memref<2x2xf32>) attributes {hetc.onnx_nodes = ["embed"], hetc.kernel = "gather"}
+// CHECK:         %[[RAW:.*]] = memref.load %1[%{{.*}}] : memref<2xi64>
+// CHECK:         %[[NEG:.*]] = arith.cmpi slt, %[[RAW]], %{{.*}} : i64
+// CHECK:         %[[FIX:.*]] = arith.select %[[NEG]], %{{.*}}, %[[RAW]] : i64
+// CHECK:         arith.index_cast %[[FIX]] : i64 to index
+// CHECK-LABEL: func.func private @k1_transpose(
+// CHECK-LABEL: func.func private @k2_concat(
+// CHECK-LABEL: func.func private @k3_slice(
+// CHECK-LABEL: func.func @main(%ids: memref<2xi64>, %y: memref<3x2xf32>)
+// CHECK:         func.call @k3_slice(%c, %y)
+func.func @main(%ids: tensor<2xi64>) -> tensor<3x2xf32> attributes {hetc.input_names = ["ids"], hetc.output_names = ["y"]} {
+  %table = "onnx.Constant"() {value = dense<[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]> : tensor<3x2xf32>} : () -> tensor<3x2xf32>
+  %g = "onnx.Gather"(%table, %ids) {axis = 0 : i64, hetc.node = "embed"} : (tensor<3x2xf32>, tensor<2xi64>) -> tensor<2x2xf32>
+  %t = "onnx.Transpose"(%g) {perm = array<i64: 1, 0>, hetc.node = "swap"} : (tensor<2x2xf32>) -> tensor<2x2xf32>
+  %c = "onnx.Concat"(%t, %g) {axis = 0 : i64, hetc.node = "join"} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
+  %s = "onnx.Constant"() {value = dense<[1]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %e = "onnx.Constant"() {value = dense<[4]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %y = "onnx.Slice"(%c, %s, %e) {hetc.node = "cut"} : (tensor<4x2xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<3x2xf32>
+  func.return %y : tensor<3x2xf32>
+}
+
+// -----
+
+// LSTM (passes/loops/rnn.py): one GEMM projects every time step's input, then per
+// step a recurrent GEMM and a fused cell kernel that writes h into Y[t]; Y_h is a
+// copy of the last step.
+// CHECK:       func.func private @k1_rnn_input_gemm(%0: memref<1x3x6xf32>, %1: memref<1x3x32xf32>, %2: memref<2x8xf32>)
+// CHECK:       func.func private @k5_rnn_recurrent_gemm(
+// CHECK:       func.func private @k6_lstm_cell(
+// CHECK:         math.tanh
+// CHECK:       func.func private @k9_lstm_cell(
+// CHECK-LABEL: func.func @main(%x: memref<2x1x3xf32>, %h: memref<1x1x2xf32>)
+// CHECK:         func.call @k1_rnn_input_gemm
+// CHECK:         func.call @k6_lstm_cell
+// CHECK:         func.call @k9_lstm_cell
+// CHECK:         "memref.copy"
+func.func @main(%x: tensor<2x1x3xf32>) -> tensor<1x1x2xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["h"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e-01> : tensor<1x8x3xf32>} : () -> tensor<1x8x3xf32>
+  %r = "onnx.Constant"() {value = dense<2.000000e-01> : tensor<1x8x2xf32>} : () -> tensor<1x8x2xf32>
+  %y, %h = "onnx.LSTM"(%x, %w, %r) {hidden_size = 2 : i64, hetc.node = "lstm"} : (tensor<2x1x3xf32>, tensor<1x8x3xf32>, tensor<1x8x2xf32>) -> (tensor<2x1x1x2xf32>, tensor<1x1x2xf32>)
+  func.return %h : tensor<1x1x2xf32>
 }
