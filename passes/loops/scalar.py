@@ -85,6 +85,9 @@ def _cast(b: LoopBuilder, x: SSAValue, to: Attribute) -> SSAValue:
     return v(arith.SIToFPOp(x, to))
 
 
+FLOAT_BINARY = {"Add": arith.AddfOp, "Sub": arith.SubfOp, "Mul": arith.MulfOp, "Div": arith.DivfOp, "Pow": math.PowFOp}
+
+
 def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
     t = op.OP_TYPE
     v = b.value
@@ -180,20 +183,8 @@ def _scalar(b: LoopBuilder, op: onnx_d.OnnxOp, xs: list[SSAValue]) -> SSAValue:
             y = v(combine(y, other))
         return v(arith.MulfOp(y, c(1.0 / len(xs)))) if t == "Mean" and len(xs) > 1 else y
     a, bb = xs[0], xs[1]
-    if t == "Add":
-        return v(arith.AddfOp(a, bb))
-    if t == "Sub":
-        return v(arith.SubfOp(a, bb))
-    if t == "Mul":
-        return v(arith.MulfOp(a, bb))
-    if t == "Div":
-        return v(arith.DivfOp(a, bb))
-    if t == "Pow":
-        return v(math.PowFOp(a, bb))
-    if t == "Max":
-        return v(arith.MaximumfOp(a, bb))
-    if t == "Min":
-        return v(arith.MinimumfOp(a, bb))
+    if t in FLOAT_BINARY:  # (Max/Min are variadic, above)
+        return v(FLOAT_BINARY[t](a, bb))
     if t == "PRelu":
         neg = v(arith.CmpfOp(a, c(0.0), "olt"))
         return v(arith.SelectOp(neg, v(arith.MulfOp(a, bb)), a))

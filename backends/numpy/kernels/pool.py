@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from hetc.backends.numpy.kernels import kernel
+from hetc.backends.numpy.kernels.conv import _conv_pads
 
 
 def _pool_geometry(in_spatial, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode):
@@ -20,20 +21,10 @@ def _pool_geometry(in_spatial, kernel_shape, strides, dilations, pads, auto_pad,
     st = [int(s) for s in strides] if strides else [1] * r
     dl = [int(d) for d in dilations] if dilations else [1] * r
     ek = [(ks[i] - 1) * dl[i] + 1 for i in range(r)]
-    begin, end, out = [], [], []
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        for i in range(r):
-            o = -(-in_spatial[i] // st[i])
-            total = max(0, (o - 1) * st[i] + ek[i] - in_spatial[i])
-            small = total // 2
-            if auto_pad == "SAME_UPPER":
-                begin.append(small)
-                end.append(total - small)
-            else:
-                begin.append(total - small)
-                end.append(small)
-            out.append(o)
-        return ks, st, dl, begin, end, out
+        begin, end = _conv_pads(in_spatial, ks, st, dl, None, auto_pad)
+        return ks, st, dl, begin, end, [-(-in_spatial[i] // st[i]) for i in range(r)]
+    out = []
     if auto_pad == "VALID" or not pads:
         begin, end = [0] * r, [0] * r
     else:
