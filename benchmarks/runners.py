@@ -181,6 +181,10 @@ class HetcRunner(Runner):
         import hetc
         from hetc.diagnostics import HetcError
 
+        # a fresh build cache, so "compile s" includes building the generated code
+        cold_cache = tempfile.mkdtemp(prefix="hetc-bench-cache-")
+        previous = os.environ.get("HETC_CACHE")
+        os.environ["HETC_CACHE"] = cold_cache
         try:
             sess = hetc.compile(
                 str(model_path), target=self.target, input_shapes=dict(input_shapes), threads=self.n_threads
@@ -189,6 +193,12 @@ class HetcRunner(Runner):
             if "unknown target" in str(err):
                 raise RunnerUnavailable("target not built yet") from err
             raise
+        finally:
+            if previous is None:
+                os.environ.pop("HETC_CACHE", None)
+            else:
+                os.environ["HETC_CACHE"] = previous
+            shutil.rmtree(cold_cache, ignore_errors=True)
         return sess.run
 
     def version(self):
