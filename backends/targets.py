@@ -46,12 +46,33 @@ def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1) 
     lib = build_shared_library(source, header, threads)
     return {
         "memory_plan.json": _memory_plan_json(module),
+        "layout.json": _layout_json(module),
         "model.c": source,
         "model.h": header,
         "weights.bin": weights,
         "Makefile": makefile(threads),
         "libmodel.so": lib.read_bytes(),
     }
+
+
+def _layout_json(module: ModuleOp) -> str:
+    """hetc-choose-layout's decision per convolution region, with both predictions."""
+    import json
+
+    from xdsl.dialects import func
+
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+    report = main.attributes.get("hetc.layout_report")
+    regions = [
+        {k: (v.value.data if hasattr(v, "value") else v.data) for k, v in region.data.items()}
+        for region in (report.data if report is not None else [])
+    ]
+    return json.dumps({
+        "regions": regions,
+        "note": "per region of convolution tensors: the layout chosen (or forced) and the cost model's "
+        "predicted time of its convolutions and edge transposes in each layout, in ms per run "
+        "(measure with `hetc run --target c --profile`)",
+    }, indent=2) + "\n"
 
 
 def _memory_plan_json(module: ModuleOp) -> str:
@@ -99,7 +120,7 @@ TARGETS: dict[str, Target] = {
     "c": Target(
         "c",
         "C99 library for CPUs (model.c, model.h, weights.bin, libmodel.so)",
-        ("convert-onnx-to-loops", "hetc-plan-memory"),
+        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "convert-onnx-to-loops", "hetc-plan-memory"),
         _emit_c,
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "

@@ -108,6 +108,18 @@ class Session:
         return [outs[index[n]] for n in output_names]
 
 
+    def profile(self, feeds: Mapping[str, np.ndarray], runs: int = 10) -> list[tuple[str, float]]:
+        """C target: (kernel call label, mean seconds per run) for every kernel call in
+        program order, from a build with per-call timers (cached beside the normal one)."""
+        if self.target != "c":
+            raise HetcError(f"per-kernel profiling needs the C target; this model was built for '{self.target}'")
+        from hetc.runtime.c_runner import CRunner
+
+        self.run(feeds)  # validates the feeds
+        args = [np.asarray(feeds[spec["name"]]) for spec in self._inputs]
+        return CRunner.profiled(self.out_dir).profile(args, runs)
+
+
 _TEMP_DIRS: list[str] = []
 
 
@@ -132,18 +144,25 @@ def build(
     *,
     frozen_inputs: Mapping[str, np.ndarray] | None = None,
     threads: int = 1,
+    layout: str = "auto",
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Compile `model` for `target` into the folder `out_dir` (written atomically)."""
+    """Compile `model` for `target` into the folder `out_dir` (written atomically).
+    `layout` (C target): "auto" lets hetc-choose-layout pick NCHW or NHWC per region
+    by the cost model; "nchw" / "nhwc" force one."""
     if target not in TARGETS:
         raise HetcError(f"unknown target '{target}' (known: {', '.join(TARGETS)})")
+    if layout not in ("auto", "nchw", "nhwc"):
+        raise HetcError(f"unknown layout '{layout}' (auto, nchw or nhwc)")
     module = compile_module(model, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
     fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
     in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
     out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
     ftype = fn.function_type
     source_name = Path(model).name if not isinstance(model, onnx.ModelProto) else (model.graph.name or "model")
-    target_passes = list(TARGETS[target].passes)
+    target_passes = [
+        f"{p}{{layout={layout}}}" if p == "hetc-choose-layout" and layout != "auto" else p for p in TARGETS[target].passes
+    ]
     try:
         run_pipeline(module, target_passes, progress=progress)
         if progress:
@@ -182,6 +201,7 @@ def compile(
     *,
     frozen_inputs: Mapping[str, np.ndarray] | None = None,
     threads: int = 1,
+    layout: str = "auto",
     progress: Callable[[str], None] | None = None,
 ) -> Session:
     """Compile an ONNX model (path or ModelProto) and load it.
@@ -197,5 +217,7 @@ def compile(
         tmp = tempfile.mkdtemp(prefix="hetc-")
         _TEMP_DIRS.append(tmp)
         output_dir = Path(tmp) / "out"
-    out = build(model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, threads=threads, progress=progress)
+    out = build(
+        model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, threads=threads, layout=layout, progress=progress
+    )
     return Session(out)

@@ -15,7 +15,8 @@ from hetc.diagnostics import HetcError
 
 EXAMPLES = {
     "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
-    "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784",
+    "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784\n"
+    "example: hetc run examples/cnn.onnx --target c --profile",
 }
 
 
@@ -48,6 +49,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="bind an input's symbolic dimensions, e.g. x=1x3x224x224 (repeatable)",
     )
     p.add_argument("--threads", type=int, default=1, help="C target: threads for parallel loops (OpenMP), default 1")
+    p.add_argument(
+        "--layout",
+        choices=("auto", "nchw", "nhwc"),
+        default="auto",
+        help="C target: tensor layout of convolution regions; auto = chosen per region by the cost model "
+        "(see layout.json in the output)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
@@ -88,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     r.add_argument("--save-outputs", help="write the outputs to this .npz file")
+    r.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=10,
+        default=0,
+        metavar="RUNS",
+        help="C target: time every kernel call over RUNS runs (default 10) and print where the time goes",
+    )
     return parser
 
 
@@ -161,12 +178,34 @@ def compare(
     return ok, lines
 
 
+def print_profile(calls: list[tuple[str, float]], top: int = 15) -> None:
+    """Where the time goes: totals per kernel kind, then the most expensive calls."""
+    import re
+    from collections import defaultdict
+
+    total = sum(t for _, t in calls) or 1e-30
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for label, t in calls:
+        kind = re.sub(r"^k\d+_", "", label.split(" <- ")[0])
+        by_kind[kind].append(t)
+    print(f"profile: {len(calls)} kernel calls, {total * 1e3:.3f} ms per run in kernels")
+    print(f"  {'kernel kind':<24} {'calls':>5} {'ms':>9} {'share':>6}")
+    for kind, ts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {kind:<24} {len(ts):>5} {sum(ts) * 1e3:>9.3f} {100 * sum(ts) / total:>5.1f}%")
+    print(f"  top {min(top, len(calls))} calls:")
+    for label, t in sorted(calls, key=lambda c: -c[1])[:top]:
+        print(f"  {t * 1e3:>9.3f} ms {100 * t / total:>5.1f}%  {label}")
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from hetc.api import build
     from hetc.opt import parse_shape_bindings
 
     progress = Progress(args.quiet)
-    out = build(args.model, args.target, args.output, parse_shape_bindings(args.input_shape), threads=args.threads, progress=progress)
+    out = build(
+        args.model, args.target, args.output, parse_shape_bindings(args.input_shape),
+        threads=args.threads, layout=args.layout, progress=progress,
+    )
     if not args.quiet:
         print(f"wrote {out}/ (see {out}/README.md and manifest.json)")
         plan_file = Path(out) / "memory_plan.json"
@@ -191,12 +230,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hetc-run-") as tmp:
         out = build(
             args.model, args.target, Path(tmp) / "out", parse_shape_bindings(args.input_shape),
-            threads=args.threads, progress=progress,
+            threads=args.threads, layout=args.layout, progress=progress,
         )
         sess = Session(out)
         feeds = _load_inputs(args.inputs) if args.inputs else random_inputs(sess.manifest["inputs"], args.seed)
         progress(f"run {args.target}")
         outs = sess.run(feeds)
+        if args.profile:
+            progress(f"profile: {args.profile} runs with per-kernel timers")
+            print_profile(sess.profile(feeds, args.profile))
     if args.save_outputs:
         np.savez(args.save_outputs, **dict(zip(sess.output_names, outs)))
     for name, value in zip(sess.output_names, outs):

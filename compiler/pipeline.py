@@ -43,10 +43,13 @@ def run_pipeline(
 ) -> ModuleOp:
     registry = all_passes()
     ctx = ctx or make_context()
-    for name in names:
+    for spec in names:
+        # `name` or `name{key=value,...}`, as hetc-opt spells pass options
+        name, _, opts = spec.partition("{")
+        options = dict(kv.split("=", 1) for kv in opts.rstrip("}").split(",") if kv)
         if name not in registry:
             raise KeyError(f"unknown pass '{name}' (known: {', '.join(sorted(registry))})")
         if progress:
-            progress(name)
-        registry[name]().apply(ctx, module)
+            progress(spec)
+        registry[name](**options).apply(ctx, module)
     return module

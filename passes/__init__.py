@@ -7,6 +7,7 @@ from xdsl.passes import ModulePass
 
 def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.canonicalize import Canonicalize
+    from hetc.passes.choose_layout import ChooseLayout
     from hetc.passes.convert_onnx_to_loops import ConvertOnnxToLoops
     from hetc.passes.dce import DeadCodeElimination
     from hetc.passes.decompose import Decompose
@@ -16,6 +17,6 @@ def all_passes() -> dict[str, type[ModulePass]]:
 
     passes = [
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
-        ConvertOnnxToLoops, PlanMemory,
+        ChooseLayout, ConvertOnnxToLoops, PlanMemory,
     ]
     return {p.name: p for p in passes}

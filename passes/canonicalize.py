@@ -2,10 +2,12 @@
 
 - Identity, no-op Cast/CastLike, Expand and Reshape to the same shape, inference
   Dropout, single-input Concat: replaced by their input.
+- CastLike becomes a Cast to its second input's element type (only the type is read).
 - Squeeze, Unsqueeze and Flatten on static shapes become Reshape; a Reshape's shape
   operand becomes a constant of its static result shape (dropping the shape
   arithmetic exporters emit), and Reshape of Reshape collapses to one.
-- Transpose of Transpose composes; an identity permutation disappears.
+- Transpose of Transpose composes; an identity permutation disappears; one that moves
+  only size-1 dimensions becomes a Reshape.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def _rewrite(op: onnx_d.OnnxOp) -> bool:
         return _replace(op, x)
     if t in ("Cast", "CastLike", "Expand") and _same_type(x, op.results[0]):
         return _replace(op, x)
+    if t == "CastLike":
+        to = onnx_d.onnx_elem_type(op.results[0].type.get_element_type())
+        attrs = {k: _attr(op, k) for k in ("saturate", "round_mode") if k in op.attributes}
+        new = onnx_d.build_op("Cast", [x], [op.results[0].type], to=to, **attrs)
+        if op.node_name:
+            new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+        new.results[0].name_hint = op.results[0].name_hint
+        op.parent.insert_op_before(new, op)
+        return _replace(op, new.results[0])
     if t == "Dropout":
         training = op.operands[2] if len(op.operands) > 2 else None
         flag = None if training is None or isinstance(training.type, NoneType) else onnx_d.constant_value(training)
@@ -85,6 +96,9 @@ def _rewrite(op: onnx_d.OnnxOp) -> bool:
         perm = _attr(op, "perm") or list(reversed(range(rank)))
         if perm == list(range(rank)):
             return _replace(op, x)
+        in_shape = list(x.type.get_shape())
+        if [p for p in perm if in_shape[p] != 1] == [d for d in range(rank) if in_shape[d] != 1]:
+            return _to_reshape(op, x)  # moves only size-1 dims: the same bytes
         owner = x.owner
         if isinstance(owner, onnx_d.OnnxOp) and owner.OP_TYPE == "Transpose":
             inner = _attr(owner, "perm") or list(reversed(range(rank)))

@@ -27,15 +27,19 @@ from hetc.diagnostics import UnsupportedError
 
 from hetc.passes.loops.ops import SUPPORTED, _type_supported
 from hetc.passes.loops.conv import ConvLowering
+from hetc.passes.loops.conv_nhwc import NhwcLowering
 from hetc.passes.loops.elementwise import ElementwiseLowering
 from hetc.passes.loops.gemm import GemmLowering
 from hetc.passes.loops.host import HostLowering
 from hetc.passes.loops.movement import MovementLowering
 from hetc.passes.loops.reduce import ReduceLowering
 from hetc.passes.loops.rnn import RnnLowering
+from hetc.passes.loops.einsum import EinsumLowering
+from hetc.passes.loops.topk import TopKLowering
 
 
-class _Lowering(HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, ReduceLowering, RnnLowering, MovementLowering):
+class _Lowering(HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, ReduceLowering, RnnLowering, MovementLowering,
+                EinsumLowering, TopKLowering):
     """One lowering of one module; the mixins in hetc.passes.loops hold the per-op parts."""
 
 

@@ -4,9 +4,17 @@
 - LayerNormalization (only Y used, float32/64) -> ReduceMean, Sub, Mul, Add, Sqrt, Div
 - Softmax / LogSoftmax -> ReduceMax, Sub, Exp, ReduceSum, Div (Log, Sub)
 - BatchNormalization at inference with constant statistics -> Mul, Add by per-channel
-  constants (scale / sqrt(var + eps), B - mean * that)
-- InstanceNormalization with constant scale and bias -> ReduceMean over the spatial
-  axes, Sub, Mul, Add, Sqrt, Div, then per-channel Mul and Add
+  constants (scale / sqrt(var + eps), B - mean * that); with runtime parameters ->
+  the same as graph ops on [C, 1, ...] Reshapes of them; in training mode -> batch
+  statistics (ReduceMean over all axes but 1), and the running mean / var outputs
+- InstanceNormalization -> ReduceMean over the spatial axes, Sub, Mul, Add, Sqrt, Div,
+  then per-channel Mul and Add (constants, or Reshapes of runtime scale / bias)
+- GroupNormalization -> Reshape to N x groups x rest, the same normalization over the
+  last axis, Reshape back, per-channel Mul and Add
+- Einsum that is a plain float contraction (one or two operands, no label repeated
+  within an operand, no broadcast dims) -> [ReduceSum] [Transpose] [Reshape] MatMul
+  [Reshape] [Transpose], so it runs on the GEMM ('bhqd,bhkd->bhqk' is one Transpose
+  and a batched MatMul); diagonals, three or more operands and integers stay Einsum
 
 The new ops carry the original node's name, so reports and comments still point at
 the ONNX node they came from.
@@ -22,8 +30,12 @@ from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType, f32, f64
 from xdsl.passes import ModulePass
 
 from hetc.dialects import onnx as onnx_d
+from hetc.passes.einsum import decompose_einsum
 
-DEFAULT_OPS = ("Gemm", "LayerNormalization", "Softmax", "LogSoftmax", "BatchNormalization", "InstanceNormalization")
+DEFAULT_OPS = (
+    "Gemm", "LayerNormalization", "Softmax", "LogSoftmax", "BatchNormalization", "InstanceNormalization", "Einsum",
+    "GroupNormalization",
+)
 
 
 class _Builder:
@@ -117,23 +129,68 @@ def _layer_norm(op) -> bool:
     return True
 
 
-def _instance_norm(op) -> bool:
-    """Per (sample, channel) normalization over the spatial axes, with constant scale and bias."""
-    x = op.operands[0]
+def _per_channel(bld: _Builder, v, rank: int, dtype, hint: str):
+    """A [C] parameter shaped [C, 1, ...] to broadcast over N x C x D1 x ... (a constant
+    when `v` is one, else a Reshape of the runtime value)."""
+    shape = [-1] + [1] * max(rank - 2, 0)
+    array = onnx_d.constant_value(v)
+    if array is not None:
+        return bld.const(array.astype(dtype).reshape(shape), hint)
+    if rank <= 2:
+        return v
+    c = v.type.get_shape()[0]
+    target = bld.const(np.array([c] + [1] * (rank - 2), dtype=np.int64), "shape")
+    return bld.op("Reshape", [v, target], _ttype(v.type.get_element_type(), [c] + [1] * (rank - 2)))
+
+
+def _channel_params_ok(op, x, params) -> bool:
+    """Float32/64 input, per-channel [C] parameters of the same type."""
     elem = x.type.get_element_type()
-    scale, bias = onnx_d.constant_value(op.operands[1]), onnx_d.constant_value(op.operands[2])
-    if elem not in (f32, f64) or scale is None or bias is None:
-        return False
     shape = list(x.type.get_shape())
-    rank = len(shape)
-    if rank < 3:
+    if elem not in (f32, f64) or len(shape) < 2:
         return False
-    dtype = onnx_d.numpy_dtype(elem)
-    per_channel = [shape[1]] + [1] * (rank - 2)
+    return all(
+        isinstance(p.type, TensorType) and p.type.get_element_type() == elem and list(p.type.get_shape()) == [shape[1]]
+        for p in params
+    )
+
+
+def _instance_norm(op) -> bool:
+    """Per (sample, channel) normalization over the spatial axes, then per-channel scale and bias."""
+    x = op.operands[0]
+    scale, bias = op.operands[1], op.operands[2]
+    rank = len(x.type.get_shape())
+    if rank < 3 or not _channel_params_ok(op, x, [scale, bias]):
+        return False
+    dtype = onnx_d.numpy_dtype(x.type.get_element_type())
     bld = _Builder(op)
     normalized = _normalized(bld, x, list(range(2, rank)), _attr(op, "epsilon", 1e-5))
-    y = bld.op("Mul", [normalized, bld.const(scale.astype(dtype).reshape(per_channel), "scale")], x.type)
-    y = bld.op("Add", [y, bld.const(bias.astype(dtype).reshape(per_channel), "bias")], x.type)
+    y = bld.op("Mul", [normalized, _per_channel(bld, scale, rank, dtype, "scale")], x.type)
+    y = bld.op("Add", [y, _per_channel(bld, bias, rank, dtype, "bias")], x.type)
+    op.results[0].replace_all_uses_with(y)
+    return True
+
+
+def _group_norm(op) -> bool:
+    """Statistics per (sample, group of C / num_groups channels) over those channels and
+    the spatial axes: a Reshape to N x G x rest, the normalization over the last axis, a
+    Reshape back, then per-channel scale and bias."""
+    x = op.operands[0]
+    scale, bias = op.operands[1], op.operands[2]
+    shape = list(x.type.get_shape())
+    rank = len(shape)
+    groups = _attr(op, "num_groups")
+    if not groups or not _channel_params_ok(op, x, [scale, bias]) or shape[1] % groups:
+        return False
+    elem = x.type.get_element_type()
+    dtype = onnx_d.numpy_dtype(elem)
+    grouped = [shape[0], groups, int(np.prod(shape[1:], dtype=np.int64)) // groups]
+    bld = _Builder(op)
+    xg = bld.op("Reshape", [x, bld.const(np.array(grouped, dtype=np.int64), "shape")], _ttype(elem, grouped))
+    normalized = _normalized(bld, xg, [2], _attr(op, "epsilon", 1e-5))
+    normalized = bld.op("Reshape", [normalized, bld.const(np.array(shape, dtype=np.int64), "shape")], x.type)
+    y = bld.op("Mul", [normalized, _per_channel(bld, scale, rank, dtype, "scale")], x.type)
+    y = bld.op("Add", [y, _per_channel(bld, bias, rank, dtype, "bias")], x.type)
     op.results[0].replace_all_uses_with(y)
     return True
 
@@ -161,12 +218,18 @@ def _softmax(op, log: bool) -> bool:
 
 
 def _batch_norm(op) -> bool:
-    if _attr(op, "training_mode", 0) or any(r.uses for r in op.results[1:]):
+    training = _attr(op, "training_mode", 0)
+    if not training and any(r.uses for r in op.results[1:]):
         return False
-    x = op.operands[0]
     params = [onnx_d.constant_value(v) for v in op.operands[1:5]]
-    if any(p is None for p in params):
-        return False
+    if not training and all(p is not None for p in params):
+        return _batch_norm_folded(op, params)
+    return _batch_norm_runtime(op, bool(training))
+
+
+def _batch_norm_folded(op, params) -> bool:
+    """Inference with constant statistics: x * a + b by per-channel constants."""
+    x = op.operands[0]
     scale, bias, mean, var = params
     dtype = onnx_d.numpy_dtype(x.type.get_element_type())
     eps = _attr(op, "epsilon", 1e-5)
@@ -181,6 +244,49 @@ def _batch_norm(op) -> bool:
     return True
 
 
+def _batch_norm_runtime(op, training: bool) -> bool:
+    """Runtime parameters, or training mode (statistics of the batch; the running
+    mean / var outputs are input * momentum + batch statistic * (1 - momentum))."""
+    x = op.operands[0]
+    scale, bias, mean, var = op.operands[1:5]
+    if not _channel_params_ok(op, x, [scale, bias, mean, var]):
+        return False
+    shape = list(x.type.get_shape())
+    rank, channels = len(shape), shape[1]
+    elem = x.type.get_element_type()
+    dtype = onnx_d.numpy_dtype(elem)
+    bld = _Builder(op)
+    eps_c = bld.const(np.array(_attr(op, "epsilon", 1e-5), dtype=dtype), "eps")
+    if not training:  # a = scale / sqrt(var + eps), y = (x - mean) * a + bias
+        vec = _ttype(elem, [channels])
+        a = bld.op("Div", [scale, bld.op("Sqrt", [bld.op("Add", [var, eps_c], vec)], vec)], vec)
+        d = bld.op("Sub", [x, _per_channel(bld, mean, rank, dtype, "mean")], x.type)
+        y = bld.op("Mul", [d, _per_channel(bld, a, rank, dtype, "bn_scale")], x.type)
+        y = bld.op("Add", [y, _per_channel(bld, bias, rank, dtype, "bias")], x.type)
+        op.results[0].replace_all_uses_with(y)
+        return True
+    axes = [0] + list(range(2, rank))
+    reduced = _ttype(elem, [1, channels] + [1] * (rank - 2))
+    axes_c = bld.const(np.array(axes, dtype=np.int64), "axes")
+    batch_mean = bld.op("ReduceMean", [x, axes_c], reduced, keepdims=1)
+    d = bld.op("Sub", [x, batch_mean], x.type)
+    batch_var = bld.op("ReduceMean", [bld.op("Mul", [d, d], x.type), axes_c], reduced, keepdims=1)
+    std = bld.op("Sqrt", [bld.op("Add", [batch_var, eps_c], reduced)], reduced)
+    y = bld.op("Mul", [bld.op("Div", [d, std], x.type), _per_channel(bld, scale, rank, dtype, "scale")], x.type)
+    y = bld.op("Add", [y, _per_channel(bld, bias, rank, dtype, "bias")], x.type)
+    op.results[0].replace_all_uses_with(y)
+    momentum = _attr(op, "momentum", 0.9)
+    for result, running, stat in ((op.results[1], mean, batch_mean), (op.results[2], var, batch_var)):
+        if len(op.results) < 3 or isinstance(result.type, NoneType) or not result.uses:
+            continue
+        vec = result.type
+        flat = bld.op("Reshape", [stat, bld.const(np.array([channels], dtype=np.int64), "shape")], vec)
+        kept = bld.op("Mul", [running, bld.const(np.array(momentum, dtype=dtype), "momentum")], vec)
+        new = bld.op("Mul", [flat, bld.const(np.array(1.0 - momentum, dtype=dtype), "one_minus_momentum")], vec)
+        result.replace_all_uses_with(bld.op("Add", [kept, new], vec))
+    return True
+
+
 _RULES = {
     "Gemm": _gemm,
     "LayerNormalization": _layer_norm,
@@ -188,6 +294,8 @@ _RULES = {
     "LogSoftmax": lambda op: _softmax(op, log=True),
     "BatchNormalization": _batch_norm,
     "InstanceNormalization": _instance_norm,
+    "GroupNormalization": _group_norm,
+    "Einsum": decompose_einsum,
 }
 
 

@@ -13,12 +13,14 @@ from hetc.diagnostics import HetcError
 
 class CRunner:
     def __init__(self, out_dir: str | Path) -> None:
-        out_dir = Path(out_dir)
+        self._load(Path(out_dir), Path(out_dir) / "libmodel.so")
+
+    def _load(self, out_dir: Path, lib: Path) -> None:
         self.manifest = read_manifest(out_dir)
         try:
-            self.lib = ctypes.CDLL(str(out_dir / "libmodel.so"))
+            self.lib = ctypes.CDLL(str(lib))
         except OSError as exc:
-            raise HetcError(f"cannot load {out_dir / 'libmodel.so'}: {exc}", hint="rebuild it with `make` there") from None
+            raise HetcError(f"cannot load {lib}: {exc}", hint="rebuild it with `make` there") from None
         self.lib.hetc_model_init.restype = ctypes.c_void_p
         self.lib.hetc_model_init.argtypes = [ctypes.c_char_p]
         self.lib.hetc_model_run_ptrs.restype = ctypes.c_int
@@ -29,6 +31,9 @@ class CRunner:
         if not self.handle:
             raise HetcError(f"model init failed: {self.lib.hetc_model_error().decode()}")
         self._free = self.lib.hetc_model_free
+        if hasattr(self.lib, "hetc_model_profile"):
+            self.lib.hetc_model_profile.restype = ctypes.c_int
+            self.lib.hetc_model_profile.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         ins = [np.ascontiguousarray(x) for x in inputs]
@@ -39,6 +44,36 @@ class CRunner:
         if status != 0:
             raise HetcError(f"the compiled model failed (status {status})")
         return outs
+
+    @classmethod
+    def profiled(cls, out_dir: str | Path) -> "CRunner":
+        """The same model built with per-kernel timers (-DHETC_PROFILE, cached beside
+        the normal build); `profile()` then reads them."""
+        from hetc.backends.c.target import build_shared_library
+
+        out_dir = Path(out_dir)
+        manifest = read_manifest(out_dir)
+        lib = build_shared_library(
+            (out_dir / "model.c").read_text(), (out_dir / "model.h").read_text(), manifest.get("threads", 1), profile=True
+        )
+        runner = cls.__new__(cls)
+        runner._load(out_dir, lib)
+        return runner
+
+    def profile(self, inputs: list[np.ndarray], runs: int = 10) -> list[tuple[str, float]]:
+        """(kernel call label, mean seconds per run) in program order, over `runs` runs
+        after one warm-up run."""
+        if not hasattr(self.lib, "hetc_model_profile"):
+            raise HetcError("this library has no kernel timers: load it with CRunner.profiled()")
+        self.run(inputs)
+        self.lib.hetc_model_profile_reset()
+        for _ in range(runs):
+            self.run(inputs)
+        n = self.lib.hetc_model_profile(None, None, 0)
+        labels = (ctypes.c_char_p * max(n, 1))()
+        ns = (ctypes.c_double * max(n, 1))()
+        self.lib.hetc_model_profile(labels, ns, n)
+        return [(labels[i].decode(), ns[i] * 1e-9 / runs) for i in range(n)]
 
     def __del__(self) -> None:
         handle, self.handle = getattr(self, "handle", None), None

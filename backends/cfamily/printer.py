@@ -24,6 +24,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
+from hetc.backends.cfamily.narrow import bits_literal, is_narrow_float, storage_type
 from hetc.passes.loop_builder import PARALLEL_ATTR
 
 #: MLIR's arith.cmpf predicate numbers -> C operators (ordered forms; une = 13)
@@ -31,14 +32,15 @@ CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!=", 13: "!="}
 #: arith.cmpi predicates: eq ne slt sle sgt sge ult ule ugt uge
 CMPI = {0: "==", 1: "!=", 2: "<", 3: "<=", 4: ">", 5: ">=", 6: "<", 7: "<=", 8: ">", 9: ">="}
 BINARY_INT = {arith.AndIOp: "&", arith.OrIOp: "|", arith.XOrIOp: "^"}
-CASTS = (arith.SIToFPOp, arith.UIToFPOp, arith.FPToSIOp, arith.FPToUIOp, arith.ExtSIOp, arith.ExtUIOp, arith.TruncIOp)
+CASTS = (arith.SIToFPOp, arith.UIToFPOp, arith.FPToSIOp, arith.FPToUIOp, arith.ExtSIOp, arith.ExtUIOp, arith.TruncIOp,
+         arith.ExtFOp, arith.TruncFOp)
 
 BINARY_F = {arith.AddfOp: "+", arith.SubfOp: "-", arith.MulfOp: "*", arith.DivfOp: "/"}
 BINARY_I = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.DivUIOp: "/", arith.RemUIOp: "%"}
 MATH_F = {
     math.ExpOp: "exp", math.LogOp: "log", math.SqrtOp: "sqrt", math.TanhOp: "tanh",
     math.ErfOp: "erf", math.AbsFOp: "fabs", math.FloorOp: "floor", math.CeilOp: "ceil",
-    math.SinOp: "sin", math.CosOp: "cos",
+    math.SinOp: "sin", math.CosOp: "cos", math.RoundEvenOp: "rint",
 }
 
 
@@ -85,8 +87,30 @@ class CFamilyPrinter:
             width = t.width.data
             if width == 1:
                 return "bool"
+            if width < 8:  # int4/int2: the low bits of a byte, as ml_dtypes stores them
+                return "uint8_t"
             return f"uint{width}_t" if t.signedness.data == Signedness.UNSIGNED else f"int{width}_t"
+        if is_narrow_float(t):
+            return self.narrow_float_type(t)
         raise NotImplementedError(f"no C type for {t}")
+
+    def narrow_float_type(self, t: Attribute) -> str:
+        """The C type of a float16/bfloat16/float8/float4 element: its bits, by default."""
+        return storage_type(t)
+
+    def narrow_float_literal(self, x: float, t: Attribute) -> str:
+        return bits_literal(x, t)
+
+    def convert_float(self, x: str, src: Attribute, dst: Attribute, round_mode: str | None = None) -> str:
+        """arith.extf / arith.truncf of the C expression `x`. float <-> double are C casts;
+        a target that holds narrow floats converts them here (C99: helper functions)."""
+        if is_narrow_float(src) or is_narrow_float(dst):
+            raise NotImplementedError(f"{type(self).__name__} cannot convert {src} to {dst}")
+        return f"({self.scalar_type(dst)}){x}"
+
+    def helper_definitions(self) -> str:
+        """C definitions the printed kernels call (conversion helpers), for the preamble."""
+        return ""
 
     def math_function(self, name: str, t: Attribute) -> str:
         return name + "f" if isinstance(t, Float32Type) else name
@@ -160,7 +184,9 @@ class CFamilyPrinter:
     def _op(self, op: Operation, depth: int, outer_loop: bool) -> None:
         if isinstance(op, arith.ConstantOp):
             v = op.value
-            if isinstance(v, FloatAttr):
+            if isinstance(v, FloatAttr) and is_narrow_float(op.result.type):
+                self.names[op.result] = self.narrow_float_literal(v.value.data, op.result.type)
+            elif isinstance(v, FloatAttr):
                 self.names[op.result] = self.float_literal(v.value.data, op.result.type)
             elif isinstance(v, IntegerAttr):
                 t = op.result.type
@@ -168,6 +194,8 @@ class CFamilyPrinter:
                     self.names[op.result] = "true" if v.value.data else "false"
                 elif isinstance(t, IntegerType) and t.width.data == 64:
                     self.names[op.result] = f"INT64_C({v.value.data})"
+                elif isinstance(t, IntegerType) and t.width.data < 8:  # int4/int2: the low bits
+                    self.names[op.result] = str(v.value.data & ((1 << t.width.data) - 1))
                 else:
                     self.names[op.result] = str(v.value.data)
             return
@@ -222,6 +250,22 @@ class CFamilyPrinter:
         self.names[op.results[0]] = name
         self._emit(depth, f"const {self.scalar_type(op.results[0].type)} {name} = {expr};")
 
+    def _cast_expr(self, op: Operation, x: str) -> str:
+        """A conversion. int4/int2 values live as their low bits in a byte (ml_dtypes'
+        layout): sign-extended when read as numbers, masked when made."""
+        src, t = op.operands[0].type, op.results[0].type
+        if isinstance(op, (arith.ExtFOp, arith.TruncFOp)):
+            mode = op.attributes.get("hetc.round_mode")
+            return self.convert_float(x, src, t, mode.data if mode is not None else None)
+        if isinstance(src, IntegerType) and 1 < src.width.data < 8 and isinstance(op, (arith.ExtSIOp, arith.SIToFPOp)):
+            half = 1 << (src.width.data - 1)
+            x = f"((int)({x} ^ {half}) - {half})"
+        if isinstance(t, IntegerType) and 1 < t.width.data < 8:
+            if isinstance(op, (arith.FPToSIOp, arith.FPToUIOp)):
+                x = f"(int64_t){x}"  # truncate, then wrap like NumPy
+            return f"(uint8_t)({x} & {(1 << t.width.data) - 1})"
+        return f"({self.scalar_type(t)}){x}"
+
     def _float_expr(self, op: Operation) -> str:
         n = [self.names[x] for x in op.operands]
         t = op.results[0].type
@@ -238,8 +282,8 @@ class CFamilyPrinter:
         if isinstance(op, (arith.MaxSIOp, arith.MinSIOp, arith.MaxUIOp, arith.MinUIOp)):
             cmp = ">" if isinstance(op, (arith.MaxSIOp, arith.MaxUIOp)) else "<"
             return f"({n[0]} {cmp} {n[1]} ? {n[0]} : {n[1]})"
-        if isinstance(op, CASTS):
-            return f"({self.scalar_type(t)}){n[0]}"
+        if isinstance(op, CASTS) or isinstance(op, arith.BitcastOp) and isinstance(t, IntegerType):
+            return self._cast_expr(op, n[0])
         if isinstance(op, arith.NegfOp):
             return f"-{n[0]}"
         if isinstance(op, arith.MaximumfOp):

@@ -260,9 +260,70 @@ def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
         if out.type.WhichOneof("value") == "tensor_type":
             out.type.tensor_type.ClearField("shape")
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    if _infer_function_ops(inferred):  # downstream of them, infer again
+        inferred = onnx.shape_inference.infer_shapes(inferred, strict_mode=False, data_prop=True)
+    return inferred
+
+
+def _infer_function_ops(model: onnx.ModelProto) -> bool:
+    """Shapes for ops onnx's shape inference skips: those with no inference function
+    whose meaning is a context-dependent function (GroupNormalization). Their function
+    body, built for this node and its input types, is inferred as a model-local
+    function; the results are recorded as value_info. Returns whether any were."""
+    version = _default_opset(model) or onnx_d.ONNX_OPSET
+    vis = _value_infos(model)
+    added = False
+    for node in model.graph.node:
+        if node.domain not in DEFAULT_DOMAINS or all(n in vis and _is_static(vis[n]) for n in node.output if n):
+            continue
+        try:
+            schema = onnx.defs.get_schema(node.op_type, version)
+        except onnx.defs.SchemaError:
+            continue
+        if schema.has_type_and_shape_inference_function or not schema.has_context_dependent_function:
+            continue
+        if not all(n in vis and _is_static(vis[n]) for n in node.input if n):
+            continue
+        full = onnx.NodeProto()
+        full.CopyFrom(node)
+        present = {a.name for a in node.attribute}
+        for name, attr in schema.attributes.items():
+            if name not in present and attr.default_value.name:
+                full.attribute.append(attr.default_value)
+        try:
+            body = schema.get_context_dependent_function_with_opset_version(
+                schema.context_dependent_function_opset_versions[-1],
+                full.SerializeToString(),
+                [vis[n].type.SerializeToString() for n in node.input if n],
+            )
+            fn = onnx.FunctionProto.FromString(body)
+            fn.domain = "hetc.infer"
+            call = onnx.NodeProto()
+            call.CopyFrom(full)
+            call.domain, call.op_type = "hetc.infer", fn.name
+            graph = helper.make_graph(
+                [call], "infer", [vis[n] for n in node.input if n],
+                [helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n],
+            )
+            probe = helper.make_model(
+                graph, opset_imports=[*fn.opset_import, helper.make_opsetid("hetc.infer", 1)], functions=[fn]
+            )
+            probe.ir_version = model.ir_version
+            outs = onnx.shape_inference.infer_shapes(probe, strict_mode=True, data_prop=True).graph.output
+        except Exception:  # noqa: BLE001, S112 - any failure leaves the shape open, reported later
+            continue
+        graph_outputs = {o.name: o for o in model.graph.output}
+        for out in outs:
+            if _is_static(out):
+                if out.name in graph_outputs:
+                    graph_outputs[out.name].type.CopyFrom(out.type)
+                else:
+                    model.graph.value_info.append(out)
+                added = True
+    return added
 
 
 def _value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
@@ -305,6 +366,10 @@ def _fold_for_shapes(model: onnx.ModelProto) -> bool:
                 )
             except Exception:
                 value = None
+        elif node.op_type == "Loop" and all(
+            not name or name in consts for name in [*node.input, *_outer_names(node)]
+        ):
+            value = _evaluate_loop(model, node, consts)
         if value is None:
             keep.append(node)
             continue
@@ -317,6 +382,60 @@ def _fold_for_shapes(model: onnx.ModelProto) -> bool:
         del g.node[:]
         g.node.extend(keep)
     return changed
+
+
+def _outer_names(node: onnx.NodeProto) -> set[str]:
+    """Names a node's subgraphs read from the enclosing scope."""
+    outer: set[str] = set()
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for graph in graphs:
+            local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+            for inner in graph.node:
+                outer |= {n for n in [*inner.input, *_outer_names(inner)] if n and n not in local}
+                local |= set(inner.output)
+    return outer
+
+
+def _evaluate_loop(model: onnx.ModelProto, node: onnx.NodeProto, consts) -> list[np.ndarray] | None:
+    """A Loop whose inputs and captured values are all constants, run here: its body
+    by onnx's reference evaluator once per iteration (the NumPy kernels have no
+    control flow), scan outputs stacked. None where it cannot be (no iterations to
+    give the scan outputs a shape, too many iterations, an error)."""
+    from onnx.reference import ReferenceEvaluator
+
+    body = onnx.GraphProto()
+    body.CopyFrom(next(a.g for a in node.attribute if a.name == "body"))
+    for name in sorted(_outer_names(node)):
+        body.initializer.append(numpy_helper.from_array(np.asarray(consts[name]), name))
+    probe = helper.make_model(body, opset_imports=list(model.opset_import))
+    probe.ir_version = model.ir_version
+    trips = int(np.asarray(consts[node.input[0]]).reshape(-1)[0]) if node.input[0] else None
+    cond = bool(np.asarray(consts[node.input[1]]).reshape(-1)[0]) if len(node.input) > 1 and node.input[1] else True
+    carried = [np.asarray(consts[n]) for n in node.input[2:]]
+    scans: list[list[np.ndarray]] = [[] for _ in range(len(body.output) - 1 - len(carried))]
+    names = [i.name for i in body.input]
+    limit = 1 << 16
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            sess = ReferenceEvaluator(probe)
+            i = 0
+            while cond and (trips is None or i < trips):
+                if i >= limit:
+                    return None
+                feeds = dict(zip(names, [np.array(i, np.int64), np.array(cond), *carried]))
+                outs = sess.run(None, feeds)
+                cond = bool(np.asarray(outs[0]).reshape(-1)[0])
+                carried = [np.asarray(v) for v in outs[1 : 1 + len(carried)]]
+                for acc, v in zip(scans, outs[1 + len(carried) :]):
+                    acc.append(np.asarray(v))
+                i += 1
+    except Exception:  # noqa: BLE001 - not evaluable here: the Loop stays, reported later
+        return None
+    if any(not acc for acc in scans):
+        return None
+    return carried + [np.stack(acc) for acc in scans]
 
 
 def python_attribute(attr: onnx.AttributeProto):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from xdsl.dialects import arith, memref
-from xdsl.dialects.builtin import MemRefType
+from xdsl.dialects import arith, math, memref
+from xdsl.dialects.builtin import IntegerType, MemRefType, i64
 from xdsl.ir import SSAValue
 
 from hetc.dialects import onnx as onnx_d
-from hetc.diagnostics import UnsupportedError
 from hetc.passes.loop_builder import finish_kernel
 
-from hetc.passes.loops.ops import _attr, _shape
+from hetc.passes.loops.ops import _attr, _shape, _unsigned
 
 
 class ConvLowering:
@@ -35,47 +36,49 @@ class ConvLowering:
         return dst
 
     def lower_conv(self, op, ins, out) -> None:
+        """Conv over any number of spatial dims: pad, then per group im2col into packed
+        GEMM panels (1x1 stride-1: the input is the GEMM's B as it is) or, depthwise,
+        a direct kernel."""
         x, w, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
         sx, sw, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
-        if len(sx) not in (3, 4):
-            raise UnsupportedError("only 1-D and 2-D convolutions are lowered yet", node=op.node_name, op_type="Conv")
         group = _attr(op, "group", 1)
-        sx, _, so, strides, dil, pads = self._as_2d(op, sx, so, sw[2:])
-        sw = sw[:2] + [1] * (4 - len(sw)) + sw[2:]
-        n, c, h, wd = sx
-        m, cg, kh, kw = sw
-        _, _, oh, ow = so
+        kernel = sw[2:]
+        strides, dil, pads = self._conv_window(op, sx, so, kernel)
+        r = len(kernel)
+        n, c, insp = sx[0], sx[1], sx[2:]
+        m, cg = sw[:2]
+        outsp = so[2:]
+        padded = [insp[i] + pads[i] + pads[r + i] for i in range(r)]
+        hw, phw, ohw = (int(np.prod(v, dtype=np.int64)) for v in (insp, padded, outsp))
+        kk = int(np.prod(kernel, dtype=np.int64))
         mg = m // group
         depthwise = group == c and cg == 1 and mg == 1
         for ni in range(n):
-            xn = self.view(x, [c, h, wd], ni * c * h * wd)
-            on = self.view(out, [m, oh * ow], ni * m * oh * ow)
-            xp = self.pad_into(op, xn, [c, h, wd], pads, 0.0)
-            ph, pw = h + pads[0] + pads[2], wd + pads[1] + pads[3]
+            xn = self.view(x, [c, *insp], ni * c * hw)
+            on = self.view(out, [m, ohw], ni * m * ohw)
+            xp = self.pad_into(op, xn, [c, *insp], pads, 0.0)
             if depthwise:
-                extra = self.epilogue_args(ni * m * oh * ow, 0, m, oh * ow)
-                self.depthwise(op, xp, w, bias, self.view(on, [m, oh, ow]), [kh, kw], strides, dil, extra)
+                extra = self.epilogue_args(ni * m * ohw, 0, m, ohw)
+                self.depthwise(op, xp, w, bias, self.view(on, [m, *outsp]), kernel, strides, dil, extra)
                 continue
             for g in range(group):
-                wg = self.view(w, [mg, cg * kh * kw], g * mg * cg * kh * kw)
-                og = self.view(on, [mg, oh * ow], g * mg * oh * ow)
+                wg = self.view(w, [mg, cg * kk], g * mg * cg * kk)
+                og = self.view(on, [mg, ohw], g * mg * ohw)
                 bg = self.view(bias, [mg], g * mg) if bias is not None else None
-                xg = self.view(xp, [cg, ph, pw], g * cg * ph * pw)
-                extra = self.epilogue_args((ni * m + g * mg) * oh * ow, g * mg, mg, oh * ow)
-                if kh == kw == 1 and strides == [1, 1] and ph == oh and pw == ow:
-                    self.gemm(op, wg, self.view(xg, [cg, oh * ow]), og, bg, kind="conv_gemm", extra=extra)
+                xg = self.view(xp, [cg, *padded], g * cg * phw)
+                extra = self.epilogue_args((ni * m + g * mg) * ohw, g * mg, mg, ohw)
+                if kk == 1 and all(st == 1 for st in strides) and padded == outsp:
+                    self.gemm(op, wg, self.view(xg, [cg, ohw]), og, bg, kind="conv_gemm", extra=extra)
                 else:
-                    bp = self.im2col_packed(op, xg, [cg, ph, pw], [kh, kw], strides, dil, [oh, ow], self.tile(mg, oh * ow)[1])
+                    bp = self.im2col_packed(op, xg, [cg, *padded], kernel, strides, dil, outsp, self.tile(mg, ohw)[1])
                     self.gemm(op, wg, None, og, bg, kind="conv_gemm", b_packed=bp, extra=extra)
 
     def lower_conv_transpose(self, op, ins, out) -> None:
-        """ConvTranspose = GEMM (W^T @ X, W packed at compile time) then col2im: each
-        column scatters its KH x KW taps into a buffer holding the full, uncropped
-        output (so no bounds checks), then the crop adds the bias."""
+        """ConvTranspose (any number of spatial dims) = GEMM (W^T @ X, W packed at compile
+        time) then col2im: each column scatters its kernel taps into a buffer holding the
+        full, uncropped output (so no bounds checks), then the crop adds the bias."""
         x, w, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
         sx, sw, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
-        if len(sx) not in (3, 4):
-            raise UnsupportedError("only 1-D and 2-D ConvTranspose is lowered yet", node=op.node_name, op_type="ConvTranspose")
         w_const = onnx_d.constant_value(op.operands[1])
         r = len(sx) - 2
         group = _attr(op, "group", 1)
@@ -83,33 +86,34 @@ class ConvLowering:
         dil = _attr(op, "dilations") or [1] * r
         opad = _attr(op, "output_padding") or [0] * r
         auto_pad = _attr(op, "auto_pad", "NOTSET")
-        if r == 1:
-            sx, so, sw = sx[:2] + [1] + sx[2:], so[:2] + [1] + so[2:], sw[:2] + [1] + sw[2:]
-            strides, dil, opad = [1] + strides, [1] + dil, [0] + opad
-        n, cin, h, wd = sx
-        _, cout_g, kh, kw = sw
-        _, cout, oh, ow = so
+        n, cin, insp = sx[0], sx[1], sx[2:]
+        cout_g, ks = sw[1], sw[2:]
+        cout, outsp = so[1], so[2:]
         cin_g = cin // group
-        full = [(h - 1) * strides[0] + (kh - 1) * dil[0] + 1 + opad[0], (wd - 1) * strides[1] + (kw - 1) * dil[1] + 1 + opad[1]]
+        full = [(insp[i] - 1) * strides[i] + (ks[i] - 1) * dil[i] + 1 + opad[i] for i in range(r)]
         pads = _attr(op, "pads")
         tops = []
-        for i, (f, o) in enumerate(zip(full, [oh, ow])):
+        for i, (f, o) in enumerate(zip(full, outsp)):
             total = f - o
             if pads is not None and auto_pad == "NOTSET" and _attr(op, "output_shape") is None:
-                begin = pads[i - (2 - r)] if (r == 2 or i == 1) else 0
-            elif auto_pad == "SAME_LOWER":
-                begin = total - total // 2 if total >= 0 else total
-            else:
+                begin = pads[i]
+            elif auto_pad == "SAME_UPPER":
                 begin = total // 2 if total >= 0 else 0  # a larger output_shape grows at the end
+            else:  # SAME_LOWER, or an output_shape (ONNX: the larger half of the padding first)
+                begin = total - total // 2 if total >= 0 else (total if auto_pad == "SAME_LOWER" else 0)
             tops.append(begin)
         # the canvas covers the full output and the requested window of it
         shift = [max(0, -t) for t in tops]
-        canvas_shape = [max(f + sh, t + sh + o) for f, t, sh, o in zip(full, tops, shift, [oh, ow])]
+        canvas_shape = [max(f + sh, t + sh + o) for f, t, sh, o in zip(full, tops, shift, outsp)]
         tops = [t + sh for t, sh in zip(tops, shift)]
         e = out.type.get_element_type()
         dt = onnx_d.numpy_dtype(e)
-        kk = cout_g * kh * kw
-        wt = w_const.reshape(group, cin_g, kk).transpose(0, 2, 1) if w_const is not None else None  # [g, Cout_g*K*K, Cin_g]
+        hw, ohw = int(np.prod(insp, dtype=np.int64)), int(np.prod(outsp, dtype=np.int64))
+        taps = int(np.prod(ks, dtype=np.int64))
+        kstr = [int(np.prod(ks[i + 1 :], dtype=np.int64)) for i in range(r)]
+        istr = [int(np.prod(insp[i + 1 :], dtype=np.int64)) for i in range(r)]
+        kk = cout_g * taps
+        wt = w_const.reshape(group, cin_g, kk).transpose(0, 2, 1) if w_const is not None else None  # [g, Cout_g*K, Cin_g]
         for ni in range(n):
             for g in range(group):
                 if wt is not None:
@@ -120,39 +124,35 @@ class ConvLowering:
                     with b.loops([cin_g, kk]) as (ci, j):
                         b.store(b.load(pw, [ci, j]), pa, [j, ci])
                     finish_kernel(b)
-                xg = self.view(x, [cin_g, h * wd], (ni * cin + g * cin_g) * h * wd)
-                cols = self.alloc(MemRefType(e, [cout_g * kh * kw, h * wd]), "cols")
+                xg = self.view(x, [cin_g, hw], (ni * cin + g * cin_g) * hw)
+                cols = self.alloc(MemRefType(e, [kk, hw]), "cols")
                 self.gemm(op, a, xg, cols, kind="deconv_gemm")
                 canvas = self.alloc(MemRefType(e, [cout_g, *canvas_shape]), "canvas")
-                og = self.view(out, [cout_g, oh, ow], (ni * cout + g * cout_g) * oh * ow)
+                og = self.view(out, [cout_g, *outsp], (ni * cout + g * cout_g) * ohw)
                 bg = self.view(bias, [cout_g], g * cout_g) if bias is not None else None
                 b, params = self.kernel("col2im", op, [cols, canvas, og] + ([bg] if bg is not None else []))
                 pc, pv, po = params[:3]
                 with b.loops([cout_g, *canvas_shape]) as ivs:
                     b.store(b.const(0.0, e), pv, ivs)
-                with b.loop(0, cout_g, parallel=cout_g > 1) as co, b.loop(0, kh) as ki, b.loop(0, kw) as kj:
-                    row = b.affine([(co, kh * kw), (ki, kw), (kj, 1)])
-                    with b.loop(0, h) as iy, b.loop(0, wd) as ix:
-                        dst = [co, b.affine([(iy, strides[0]), (ki, dil[0])], shift[0]), b.affine([(ix, strides[1]), (kj, dil[1])], shift[1])]
-                        v = b.load(pc, [row, b.affine([(iy, wd), (ix, 1)])])
+                with b.loop(0, cout_g, parallel=cout_g > 1) as co, b.loops(ks, parallel_outer=False) as kis:
+                    row = b.affine([(co, taps)] + list(zip(kis, kstr)))
+                    with b.loops(insp, parallel_outer=False) as xis:
+                        dst = [co] + [b.affine([(xi, st), (ki, d)], sh) for xi, ki, st, d, sh in zip(xis, kis, strides, dil, shift)]
+                        v = b.load(pc, [row, b.affine(list(zip(xis, istr)))])
                         b.store(b.value(arith.AddfOp(b.load(pv, dst), v)), pv, dst)
-                with b.loop(0, cout_g, parallel=cout_g > 1) as co, b.loop(0, oh) as oy, b.loop(0, ow) as ox:
-                    y = b.load(pv, [co, b.affine([(oy, 1)], tops[0]), b.affine([(ox, 1)], tops[1])])
+                with b.loops([cout_g, *outsp]) as (co, *ois):
+                    y = b.load(pv, [co] + [b.affine([(o, 1)], t) for o, t in zip(ois, tops)])
                     if bg is not None:
                         y = b.value(arith.AddfOp(y, b.load(params[3], [co])))
-                    b.store(y, po, [co, oy, ox])
+                    b.store(y, po, [co, *ois])
                 finish_kernel(b)
 
-    def _as_2d(self, op, sx, so, kernel):
-        """Shapes and window attributes of a 1-D or 2-D conv/pool, as 2-D (1-D: H = 1)."""
+    def _conv_window(self, op, sx, so, kernel):
+        """Strides, dilations and pads (begins, then ends) of a conv/pool window."""
         r = len(sx) - 2
-        strides = _attr(op, "strides") or [1] * r
-        dil = _attr(op, "dilations") or [1] * r
-        pads = self._conv_pads(op, sx[2:], kernel, strides, dil, so[2:])
-        if r == 2:
-            return sx, None, so, strides, dil, pads
-        return (sx[:2] + [1] + sx[2:], None, so[:2] + [1] + so[2:], [1] + strides, [1] + dil,
-                [0, pads[0], 0, pads[1]])
+        strides = list(_attr(op, "strides") or [1] * r)
+        dil = list(_attr(op, "dilations") or [1] * r)
+        return strides, dil, self._conv_pads(op, sx[2:], kernel, strides, dil, so[2:])
 
     def _conv_pads(self, op, spatial, kernel, strides, dil, out_spatial) -> list[int]:
         auto_pad = _attr(op, "auto_pad", "NOTSET")
@@ -171,11 +171,12 @@ class ConvLowering:
         return list(_attr(op, "pads") or [0] * (2 * r))
 
     def im2col_packed(self, op, xp, shape, kernel, strides, dil, out_spatial, nr: int) -> SSAValue:
-        """im2col straight into the GEMM's packed-B panels Bp[ceil(OH*OW/nr), C*KH*KW, nr]."""
-        cg, _, _ = shape
-        kh, kw = kernel
-        oh, ow = out_spatial
-        n, k = oh * ow, cg * kh * kw
+        """im2col straight into the GEMM's packed-B panels Bp[ceil(prod(out)/nr), C*prod(kernel), nr]."""
+        cg = shape[0]
+        kstr = [int(np.prod(kernel[i + 1 :], dtype=np.int64)) for i in range(len(kernel))]
+        ostr = [int(np.prod(out_spatial[i + 1 :], dtype=np.int64)) for i in range(len(out_spatial))]
+        n, kk = int(np.prod(out_spatial, dtype=np.int64)), int(np.prod(kernel, dtype=np.int64))
+        k = cg * kk
         nb = -(-n // nr)
         bp = self.alloc(MemRefType(xp.type.get_element_type(), [nb, k, nr]), "packed_col")
         b, (px, pp) = self.kernel("im2col", op, [xp, bp])
@@ -183,86 +184,144 @@ class ConvLowering:
         if n % nr:
             with b.loop(0, k, parallel=k > 1) as r, b.loop(n % nr, nr) as jj:
                 b.store(b.const(0.0, e), pp, [b.index(nb - 1), r, jj])
-        with b.loop(0, cg, parallel=cg > 1) as ci, b.loop(0, kh) as ki, b.loop(0, kw) as kj:
-            row = b.affine([(ci, kh * kw), (ki, kw), (kj, 1)])
-            with b.loop(0, oh) as oi, b.loop(0, ow) as oj:
-                j = b.affine([(oi, ow), (oj, 1)])
-                src = [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])]
+        with b.loop(0, cg, parallel=cg > 1) as ci, b.loops(kernel, parallel_outer=False) as kis:
+            row = b.affine([(ci, kk)] + list(zip(kis, kstr)))
+            with b.loops(out_spatial, parallel_outer=False) as ois:
+                j = b.affine(list(zip(ois, ostr)))
+                src = [ci] + [b.affine([(o, st), (ki, d)]) for o, ki, st, d in zip(ois, kis, strides, dil)]
                 dst = [b.value(arith.DivUIOp(j, b.index(nr))), row, b.value(arith.RemUIOp(j, b.index(nr)))]
                 b.store(b.load(px, src), pp, dst)
         finish_kernel(b)
         return bp
 
     def depthwise(self, op, xp, w, bias, out, kernel, strides, dil, extra=()) -> None:
-        m, oh, ow = _shape(out)
-        kh, kw = kernel
-        wv = self.view(w, [m, kh * kw])
+        m, *outsp = _shape(out)
+        kk = int(np.prod(kernel, dtype=np.int64))
+        kstr = [int(np.prod(kernel[i + 1 :], dtype=np.int64)) for i in range(len(kernel))]
+        ostr = [int(np.prod(outsp[i + 1 :], dtype=np.int64)) for i in range(len(outsp))]
+        wv = self.view(w, [m, kk])
         args = [xp, wv, out] + ([bias] if bias is not None else []) + list(extra)
         b, params = self.kernel("depthwise_conv", op, args)
         px, pw, po = params[:3]
         pextra = params[3 + (bias is not None) :]
         e = out.type.get_element_type()
-        with b.loop(0, m, parallel=m > 1) as ci, b.loop(0, oh) as oi, b.loop(0, ow) as oj:
+        with b.loops([m, *outsp]) as (ci, *ois):
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             zero = b.index(0)
             b.store(b.load(params[3], [ci]) if bias is not None else b.const(0.0, e), acc, [zero])
-            with b.loop(0, kh) as ki, b.loop(0, kw) as kj:
-                xv = b.load(px, [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])])
-                wvv = b.load(pw, [ci, b.affine([(ki, kw), (kj, 1)])])
+            with b.loops(kernel, parallel_outer=False) as kis:
+                xv = b.load(px, [ci] + [b.affine([(o, st), (ki, d)]) for o, ki, st, d in zip(ois, kis, strides, dil)])
+                wvv = b.load(pw, [ci, b.affine(list(zip(kis, kstr)))])
                 b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(xv, wvv)))), acc, [zero])
-            y = self.apply_epilogue(b, b.load(acc, [zero]), pextra, ci, b.affine([(oi, ow), (oj, 1)]))
-            b.store(y, po, [ci, oi, oj])
+            y = self.apply_epilogue(b, b.load(acc, [zero]), pextra, ci, b.affine(list(zip(ois, ostr))))
+            b.store(y, po, [ci, *ois])
         finish_kernel(b)
 
-    def lower_pool(self, op, x, out) -> None:
+    def lower_pool(self, op, x, out, indices: SSAValue | None = None) -> None:
+        """MaxPool, AveragePool and LpPool over any number of spatial dims: per image, pad
+        into a scratch buffer (MaxPool: the type's lowest value, else 0; far enough for
+        ceil_mode windows), then one loop nest over channels, output positions and the
+        window. `indices` (MaxPool's second output) gets each maximum's flat position in
+        the unpadded input (storage_order 1: spatial dims column-major)."""
         sx, so = _shape(op.operands[0]), _shape(op.results[0])
-        if len(sx) not in (3, 4):
-            raise UnsupportedError("only 1-D and 2-D pooling is lowered yet", node=op.node_name, op_type=op.OP_TYPE)
-        if len(op.results) > 1 and op.results[1].uses:
-            raise UnsupportedError("MaxPool indices are not lowered yet", node=op.node_name, op_type=op.OP_TYPE)
-        kernel = _attr(op, "kernel_shape")
-        sx, _, so, strides, dil, pads = self._as_2d(op, sx, so, kernel)
-        kernel = [1] * (2 - len(kernel)) + list(kernel)
-        n, c, h, wd = sx
-        _, _, oh, ow = so
-        is_max = op.OP_TYPE == "MaxPool"
-        count_pad = _attr(op, "count_include_pad", 0)
+        kernel = list(_attr(op, "kernel_shape"))
+        strides, dil, pads = self._conv_window(op, sx, so, kernel)
+        r = len(kernel)
+        n, c, insp, outsp = sx[0], sx[1], sx[2:], so[2:]
+        kind = {"MaxPool": "max", "AveragePool": "avg", "LpPool": "lp"}[op.OP_TYPE]
+        e = out.type.get_element_type()
+        dt = onnx_d.numpy_dtype(e)
+        is_int = isinstance(e, IntegerType)
+        init = (np.iinfo(dt).min if is_int else -np.inf) if kind == "max" else 0.0
+        p = float(_attr(op, "p", 2))
         # ceil_mode windows may run past the padded input: pad the end far enough
-        ends = [max(pads[2 + i], (so[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - sx[2 + i] - pads[i]) for i in range(2)]
+        ends = [max(pads[r + i], (outsp[i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - insp[i] - pads[i]) for i in range(r)]
         # average divisor per output position, known at compile time: window positions
         # inside the input (count_include_pad=0) or inside the padded input (=1); the
         # ceil_mode overhang past the padding never counts
-        counts = []
-        for i in range(2):
-            pos = np.arange(so[2 + i])[:, None] * strides[i] - pads[i] + np.arange(kernel[i])[None, :] * dil[i]
-            lo, hi = (0, sx[2 + i]) if not count_pad else (-pads[i], sx[2 + i] + pads[2 + i])
-            counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
-        divisor = np.outer(counts[0], counts[1]).astype(np.float64)
-        uniform = bool(np.all(divisor == divisor.flat[0]))
-        inv = None
-        if not is_max and not uniform:
-            inv = self.constant((1.0 / np.maximum(divisor, 1)).astype(onnx_d.numpy_dtype(out.type.get_element_type())), "avg_divisor")
-        e = out.type.get_element_type()
+        inv = scale = None
+        if kind == "avg":
+            count_pad = _attr(op, "count_include_pad", 0)
+            counts = []
+            for i in range(r):
+                pos = np.arange(outsp[i])[:, None] * strides[i] - pads[i] + np.arange(kernel[i])[None, :] * dil[i]
+                lo, hi = (0, insp[i]) if not count_pad else (-pads[i], insp[i] + pads[r + i])
+                counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
+            divisor = functools.reduce(np.multiply.outer, counts).astype(np.float64)
+            if np.all(divisor == divisor.flat[0]):
+                scale = 1.0 / max(divisor.flat[0], 1)
+            else:
+                inv = self.constant((1.0 / np.maximum(divisor, 1)).astype(dt), "avg_divisor")
+        hw, ohw = int(np.prod(insp, dtype=np.int64)), int(np.prod(outsp, dtype=np.int64))
+        # Indices: flat input position = per-image base + sum(mul[i] * coordinate[i])
+        order = _attr(op, "storage_order", 0)
+        mul = [int(np.prod(insp[:i] if order else insp[i + 1 :], dtype=np.int64)) for i in range(r)]
         for ni in range(n):
-            xn = self.view(x, [c, h, wd], ni * c * h * wd)
-            on = self.view(out, [c, oh, ow], ni * c * oh * ow)
-            xp = self.pad_into(op, xn, [c, h, wd], [pads[0], pads[1], ends[0], ends[1]], -np.inf if is_max else 0.0)
-            b, params = self.kernel("maxpool" if is_max else "avgpool", op, [xp, on] + ([inv] if inv is not None else []))
+            xn = self.view(x, [c, *insp], ni * c * hw)
+            on = self.view(out, [c, *outsp], ni * c * ohw)
+            xp = self.pad_into(op, xn, [c, *insp], pads[:r] + ends, init)
+            args = [xp, on] + ([inv] if inv is not None else [])
+            if indices is not None:
+                args.append(self.view(indices, [c, *outsp], ni * c * ohw))
+            b, params = self.kernel({"max": "maxpool", "avg": "avgpool", "lp": "lppool"}[kind], op, args)
             px, po = params[:2]
-            with b.loop(0, c, parallel=c > 1) as ci, b.loop(0, oh) as oi, b.loop(0, ow) as oj:
-                acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            with b.loops([c, *outsp]) as (ci, *ois):
                 zero = b.index(0)
-                b.store(b.const(-np.inf if is_max else 0.0, e), acc, [zero])
-                with b.loop(0, kernel[0]) as ki, b.loop(0, kernel[1]) as kj:
-                    xv = b.load(px, [ci, b.affine([(oi, strides[0]), (ki, dil[0])]), b.affine([(oj, strides[1]), (kj, dil[1])])])
+                acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+                b.store(b.const(init, e), acc, [zero])
+                if indices is not None:
+                    where = b.value(memref.AllocaOp.get(i64, shape=[1]))
+                    first = self._first_inside(b, ois, strides, dil, pads)
+                    start = b.affine([(ci, hw)] + [(f, m) for f, m in zip(first, mul)], ni * c * hw)
+                    b.store(b.value(arith.IndexCastOp(start, i64)), where, [zero])
+                with b.loops(kernel, parallel_outer=False) as kis:
+                    xv = b.load(px, [ci] + [b.affine([(o, s), (k, d)]) for o, k, s, d in zip(ois, kis, strides, dil)])
                     cur = b.load(acc, [zero])
-                    b.store(b.value(arith.MaximumfOp(cur, xv) if is_max else arith.AddfOp(cur, xv)), acc, [zero])
+                    if indices is not None:  # the first maximum wins; padding never does
+                        take = b.value(arith.CmpiOp(xv, cur, "ugt" if _unsigned(e) else "sgt") if is_int else arith.CmpfOp(xv, cur, "ogt"))
+                        pos = b.affine(
+                            [(ci, hw)] + [t for o, k, s, d, m in zip(ois, kis, strides, dil, mul) for t in ((o, s * m), (k, d * m))],
+                            ni * c * hw - sum(pd * m for pd, m in zip(pads, mul)),
+                        )
+                        b.store(b.value(arith.SelectOp(take, xv, cur)), acc, [zero])
+                        b.store(b.value(arith.SelectOp(take, b.value(arith.IndexCastOp(pos, i64)), b.load(where, [zero]))), where, [zero])
+                    elif kind == "max":
+                        mx = (arith.MaxUIOp if _unsigned(e) else arith.MaxSIOp)(cur, xv) if is_int else arith.MaximumfOp(cur, xv)
+                        b.store(b.value(mx), acc, [zero])
+                    else:
+                        b.store(b.value(arith.AddfOp(cur, xv if kind == "avg" else self._abs_pow(b, xv, p))), acc, [zero])
                 y = b.load(acc, [zero])
-                if not is_max:
-                    scale = b.load(params[2], [oi, oj]) if inv is not None else b.const(1.0 / divisor.flat[0], e)
-                    y = b.value(arith.MulfOp(y, scale))
-                b.store(y, po, [ci, oi, oj])
+                if kind == "avg":
+                    y = b.value(arith.MulfOp(y, b.load(params[2], list(ois)) if inv is not None else b.const(scale, e)))
+                elif kind == "lp" and p != 1:
+                    y = b.value(math.SqrtOp(y) if p == 2 else math.PowFOp(y, b.const(1.0 / p, e)))
+                b.store(y, po, [ci, *ois])
+                if indices is not None:
+                    b.store(b.load(where, [zero]), params[-1], [ci, *ois])
             finish_kernel(b)
+
+    @staticmethod
+    def _abs_pow(b, x: SSAValue, p: float) -> SSAValue:
+        """|x| ** p (p = 2: x * x)."""
+        if p == 2:
+            return b.value(arith.MulfOp(x, x))
+        ax = b.value(math.AbsFOp(x))
+        return ax if p == 1 else b.value(math.PowFOp(ax, b.const(p, x.type)))
+
+    @staticmethod
+    def _first_inside(b, ois, strides, dil, pads) -> list[SSAValue]:
+        """Per spatial dim, the input coordinate of a window's first tap inside the
+        unpadded input: o*s - pad, moved up by whole dilations while negative."""
+        first = []
+        for o, s, d, pd in zip(ois, strides, dil, pads):
+            c0 = b.affine([(o, s)], -pd)
+            if pd == 0:
+                first.append(c0)
+                continue
+            behind = b.value(arith.MaxSIOp(b.affine([(o, -s)], pd), b.index(0)))
+            steps = behind if d == 1 else b.value(arith.DivUIOp(b.affine([(behind, 1)], d - 1), b.index(d)))
+            first.append(b.affine([(c0, 1), (steps, d)]))
+        return first
 
     def lower_global_pool(self, op, x, out) -> None:
         sx = _shape(op.operands[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import MemRefType, NoneType, f32
@@ -40,8 +42,11 @@ class GemmLowering:
                 other = user.operands[1 - pos]
                 if other not in self.buffers:  # computed later in program order
                     break
-                mode = _broadcast_mode(_shape(other), rshape, op.OP_TYPE)
-                if mode is None:
+                # a channels-last convolution's GEMM is pixels x channels, like a MatMul's
+                # rows x columns; its rows are not a broadcastable dimension
+                nhwc = op.attributes.get("hetc.layout") is not None
+                mode = _broadcast_mode(_shape(other), rshape, "MatMul" if nhwc else op.OP_TYPE)
+                if mode is None or (nhwc and mode == "row"):
                     break
                 chain.append((user, pos, mode))
             else:
@@ -126,13 +131,18 @@ class GemmLowering:
     def gemm(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
         kind: str = "gemm", b_packed: SSAValue | None = None, extra: list[SSAValue] = (),
+        a_rows: bool = False, bias_per_col: bool = False,
     ) -> None:
-        """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row) on packed panels: every MR x NR
-        tile accumulates in registers over contiguous panel reads and stores once."""
+        """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row, or bias[N] per column) on packed
+        panels: every MR x NR tile accumulates in registers over contiguous panel reads
+        and stores once. `a_rows`: A is read in place, row by row (its MR values per k
+        are broadcasts, so only B needs panels): no packing pass over activations."""
         m, k = _shape(a)
         n = _shape(c)[1]
         mr, nr, vec_m = self.tile(m, n)
-        ap = self.packed_a(op, a, mr)
+        if a_rows:
+            mr, nr, vec_m = self.mr, self.nr, False
+        ap = a if a_rows else self.packed_a(op, a, mr)
         bp = b_packed if b_packed is not None else self.packed_b(op, bmat, nr)
         mb, nb = -(-m // mr), -(-n // nr)
         args = [ap, bp, c] + ([bias] if bias is not None else []) + list(extra)
@@ -141,6 +151,11 @@ class GemmLowering:
         pbias = params[3] if bias is not None else None
         pextra = params[3 + (bias is not None) :]
         e = c.type.get_element_type()
+        # Each outer-loop panel is reused from registers/L1 while the inner loop streams
+        # the other operand's panels: stream the smaller operand (it stays in L2), so
+        # the outer loop runs over the larger one. Pixels x channels GEMMs of late CNN
+        # layers (few pixels, large weights) and early ones (the reverse) both stay fast.
+        columns_outer = n > m and not vec_m
         # full tiles, then the partial last row panel / column panel (static store bounds)
         rows = [(0, m // mr, mr)] + ([(m // mr, mb, m % mr)] if m % mr else [])
         cols = [(0, n // nr, nr)] + ([(n // nr, nb, n % nr)] if n % nr else [])
@@ -150,13 +165,17 @@ class GemmLowering:
             for (jb_lo, jb_hi, valid_cols) in cols:
                 if ib_lo >= ib_hi or jb_lo >= jb_hi:
                     continue
-                with b.loop(ib_lo, ib_hi, parallel=ib_hi - ib_lo > 1) as ib, b.loop(jb_lo, jb_hi) as jb:
+                with self._tile_loops(b, (ib_lo, ib_hi), (jb_lo, jb_hi), columns_outer) as (ib, jb):
                     acc = b.value(memref.AllocaOp.get(e, shape=[outer, inner]))
                     with b.loop(0, outer) as o, b.loop(0, inner) as i:
                         b.store(b.const(0.0, e), acc, [o, i])
                     with b.loop(0, k) as kk:
-                        with b.loop(0, outer) as o:
-                            ov = b.load(pb, [jb, kk, o]) if vec_m else b.load(pa, [ib, kk, o])
+                        # unpacked A: only the valid rows of a partial panel exist
+                        with b.loop(0, valid_rows if a_rows else outer) as o:
+                            if a_rows:
+                                ov = b.load(pa, [b.affine([(ib, mr), (o, 1)]), kk])
+                            else:
+                                ov = b.load(pb, [jb, kk, o]) if vec_m else b.load(pa, [ib, kk, o])
                             with b.loop(0, inner) as i:
                                 iv = b.load(pa, [ib, kk, i]) if vec_m else b.load(pb, [jb, kk, i])
                                 cur = b.load(acc, [o, i])
@@ -169,10 +188,21 @@ class GemmLowering:
                         col = b.affine([(jb, nr), (jj, 1)])
                         y = b.load(acc, [jj, ii] if vec_m else [ii, jj])
                         if pbias is not None:
-                            y = b.value(arith.AddfOp(y, b.load(pbias, [row])))
+                            y = b.value(arith.AddfOp(y, b.load(pbias, [col if bias_per_col else row])))
                         y = self.apply_epilogue(b, y, pextra, row, col)
                         b.store(y, pc, [row, col])
         finish_kernel(b)
+
+    @contextmanager
+    def _tile_loops(self, b: LoopBuilder, rows: tuple[int, int], cols: tuple[int, int], columns_outer: bool):
+        """The two tile loops (row panels ib, column panels jb); the outer one parallel."""
+        (r0, r1), (c0, c1) = rows, cols
+        if columns_outer:
+            with b.loop(c0, c1, parallel=c1 - c0 > 1) as jb, b.loop(r0, r1) as ib:
+                yield ib, jb
+        else:
+            with b.loop(r0, r1, parallel=r1 - r0 > 1) as ib, b.loop(c0, c1) as jb:
+                yield ib, jb
 
     def tile(self, m: int, n: int) -> tuple[int, int, bool]:
         """(MR, NR, vectorize over M?) for an M x N GEMM. Wide N: MR x NR with NR one or two

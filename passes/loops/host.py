@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 from collections.abc import Sequence
 from xdsl.dialects import func, memref
-from xdsl.dialects.builtin import MemRefType, ModuleOp, NoneType, StringAttr, UnitAttr
+from xdsl.dialects.builtin import MemRefType, ModuleOp, NoneType, StringAttr, TensorType, UnitAttr
 from xdsl.ir import Block, Region, SSAValue
 
 from hetc.dialects import onnx as onnx_d
 from hetc.passes.loop_builder import LoopBuilder, new_kernel
 
 from hetc.passes.loops.ops import BINARY, COMPARE, GEMM_MR, GEMM_NR, LOGICAL, REDUCE_OPS, UNARY, VARIADIC, _memref, _shape
+from hetc.passes.loops.conv_nhwc import is_nhwc
 from hetc.passes.loops.scalar import _FakeOp
 
 
@@ -118,9 +119,9 @@ class HostLowering:
                     block.erase_op(op)
         self.globals = [g for g in self.globals if g.sym_name.data in used]
         new_main = func.FuncOp("main", (in_types + out_types, []), Region(block))
-        for k in ("hetc.input_names", "hetc.output_names"):
-            if k in fn.attributes:
-                new_main.attributes[k] = fn.attributes[k]
+        for k, v in fn.attributes.items():  # names, reports of earlier passes
+            if k.startswith("hetc."):
+                new_main.attributes[k] = v
         self.module.body.block.erase_op(fn)
         for g in self.globals:
             self.module.body.block.add_op(g)
@@ -155,6 +156,12 @@ class HostLowering:
         if t in ("LSTM", "GRU"):
             self.lower_rnn(op, outputs)
             return
+        if t == "TopK":
+            self.lower_topk(op, outputs)
+            return
+        if t == "Dropout":
+            self.lower_dropout(op, outputs)
+            return
         ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
         chain = self.epilogue_chain(op, outputs) if t in ("Conv", "MatMul") else []
         final = chain[-1][0].results[0] if chain else op.results[0]
@@ -183,11 +190,16 @@ class HostLowering:
         elif t == "MatMul":
             self.lower_matmul(op, ins[0], ins[1], out)
         elif t == "Conv":
-            self.lower_conv(op, ins, out)
-        elif t in ("MaxPool", "AveragePool"):
-            self.lower_pool(op, ins[0], out)
+            (self.lower_conv_nhwc if is_nhwc(op) else self.lower_conv)(op, ins, out)
+        elif t in ("MaxPool", "AveragePool") and is_nhwc(op):
+            self.lower_pool_nhwc(op, ins[0], out)
+        elif t in ("MaxPool", "AveragePool", "LpPool"):
+            indices = None
+            if len(op.results) > 1 and isinstance(op.results[1].type, TensorType) and op.results[1].uses:
+                indices = self.buffers[op.results[1]] = self.out_buffer(op.results[1], outputs)
+            self.lower_pool(op, ins[0], out, indices)
         elif t in ("GlobalAveragePool", "GlobalMaxPool"):
-            self.lower_global_pool(op, ins[0], out)
+            (self.lower_global_pool_nhwc if is_nhwc(op) else self.lower_global_pool)(op, ins[0], out)
         elif t in REDUCE_OPS:
             self.lower_reduce(op, ins[0], out)
         elif t in ("ArgMax", "ArgMin"):
@@ -200,6 +212,8 @@ class HostLowering:
             self.lower_slice(op, ins[0], out)
         elif t == "Pad":
             self.lower_pad_op(op, ins[0], out)
+        elif t == "Einsum":
+            self.lower_einsum(op, ins, out)
         else:  # pragma: no cover - guarded by SUPPORTED
             raise AssertionError(t)
 

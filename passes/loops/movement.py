@@ -61,69 +61,69 @@ class MovementLowering:
             b.store(b.load(pd, src), po, ivs)
         finish_kernel(b)
 
-    def resize_taps(self, op, axis: int) -> tuple[np.ndarray, np.ndarray]:
-        """The 1-D resampling along `axis` as taps: for each output position, source
-        indices and weights (padded with weight 0). Every ONNX Resize mode is separable
-        per axis and linear in X, so resizing basis vectors with the NumPy oracle gives
-        exactly the matrix the op applies; compile-time only."""
-        from hetc.backends.numpy.kernels import KERNELS
+    def resize_taps(self, op) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Resize per axis as taps: for each output position, source indices and weights
+        (padded with weight 0), and whether it takes extrapolation_value instead
+        (tf_crop_and_resize). Every ONNX Resize mode is separable per axis and linear
+        in X, so the NumPy oracle's own 1-D resampling of basis vectors gives exactly
+        the matrix the op applies; compile-time only."""
+        from hetc.backends.numpy.kernels.image import resize_axis_matrix, resize_lengths
 
         sx, so = _shape(op.operands[0]), _shape(op.results[0])
-        n_in, n_out = sx[axis], so[axis]
-        attrs = {k: onnx_d.attribute_to_python(v) for k, v in op.onnx_attributes().items()}
-        attrs.pop("axes", None)
-        roi = _const_array(op, 1)
-        scales = _const_array(op, 2)
-        sizes = _const_array(op, 3)
         rank = len(sx)
-        axes = _attr(op, "axes") or list(range(rank))
-        axes = [a % rank for a in axes]
-        # the probe: a batch of n_in basis vectors, resized along one axis only
-        probe = np.eye(n_in, dtype=np.float64).reshape(n_in, n_in, 1)
-        def per_axis(values, fill):
-            full = [fill] * rank
-            for a, v in zip(axes, values):
-                full[a] = v
-            return full
-        p_scales = p_sizes = p_roi = None
-        if scales is not None and scales.size:
-            p_scales = np.array([1.0, per_axis(scales, 1.0)[axis], 1.0], np.float32)
-        if sizes is not None and sizes.size:
-            p_sizes = np.array([n_in, n_out, 1], np.int64)
-        if roi is not None and roi.size:
-            full = np.array(per_axis(roi[: len(axes)], 0.0) + per_axis(roi[len(axes) :], 1.0), np.float32)
-            p_roi = np.array([0, full[axis], 0, 1, full[rank + axis], 1], np.float32)
-        attrs["keep_aspect_ratio_policy"] = "stretch"
-        matrix = KERNELS["Resize"](probe, p_roi, p_scales, p_sizes, **attrs)  # [n_in, n_out, 1]
-        matrix = np.asarray(matrix, np.float64).reshape(n_in, n_out).T  # [n_out, n_in]
-        taps = max(1, int((matrix != 0).sum(axis=1).max()))
-        idx = np.zeros((n_out, taps), np.int64)
-        wts = np.zeros((n_out, taps), np.float64)
-        for o in range(n_out):
-            nz = np.flatnonzero(matrix[o])
-            idx[o, : len(nz)] = nz
-            wts[o, : len(nz)] = matrix[o, nz]
-        return idx, wts
+        attrs = {k: onnx_d.attribute_to_python(v) for k, v in op.onnx_attributes().items()}
+        ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+        axes = [int(a) % rank for a in (attrs.get("axes") or range(rank))]
+        roi, scales, sizes = (_const_array(op, i) for i in (1, 2, 3))
+        roi = roi.astype(np.float64).reshape(-1) if roi is not None and roi.size and ctm == "tf_crop_and_resize" else None
+        scales = scales if scales is not None and scales.size else None
+        sizes = sizes if sizes is not None and sizes.size else None
+        out_len, scale_of = resize_lengths(sx, axes, roi, scales, sizes, ctm, attrs.get("keep_aspect_ratio_policy", "stretch"))
+        taps = []
+        for a in range(rank):
+            if a not in axes:
+                matrix, outside = np.eye(sx[a]), np.zeros(sx[a], bool)
+            else:
+                k = axes.index(a)
+                if out_len[a] != so[a]:
+                    raise UnsupportedError(f"Resize output length {so[a]} along axis {a} disagrees with the "
+                                           f"{out_len[a]} its inputs give", node=op.node_name, op_type="Resize")
+                rs, re = (roi[k], roi[len(axes) + k]) if roi is not None else (0.0, 1.0)
+                matrix, outside = resize_axis_matrix(sx[a], so[a], scale_of[a], rs, re, **attrs)
+            width = max(1, int((matrix != 0).sum(axis=1).max()))
+            idx = np.zeros((so[a], width), np.int64)
+            wts = np.zeros((so[a], width), np.float64)
+            for o in range(so[a]):
+                nz = np.flatnonzero(matrix[o])
+                idx[o, : len(nz)] = nz
+                wts[o, : len(nz)] = matrix[o, nz]
+            taps.append((idx, wts, outside))
+        return taps
 
     def lower_resize(self, op, x, out) -> None:
         sx, so = _shape(op.operands[0]), _shape(op.results[0])
         rank = len(sx)
-        if rank < 2 or sx[:-2] != so[:-2]:
-            raise UnsupportedError("Resize is lowered only along the last two axes", node=op.node_name, op_type="Resize")
-        if _attr(op, "keep_aspect_ratio_policy", "stretch") != "stretch" and _const_array(op, 3) is not None:
-            raise UnsupportedError("Resize keep_aspect_ratio_policy is not lowered yet", node=op.node_name, op_type="Resize")
-        if _attr(op, "mode", "nearest") == "linear" and _attr(op, "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
-            raise UnsupportedError("tf_crop_and_resize is not lowered yet", node=op.node_name, op_type="Resize")
+        where = {"node": op.node_name, "op_type": "Resize"}
+        if rank < 2:
+            raise UnsupportedError("Resize is lowered only along the last two axes", **where)
+        taps = self.resize_taps(op)
+        for idx, wts, outside in taps[:-2]:  # leading axes must come out unchanged
+            n = idx.shape[0]
+            if idx.shape[1] != 1 or outside.any() or not (idx[:, 0] == np.arange(n)).all() or not (wts == 1).all():
+                raise UnsupportedError("Resize is lowered only along the last two axes", **where)
         e = out.type.get_element_type()
         dt = onnx_d.numpy_dtype(e)
-        ih, wh = self.resize_taps(op, rank - 2)
-        iw, ww = self.resize_taps(op, rank - 1)
+        (ih, wh, out_h), (iw, ww, out_w) = taps[-2], taps[-1]
+        extrapolate = bool(out_h.any() or out_w.any())
         planes = int(np.prod(sx[:-2], dtype=np.int64))
         xv = self.view(x, [planes, sx[-2], sx[-1]])
         ov = self.view(out, [planes, so[-2], so[-1]])
         tables = [self.constant(ih, "rows"), self.constant(wh.astype(dt), "row_weights"),
                   self.constant(iw, "cols"), self.constant(ww.astype(dt), "col_weights")]
-        b, (px, po, pih, pwh, piw, pww) = self.kernel("resize", op, [xv, ov, *tables])
+        if extrapolate:  # 1 where the output samples the input, 0 where it takes extrapolation_value
+            tables += [self.constant((~out_h).astype(dt), "rows_inside"), self.constant((~out_w).astype(dt), "cols_inside")]
+        b, params = self.kernel("resize", op, [xv, ov, *tables])
+        px, po, pih, pwh, piw, pww = params[:6]
         with b.loop(0, planes, parallel=planes > 1) as pi, b.loop(0, so[-2]) as oy, b.loop(0, so[-1]) as ox:
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             zero = b.index(0)
@@ -136,7 +136,13 @@ class MovementLowering:
                     w = b.value(arith.MulfOp(wy, b.load(pww, [ox, c])))
                     term = b.value(arith.MulfOp(w, b.load(px, [pi, y, xx])))
                     b.store(b.value(arith.AddfOp(b.load(acc, [zero]), term)), acc, [zero])
-            b.store(b.load(acc, [zero]), po, [pi, oy, ox])
+            result = b.load(acc, [zero])
+            if extrapolate:
+                inside = b.value(arith.MulfOp(b.load(params[6], [oy]), b.load(params[7], [ox])))
+                outside = b.value(arith.CmpfOp(inside, b.const(0.0, e), "oeq"))
+                fill = b.const(float(_attr(op, "extrapolation_value", 0.0)), e)
+                result = b.value(arith.SelectOp(outside, fill, result))
+            b.store(result, po, [pi, oy, ox])
         finish_kernel(b)
 
     def lower_tile(self, op, x, out) -> None:

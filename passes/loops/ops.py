@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects.builtin import IntegerType, MemRefType, NoneType, Signedness, TensorType, f32, f64
+from xdsl.dialects.builtin import (
+    Float4E2M1FNType,
+    Float8E4M3FNType,
+    Float8E4M3FNUZType,
+    Float8E5M2FNUZType,
+    Float8E5M2Type,
+    Float8E8M0FNUType,
+    IntegerType,
+    MemRefType,
+    NoneType,
+    Signedness,
+    TensorType,
+    bf16,
+    f16,
+    f32,
+    f64,
+)
 from xdsl.ir import Attribute, SSAValue
 
 from hetc.dialects import onnx as onnx_d
@@ -29,7 +45,7 @@ REDUCE_OPS = {
 UNARY = {
     "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Reciprocal",
     "Floor", "Ceil", "LeakyRelu", "HardSigmoid", "HardSwish", "Gelu", "Clip", "Identity",
-    "Softplus", "Elu", "Selu", "Mish", "Sin", "Cos",
+    "Softplus", "Elu", "Selu", "Mish", "Sin", "Cos", "Round", "Sign", "Softsign", "Celu",
 }
 
 
@@ -47,7 +63,7 @@ LOGICAL = {"Not", "And", "Or", "Xor"}
 
 
 #: elementwise ops whose operands and result may be integers as well as float32
-INT_OK = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Neg", "Abs", "Identity"}
+INT_OK = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Neg", "Abs", "Identity", "Sign"}
 
 
 #: ops that only move data: any element type with a C type
@@ -58,16 +74,35 @@ MOVEMENT = {
 
 
 SUPPORTED = UNARY | BINARY | VARIADIC | set(COMPARE) | LOGICAL | MOVEMENT | {"Cast", "Where"} | {
-    "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "MatMul", "Conv", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
     *REDUCE_OPS, "ArgMax", "ArgMin", "Resize", "ConvTranspose", "LayerNormalization", "CumSum", "LSTM", "GRU", "Reshape", "Transpose", "Concat", "Slice",
     "Constant", "Pad", "Split",
 }
+#: multi-output and contraction ops with their own lowering (einsum.py, topk.py, elementwise.py)
+SUPPORTED |= {"Einsum", "TopK", "Dropout"}
 
 
 #: element types the C-family targets can hold in buffers (compute is float32 for now)
 C_ELEMENT_TYPES = {f32, f64, IntegerType(1)} | {
     IntegerType(w, sign) for w in (8, 16, 32, 64) for sign in (Signedness.SIGNLESS, Signedness.UNSIGNED)
 }
+
+
+#: narrow types, held in ml_dtypes' layout (bit patterns; int4/int2 one to a byte): data
+#: movement, Where and Cast take them all; float16/bfloat16 also compute (in float32,
+#: rounded once on store) in the elementwise ops
+NARROW_TYPES = {
+    f16, bf16, Float8E4M3FNType(), Float8E4M3FNUZType(), Float8E5M2Type(), Float8E5M2FNUZType(),
+    Float8E8M0FNUType(), Float4E2M1FNType(),
+} | {IntegerType(w, sign) for w in (2, 4) for sign in (Signedness.SIGNLESS, Signedness.UNSIGNED)}
+C_ELEMENT_TYPES |= NARROW_TYPES
+
+
+#: narrow floats the elementwise ops compute in float32
+F32_COMPUTED = {f16, bf16}
+NARROW_FLOATS = {t for t in NARROW_TYPES if not isinstance(t, IntegerType)}
+#: Cast's saturate=1 clamps to these formats' finite range (float8e8m0 has its own)
+SATURATING = {Float8E4M3FNType(), Float8E4M3FNUZType(), Float8E5M2Type(), Float8E5M2FNUZType(), Float4E2M1FNType()}
 
 
 def _unsigned(t: Attribute) -> bool:
@@ -111,7 +146,7 @@ def _broadcast_mode(other: list[int], result: list[int], producer: str) -> str |
     padded = [1] * (len(result) - len(other)) + list(other)
     if len(padded) != len(result):
         return None
-    if producer == "Conv" and len(result) == 4 and padded == [1, result[1], 1, 1]:
+    if producer == "Conv" and len(result) >= 3 and padded == [1, result[1]] + [1] * (len(result) - 2):
         return "row"
     if producer == "MatMul":
         if padded == [1] * (len(result) - 1) + [result[-1]]:
@@ -139,12 +174,30 @@ def _type_supported(op: onnx_d.OnnxOp) -> bool:
         return True
     if t == "Where":
         return op.operands[0].type.get_element_type() == boolean
+    if t == "Einsum":  # (float16 / bfloat16 accumulate in float32)
+        x = op.operands[0].type.get_element_type()
+        return (x in (f32, f64, *F32_COMPUTED) or (isinstance(x, IntegerType) and x != boolean)) and all(d == x for d in data)
+    narrow = {v.type.get_element_type() for v in values} & NARROW_TYPES
+    if narrow and not (narrow <= F32_COMPUTED and t in UNARY | BINARY | VARIADIC | set(COMPARE)):
+        return False
     if t in COMPARE:
         return all(d != boolean for d in data)
     if t in LOGICAL:
         return all(d == boolean for d in data)
     if t in INT_OK:
         return result != boolean and all(d == result for d in data)
+    if t == "Pow":  # the exponent may have another type; the result has the base's
+        base, expo = (v.type.get_element_type() for v in op.operands[:2])
+        return base == result and all(
+            e in (f32, f64, *F32_COMPUTED) or (isinstance(e, IntegerType) and e != boolean) for e in (base, expo)
+        )
+    if t == "Clip" and isinstance(result, IntegerType):
+        return result != boolean and all(d == result for d in data)
+    if t == "TopK":  # (K is checked to be a constant when lowering)
+        x = op.operands[0].type.get_element_type()
+        return x in (f32, f64) or (isinstance(x, IntegerType) and x != boolean)
+    if t == "Dropout":  # a copy and a bool mask; training mode is checked when lowering
+        return True
     if t in ("ArgMax", "ArgMin"):
         return all(d in (f32, f64) for d in data)
     if t == "LayerNormalization":
@@ -155,6 +208,9 @@ def _type_supported(op: onnx_d.OnnxOp) -> bool:
         return op.operands[0].type.get_element_type() in (f32, f64) and all(
             d in (f32, f64, IntegerType(32)) for d in data
         )
+    if t == "MaxPool":  # float or integer data; Indices are int64
+        x = op.operands[0].type.get_element_type()
+        return x != boolean and result == x
     if t == "CumSum":
         return result != boolean and op.operands[0].type.get_element_type() == result
-    return result in (f32, f64) and all(d == result for d in data)
+    return result in (f32, f64, *F32_COMPUTED) and all(d == result for d in data)

@@ -67,8 +67,9 @@ class ReduceLowering:
         axes = _const_array(op, 1)
         rank = len(shape)
         if axes is None or axes.size == 0:
-            if _attr(op, "noop_with_empty_axes", 0):
-                raise UnsupportedError("no-op reductions are not lowered yet", node=op.node_name, op_type=op.OP_TYPE)
+            if _attr(op, "noop_with_empty_axes", 0):  # the identity: a copy
+                self.host.add(memref.CopyOp(x, out))
+                return
             axes_l = list(range(rank))
         else:
             axes_l = sorted(int(a) % rank for a in axes.reshape(-1))

@@ -119,7 +119,8 @@ def run_case(case: NodeCase, target: str) -> Result:
     # Shapes that depend on input values (a Reshape's shape, a reduction's axes fed as
     # inputs) compile only once those inputs are frozen into constants: retry so,
     # first freezing integer inputs, then also small float ones (Resize scales), then
-    # every input but the first (weights a backend needs at compile time).
+    # every input but the first (weights a backend needs at compile time), then all
+    # inputs where all are scalars.
     stages = [
         {},
         {n: v for n, v in values.items() if v.dtype.kind in "iub"},
@@ -127,6 +128,11 @@ def run_case(case: NodeCase, target: str) -> Result:
         # weights fed as inputs (RNN W/R/B): real models carry them as initializers
         {n: v for i, (n, v) in enumerate(values.items()) if i > 0},
     ]
+    if values and all(v.ndim == 0 for v in values.values()):
+        # every input, when all are scalars: a model whose inputs are all shape-
+        # determining scalars (Range's start, limit, delta) is a constant program
+        stages.append(dict(values))
+    stages = [s for i, s in enumerate(stages) if i == 0 or s.keys() != stages[i - 1].keys()]
     with tempfile.TemporaryDirectory(prefix="hetc-conf-") as tmp:
         for frozen in stages:
             try:
@@ -227,7 +233,8 @@ def write_status(results: list[Result], target: str, path: Path, command: str) -
         f"- {sum(bool(r.frozen) for r in results)} cases feed a shape-determining or compile-time value (a Reshape's "
         "shape, a reduction's axes, CumSum's axis) as a graph input; hetc compiles static shapes, so the runner "
         "compiles those with the integer inputs frozen to the case's values (`frozen_inputs=`), then small float "
-        "ones, then (for weights a backend needs at compile time, e.g. RNN W/R/B) every input but the first.",
+        "ones, then (for weights a backend needs at compile time, e.g. RNN W/R/B) every input but the first, "
+        "then, where every input is a scalar (Range's start, limit, delta), all of them: a constant program.",
         "",
         "A case passes when every output has the expected dtype and shape and matches within the case's",
         "own rtol/atol (exactly, for integer and bool outputs). `unsupported` means hetc refused the model",

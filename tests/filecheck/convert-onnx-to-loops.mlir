@@ -117,3 +117,60 @@ func.func @main(%x: tensor<2x1x3xf32>) -> tensor<1x1x2xf32> attributes {hetc.inp
   %y, %h = "onnx.LSTM"(%x, %w, %r) {hidden_size = 2 : i64, hetc.node = "lstm"} : (tensor<2x1x3xf32>, tensor<1x8x3xf32>, tensor<1x8x2xf32>) -> (tensor<2x1x1x2xf32>, tensor<1x1x2xf32>)
   func.return %h : tensor<1x1x2xf32>
 }
+
+// -----
+
+// A no-op reduction (noop_with_empty_axes=1, empty axes) is a copy.
+// CHECK-LABEL: func.func @main(%x: memref<2x3xf32>, %y: memref<2x3xf32>)
+// CHECK-NEXT:    "memref.copy"(%x, %y) : (memref<2x3xf32>, memref<2x3xf32>) -> ()
+// CHECK-NEXT:    func.return
+func.func @main(%x: tensor<2x3xf32>) -> tensor<2x3xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %axes = "onnx.Constant"() {value = dense<> : tensor<0xi64>} : () -> tensor<0xi64>
+  %y = "onnx.ReduceSum"(%x, %axes) {noop_with_empty_axes = 1 : i64, hetc.node = "noop"} : (tensor<2x3xf32>, tensor<0xi64>) -> tensor<2x3xf32>
+  func.return %y : tensor<2x3xf32>
+}
+
+// -----
+
+// GRU with linear_before_reset=0 and layout=1: X is transposed to sequence-major;
+// per step one GEMM with [R_z R_r] (4 columns), a gates kernel writing z and r * h,
+// a GEMM of r * h with R_h (2 columns) and the cell; Y_h is transposed back to
+// batch-major. Y is not used, so it is not transposed.
+// CHECK:       func.func private @k0_rnn_transpose(%0: memref<1x2x3xf32>, %1: memref<2x1x3xf32>)
+// CHECK:       func.func private @k{{[0-9]+}}_rnn_recurrent_gemm({{.*}}, %2: memref<1x4xf32>)
+// CHECK:       func.func private @k{{[0-9]+}}_gru_gates(
+// CHECK:         arith.mulf
+// CHECK:       func.func private @k{{[0-9]+}}_rnn_recurrent_gemm({{.*}}, %2: memref<1x2xf32>)
+// CHECK:       func.func private @k{{[0-9]+}}_gru_cell(
+// CHECK:         math.tanh
+// CHECK-LABEL: func.func @main(%x: memref<1x2x3xf32>, %h: memref<1x1x2xf32>)
+// CHECK:         func.call @k0_rnn_transpose(%x,
+// CHECK-COUNT-2: func.call @k{{[0-9]+}}_gru_cell(
+// CHECK-NOT:     memref<1x2x1x2xf32>
+// CHECK:         func.call @k{{[0-9]+}}_rnn_transpose(%state_dir_major, %h)
+// CHECK-NEXT:    func.return
+func.func @main(%x: tensor<1x2x3xf32>) -> tensor<1x1x2xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["h"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e-01> : tensor<1x6x3xf32>} : () -> tensor<1x6x3xf32>
+  %r = "onnx.Constant"() {value = dense<2.000000e-01> : tensor<1x6x2xf32>} : () -> tensor<1x6x2xf32>
+  %y, %h = "onnx.GRU"(%x, %w, %r) {hidden_size = 2 : i64, layout = 1 : i64, hetc.node = "gru"} : (tensor<1x2x3xf32>, tensor<1x6x3xf32>, tensor<1x6x2xf32>) -> (tensor<1x2x1x2xf32>, tensor<1x1x2xf32>)
+  func.return %h : tensor<1x1x2xf32>
+}
+
+// -----
+
+// Resize tf_crop_and_resize: taps per axis computed at compile time, plus per-axis
+// "inside" tables; outputs whose source falls outside the input take
+// extrapolation_value (10) through a select.
+// CHECK-DAG:   "memref.global"() <{sym_name = "w{{[0-9]+}}_rows_inside", type = memref<3xf32>, initial_value = dense<[1.000000e+00, 1.000000e+00, 0.000000e+00]>
+// CHECK-DAG:   "memref.global"() <{sym_name = "w{{[0-9]+}}_cols_inside", type = memref<3xf32>, initial_value = dense<[1.000000e+00, 0.000000e+00, 0.000000e+00]>
+// CHECK-LABEL: func.func private @k0_resize(
+// CHECK:         %[[OUT:.*]] = arith.cmpf oeq
+// CHECK:         %[[FILL:.*]] = arith.constant 1.000000e+01 : f32
+// CHECK:         arith.select %[[OUT]], %[[FILL]], %{{.*}} : f32
+func.func @main(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x3x3xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %roi = "onnx.Constant"() {value = dense<[0.0, 0.0, 0.4, 0.6, 1.0, 1.0, 1.2, 1.7]> : tensor<8xf32>} : () -> tensor<8xf32>
+  %n = "onnx.NoValue"() : () -> none
+  %sizes = "onnx.Constant"() {value = dense<[1, 1, 3, 3]> : tensor<4xi64>} : () -> tensor<4xi64>
+  %y = "onnx.Resize"(%x, %roi, %n, %sizes) {coordinate_transformation_mode = "tf_crop_and_resize", mode = "linear", extrapolation_value = 10.0 : f32, hetc.node = "crop"} : (tensor<1x1x4x4xf32>, tensor<8xf32>, none, tensor<4xi64>) -> tensor<1x1x3x3xf32>
+  func.return %y : tensor<1x1x3x3xf32>
+}

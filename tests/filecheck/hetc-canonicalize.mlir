@@ -24,6 +24,15 @@ func.func @cast(%x: tensor<2x3xf32>, %l: tensor<1xf32>) -> (tensor<2x3xf32>, ten
   func.return %a, %b, %c : tensor<2x3xf32>, tensor<2x3xf16>, tensor<2x3xf32>
 }
 
+// A real CastLike becomes a Cast to the like-input's element type, keeping saturate.
+// CHECK-LABEL: func.func @castlike(
+// CHECK-NEXT:    %y = "onnx.Cast"(%x) {to = 17 : i64, saturate = 0 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf8E4M3FN>
+// CHECK-NEXT:    func.return %y
+func.func @castlike(%x: tensor<2x3xf32>, %l: tensor<0xf8E4M3FN>) -> tensor<2x3xf8E4M3FN> {
+  %y = "onnx.CastLike"(%x, %l) {saturate = 0 : i64} : (tensor<2x3xf32>, tensor<0xf8E4M3FN>) -> tensor<2x3xf8E4M3FN>
+  func.return %y : tensor<2x3xf8E4M3FN>
+}
+
 // Expand to the same shape disappears (even with a non-constant shape); a real
 // broadcast stays.
 // CHECK-LABEL: func.func @expand(

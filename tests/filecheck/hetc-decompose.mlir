@@ -168,27 +168,64 @@ func.func @batchnorm_2d(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   func.return %y : tensor<3x2xf32>
 }
 
-// Not rewritten: the statistics are not constants.
+// Runtime statistics: a = scale / sqrt(var + eps) on the C vectors, then
+// (x - mean) * a + bias with the vectors reshaped to Cx1x1.
 // CHECK-LABEL: func.func @batchnorm_runtime_stats(
-// CHECK-NEXT:    %y = "onnx.BatchNormalization"(%x, %s, %b, %m, %v) : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+// CHECK-NEXT:    %eps = "onnx.Constant"() {value = dense<1.000000e-05> : tensor<f32>}
+// CHECK-NEXT:    %0 = "onnx.Add"(%v, %eps) : (tensor<2xf32>, tensor<f32>) -> tensor<2xf32>
+// CHECK-NEXT:    %1 = "onnx.Sqrt"(%0) : (tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT:    %2 = "onnx.Div"(%s, %1) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+// CHECK-NEXT:    %shape = "onnx.Constant"() {value = dense<[2, 1, 1]> : tensor<3xi64>}
+// CHECK-NEXT:    %3 = "onnx.Reshape"(%m, %shape) : (tensor<2xf32>, tensor<3xi64>) -> tensor<2x1x1xf32>
+// CHECK-NEXT:    %4 = "onnx.Sub"(%x, %3) : (tensor<1x2x2x2xf32>, tensor<2x1x1xf32>) -> tensor<1x2x2x2xf32>
+// CHECK:         %5 = "onnx.Reshape"(%2, %{{.*}}) : (tensor<2xf32>, tensor<3xi64>) -> tensor<2x1x1xf32>
+// CHECK-NEXT:    %6 = "onnx.Mul"(%4, %5) : (tensor<1x2x2x2xf32>, tensor<2x1x1xf32>) -> tensor<1x2x2x2xf32>
+// CHECK:         %7 = "onnx.Reshape"(%b, %{{.*}}) : (tensor<2xf32>, tensor<3xi64>) -> tensor<2x1x1xf32>
+// CHECK-NEXT:    %y = "onnx.Add"(%6, %7) : (tensor<1x2x2x2xf32>, tensor<2x1x1xf32>) -> tensor<1x2x2x2xf32>
 // CHECK-NEXT:    func.return %y
+// CHECK-NOT:     onnx.BatchNormalization
 func.func @batchnorm_runtime_stats(%x: tensor<1x2x2x2xf32>, %s: tensor<2xf32>, %b: tensor<2xf32>, %m: tensor<2xf32>, %v: tensor<2xf32>) -> tensor<1x2x2x2xf32> {
   %y = "onnx.BatchNormalization"(%x, %s, %b, %m, %v) : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %y : tensor<1x2x2x2xf32>
 }
 
-// Not rewritten: training mode.
+// Training mode: statistics of the batch (over all axes but 1); the running mean
+// and var outputs are input * momentum + batch statistic * (1 - momentum).
 // CHECK-LABEL: func.func @batchnorm_training(
-// CHECK-NOT:     onnx.Mul
-// CHECK:         %y, %rm, %rv = "onnx.BatchNormalization"(%x, %s, %b, %m, %v) {training_mode = 1 : i64}
-// CHECK-NEXT:    func.return %y
-func.func @batchnorm_training(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
+// CHECK:         %axes = "onnx.Constant"() {value = dense<[0, 2, 3]> : tensor<3xi64>}
+// CHECK-NEXT:    %0 = "onnx.ReduceMean"(%x, %axes) {keepdims = 1 : i64} : (tensor<1x2x2x2xf32>, tensor<3xi64>) -> tensor<1x2x1x1xf32>
+// CHECK-NEXT:    %1 = "onnx.Sub"(%x, %0)
+// CHECK-NEXT:    %2 = "onnx.Mul"(%1, %1)
+// CHECK-NEXT:    %3 = "onnx.ReduceMean"(%2, %axes) {keepdims = 1 : i64} : (tensor<1x2x2x2xf32>, tensor<3xi64>) -> tensor<1x2x1x1xf32>
+// CHECK-NEXT:    %4 = "onnx.Add"(%3, %eps)
+// CHECK-NEXT:    %5 = "onnx.Sqrt"(%4)
+// CHECK-NEXT:    %6 = "onnx.Div"(%1, %5)
+// CHECK:         %y = "onnx.Add"
+// CHECK:         %8 = "onnx.Reshape"(%0, %{{.*}}) : (tensor<1x2x1x1xf32>, tensor<1xi64>) -> tensor<2xf32>
+// CHECK-NEXT:    %momentum = "onnx.Constant"() {value = dense<7.500000e-01> : tensor<f32>}
+// CHECK-NEXT:    %9 = "onnx.Mul"(%m, %momentum)
+// CHECK-NEXT:    %one_minus_momentum = "onnx.Constant"() {value = dense<2.500000e-01> : tensor<f32>}
+// CHECK-NEXT:    %10 = "onnx.Mul"(%8, %one_minus_momentum)
+// CHECK-NEXT:    %rm = "onnx.Add"(%9, %10) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+// CHECK:         %11 = "onnx.Reshape"(%3, %{{.*}}) : (tensor<1x2x1x1xf32>, tensor<1xi64>) -> tensor<2xf32>
+// CHECK:         %rv = "onnx.Add"
+// CHECK-NEXT:    func.return %y, %rm, %rv
+func.func @batchnorm_training(%x: tensor<1x2x2x2xf32>) -> (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>) {
   %s = "onnx.Constant"() {value = dense<[2.0, 3.0]> : tensor<2xf32>} : () -> tensor<2xf32>
   %b = "onnx.Constant"() {value = dense<[0.0, 1.0]> : tensor<2xf32>} : () -> tensor<2xf32>
   %m = "onnx.Constant"() {value = dense<[1.0, 2.0]> : tensor<2xf32>} : () -> tensor<2xf32>
   %v = "onnx.Constant"() {value = dense<[3.0, 3.0]> : tensor<2xf32>} : () -> tensor<2xf32>
-  %y, %rm, %rv = "onnx.BatchNormalization"(%x, %s, %b, %m, %v) {training_mode = 1 : i64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>)
-  func.return %y : tensor<1x2x2x2xf32>
+  %y, %rm, %rv = "onnx.BatchNormalization"(%x, %s, %b, %m, %v) {training_mode = 1 : i64, momentum = 0.75 : f32} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>)
+  func.return %y, %rm, %rv : tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>
+}
+
+// Not rewritten: float16 with runtime statistics (computed in float32 by the op).
+// CHECK-LABEL: func.func @batchnorm_runtime_f16(
+// CHECK-NEXT:    %y = "onnx.BatchNormalization"
+// CHECK-NEXT:    func.return %y
+func.func @batchnorm_runtime_f16(%x: tensor<1x2x2x2xf16>, %s: tensor<2xf16>, %b: tensor<2xf16>, %m: tensor<2xf16>, %v: tensor<2xf16>) -> tensor<1x2x2x2xf16> {
+  %y = "onnx.BatchNormalization"(%x, %s, %b, %m, %v) : (tensor<1x2x2x2xf16>, tensor<2xf16>, tensor<2xf16>, tensor<2xf16>, tensor<2xf16>) -> tensor<1x2x2x2xf16>
+  func.return %y : tensor<1x2x2x2xf16>
 }
 
 // Ops outside the default set (MatMul, Relu) are left alone.
@@ -221,10 +258,36 @@ func.func @instance_norm(%x: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
   func.return %y : tensor<1x2x3x3xf32>
 }
 
-// Runtime scale/bias: left fused.
+// Runtime scale/bias: the same, with the parameters reshaped to [C, 1, 1].
 // CHECK-LABEL: func.func @instance_norm_runtime_scale(
-// CHECK:         "onnx.InstanceNormalization"
+// CHECK:         %6 = "onnx.Div"
+// CHECK-NEXT:    %shape = "onnx.Constant"() {value = dense<[2, 1, 1]> : tensor<3xi64>}
+// CHECK-NEXT:    %7 = "onnx.Reshape"(%s, %shape) : (tensor<2xf32>, tensor<3xi64>) -> tensor<2x1x1xf32>
+// CHECK-NEXT:    %8 = "onnx.Mul"(%6, %7) : (tensor<1x2x3x3xf32>, tensor<2x1x1xf32>) -> tensor<1x2x3x3xf32>
+// CHECK:         %9 = "onnx.Reshape"(%b, %{{.*}}) : (tensor<2xf32>, tensor<3xi64>) -> tensor<2x1x1xf32>
+// CHECK-NEXT:    %y = "onnx.Add"(%8, %9)
+// CHECK-NOT:     onnx.InstanceNormalization
 func.func @instance_norm_runtime_scale(%x: tensor<1x2x3x3xf32>, %s: tensor<2xf32>, %b: tensor<2xf32>) -> tensor<1x2x3x3xf32> {
   %y = "onnx.InstanceNormalization"(%x, %s, %b) : (tensor<1x2x3x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
   func.return %y : tensor<1x2x3x3xf32>
+}
+
+// GroupNormalization: N x C x D viewed as N x groups x (C / groups * D), normalized
+// over the last axis, viewed back, then per-channel scale and bias as [C, 1].
+// CHECK-LABEL: func.func @group_norm(
+// CHECK-NEXT:    %shape = "onnx.Constant"() {value = dense<[2, 2, 6]> : tensor<3xi64>}
+// CHECK-NEXT:    %0 = "onnx.Reshape"(%x, %shape) {hetc.node = "gn"} : (tensor<2x4x3xf32>, tensor<3xi64>) -> tensor<2x2x6xf32>
+// CHECK-NEXT:    %axes = "onnx.Constant"() {value = dense<2> : tensor<1xi64>}
+// CHECK-NEXT:    %1 = "onnx.ReduceMean"(%0, %axes) {keepdims = 1 : i64, hetc.node = "gn"} : (tensor<2x2x6xf32>, tensor<1xi64>) -> tensor<2x2x1xf32>
+// CHECK:         %7 = "onnx.Div"(%2, %6) {hetc.node = "gn"} : (tensor<2x2x6xf32>, tensor<2x2x1xf32>) -> tensor<2x2x6xf32>
+// CHECK-NEXT:    %shape_1 = "onnx.Constant"() {value = dense<[2, 4, 3]> : tensor<3xi64>}
+// CHECK-NEXT:    %8 = "onnx.Reshape"(%7, %shape_1) {hetc.node = "gn"} : (tensor<2x2x6xf32>, tensor<3xi64>) -> tensor<2x4x3xf32>
+// CHECK-NEXT:    %shape_2 = "onnx.Constant"() {value = dense<[4, 1]> : tensor<2xi64>}
+// CHECK-NEXT:    %9 = "onnx.Reshape"(%s, %shape_2) {hetc.node = "gn"} : (tensor<4xf32>, tensor<2xi64>) -> tensor<4x1xf32>
+// CHECK-NEXT:    %10 = "onnx.Mul"(%8, %9) {hetc.node = "gn"} : (tensor<2x4x3xf32>, tensor<4x1xf32>) -> tensor<2x4x3xf32>
+// CHECK:         %y = "onnx.Add"(%10, %{{.*}}) {hetc.node = "gn"} : (tensor<2x4x3xf32>, tensor<4x1xf32>) -> tensor<2x4x3xf32>
+// CHECK-NEXT:    func.return %y
+func.func @group_norm(%x: tensor<2x4x3xf32>, %s: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<2x4x3xf32> {
+  %y = "onnx.GroupNormalization"(%x, %s, %b) {num_groups = 2 : i64, hetc.node = "gn"} : (tensor<2x4x3xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x3xf32>
+  func.return %y : tensor<2x4x3xf32>
 }

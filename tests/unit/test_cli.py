@@ -117,11 +117,13 @@ def test_no_subcommand_is_a_usage_error():
 def test_run_help_example_works_verbatim():
     from hetc.cli import EXAMPLES
 
-    line = EXAMPLES["run"].split("example:", 1)[1].split()
-    assert line[:2] == ["hetc", "run"]
-    proc = hetc(*line[1:], "--quiet", cwd=REPO)
-    assert proc.returncode == 0, _explain(proc)
-    assert "PASS" in proc.stdout
+    for example in EXAMPLES["run"].split("example:")[1:]:
+        line = example.split()
+        assert line[:2] == ["hetc", "run"]
+        proc = hetc(*line[1:], "--quiet", cwd=REPO)
+        assert proc.returncode == 0, _explain(proc)
+        assert ("PASS" in proc.stdout) == ("--check" in line)
+        assert ("kernel calls" in proc.stdout) == ("--profile" in line)
 
 
 def test_compile_help_example_works_verbatim(tmp_path):

@@ -29,6 +29,9 @@ def _image_coord(mode, out_len, in_len, scale, roi_start, roi_end):
             return (i + 0.5) / scale - 0.5
         return np.zeros(out_len)
     if mode == "align_corners":
+        # length_resized is the integer output length, as onnxruntime and PyTorch take
+        # it (the ONNX reference uses in_len * scale unrounded: the two differ only where
+        # that product is not a whole number; see the conformance known failures)
         if out_len > 1:
             return i * (in_len - 1) / (out_len - 1)
         return np.zeros(out_len)
@@ -97,6 +100,69 @@ def _image_nearest(x, in_len, nearest_mode):
     return np.clip(k, 0, in_len - 1).astype(np.int64)
 
 
+def resize_lengths(in_shape, ax, roi_v, scales, sizes, coordinate_transformation_mode, keep_aspect_ratio_policy):
+    """Per resized axis: the output length and the scale the coordinate maps use."""
+    out_len, scale_of = {}, {}
+    if sizes is not None:
+        sz = [int(v) for v in np.asarray(sizes).reshape(-1)]
+        if keep_aspect_ratio_policy in ("not_larger", "not_smaller"):
+            ratios = [sz[k] / in_shape[a] for k, a in enumerate(ax)]
+            s = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
+            for a in ax:
+                out_len[a] = int(math.floor(s * in_shape[a] + 0.5))
+                scale_of[a] = s
+        else:
+            for k, a in enumerate(ax):
+                out_len[a] = sz[k]
+                scale_of[a] = sz[k] / in_shape[a]
+    else:
+        sc = [float(v) for v in np.asarray(scales, dtype=np.float32).reshape(-1)]
+        for k, a in enumerate(ax):
+            scale_of[a] = sc[k]
+            factor = 1.0
+            if coordinate_transformation_mode == "tf_crop_and_resize" and roi_v is not None:
+                factor = roi_v[len(ax) + k] - roi_v[k]
+            out_len[a] = int(math.floor(in_shape[a] * factor * sc[k] + 1e-9))
+    return out_len, scale_of
+
+
+def _resize_axis(y, a, n_in, n_out, scale, roi_start, roi_end, *, coordinate_transformation_mode, mode, nearest_mode,
+                 cubic_coeff_a, exclude_outside, antialias):
+    """`y` resized along axis `a`, and (tf_crop_and_resize) which outputs fall outside
+    the input: a bool [n_out], or None."""
+    ctm = coordinate_transformation_mode
+    x = _image_coord(ctm, n_out, n_in, scale, roi_start, roi_end)
+    outside = None
+    if ctm == "tf_crop_and_resize":
+        bad = (x < 0) | (x > n_in - 1)
+        outside = bad if bad.any() else None
+    if mode == "nearest":
+        return np.take(y, _image_nearest(x, n_in, nearest_mode), axis=a), outside
+    idx, w = _image_taps(x, n_in, scale, mode, cubic_coeff_a, exclude_outside, antialias)
+    t = idx.shape[1]
+    g = np.take(y, idx.reshape(-1), axis=a)
+    g = g.reshape(y.shape[:a] + (n_out, t) + y.shape[a + 1:])
+    wshape = [1] * (y.ndim + 1)
+    wshape[a] = n_out
+    wshape[a + 1] = t
+    return (g * w.reshape(wshape)).sum(axis=a + 1), outside
+
+
+def resize_axis_matrix(n_in, n_out, scale, roi_start=0.0, roi_end=1.0, *, antialias=0,
+                       coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75, exclude_outside=0,
+                       mode="nearest", nearest_mode="round_prefer_floor", **_):
+    """Resize along one axis as a matrix M [n_out, n_in] (y = M x, float64) and the
+    outputs that take extrapolation_value instead (bool [n_out]); every mode is linear
+    in X per axis. For compilers that precompute the taps."""
+    ctm = coordinate_transformation_mode
+    if ctm != "tf_crop_and_resize" and n_out == n_in and scale == 1.0:
+        return np.eye(n_in), np.zeros(n_out, bool)
+    m, outside = _resize_axis(np.eye(n_in), 0, n_in, n_out, scale, roi_start, roi_end,
+                              coordinate_transformation_mode=ctm, mode=mode, nearest_mode=nearest_mode,
+                              cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside, antialias=antialias)
+    return np.asarray(m, np.float64), (outside if outside is not None else np.zeros(n_out, bool))
+
+
 @kernel
 def Resize(X, roi=None, scales=None, sizes=None, *, antialias=0, axes=None, coordinate_transformation_mode="half_pixel",
            cubic_coeff_a=-0.75, exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
@@ -115,28 +181,7 @@ def Resize(X, roi=None, scales=None, sizes=None, *, antialias=0, axes=None, coor
     if roi is not None and np.asarray(roi).size > 0:
         roi_v = np.asarray(roi, dtype=np.float64).reshape(-1)
     in_shape = X.shape
-    out_len = {}
-    scale_of = {}
-    if sizes is not None:
-        sz = [int(v) for v in np.asarray(sizes).reshape(-1)]
-        if keep_aspect_ratio_policy in ("not_larger", "not_smaller"):
-            ratios = [sz[k] / in_shape[a] for k, a in enumerate(ax)]
-            s = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
-            for a in ax:
-                out_len[a] = int(math.floor(s * in_shape[a] + 0.5))
-                scale_of[a] = s
-        else:
-            for k, a in enumerate(ax):
-                out_len[a] = sz[k]
-                scale_of[a] = sz[k] / in_shape[a]
-    else:
-        sc = [float(v) for v in np.asarray(scales, dtype=np.float32).reshape(-1)]
-        for k, a in enumerate(ax):
-            scale_of[a] = sc[k]
-            factor = 1.0
-            if ctm == "tf_crop_and_resize" and roi_v is not None:
-                factor = roi_v[len(ax) + k] - roi_v[k]
-            out_len[a] = int(math.floor(in_shape[a] * factor * sc[k] + 1e-9))
+    out_len, scale_of = resize_lengths(in_shape, ax, roi_v, scales, sizes, ctm, keep_aspect_ratio_policy)
     is_float = X.dtype.kind in "fV"  # V: bfloat16 / float8
     y = X.astype(np.float64) if mode != "nearest" else X
     outside_masks = []
@@ -149,24 +194,13 @@ def Resize(X, roi=None, scales=None, sizes=None, *, antialias=0, axes=None, coor
         rs, re = 0.0, 1.0
         if roi_v is not None and ctm == "tf_crop_and_resize":
             rs, re = roi_v[k], roi_v[len(ax) + k]
-        x = _image_coord(ctm, n_out, n_in, scale, rs, re)
-        if ctm == "tf_crop_and_resize":
-            bad = (x < 0) | (x > n_in - 1)
-            if bad.any():
-                shp = [1] * r
-                shp[a] = n_out
-                outside_masks.append(bad.reshape(shp))
-        if mode == "nearest":
-            y = np.take(y, _image_nearest(x, n_in, nearest_mode), axis=a)
-            continue
-        idx, w = _image_taps(x, n_in, scale, mode, cubic_coeff_a, exclude_outside, antialias)
-        t = idx.shape[1]
-        g = np.take(y, idx.reshape(-1), axis=a)
-        g = g.reshape(y.shape[:a] + (n_out, t) + y.shape[a + 1:])
-        wshape = [1] * (r + 1)
-        wshape[a] = n_out
-        wshape[a + 1] = t
-        y = (g * w.reshape(wshape)).sum(axis=a + 1)
+        y, bad = _resize_axis(y, a, n_in, n_out, scale, rs, re, coordinate_transformation_mode=ctm, mode=mode,
+                              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a,
+                              exclude_outside=exclude_outside, antialias=antialias)
+        if bad is not None:
+            shp = [1] * r
+            shp[a] = n_out
+            outside_masks.append(bad.reshape(shp))
     if outside_masks:
         m = outside_masks[0]
         for mm in outside_masks[1:]:
