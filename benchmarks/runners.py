@@ -176,6 +176,8 @@ class Ort2T(OrtRunner):
 class HetcRunner(Runner):
     target = "numpy"
     n_threads = 1
+    #: C target: "auto" = hetc-choose-layout's cost model decides per region
+    layout = "auto"
 
     def compile(self, model_path, input_shapes):
         import hetc
@@ -187,7 +189,8 @@ class HetcRunner(Runner):
         os.environ["HETC_CACHE"] = cold_cache
         try:
             sess = hetc.compile(
-                str(model_path), target=self.target, input_shapes=dict(input_shapes), threads=self.n_threads
+                str(model_path), target=self.target, input_shapes=dict(input_shapes), threads=self.n_threads,
+                **({"layout": self.layout} if self.target == "c" else {}),
             )
         except HetcError as err:
             if "unknown target" in str(err):
@@ -235,6 +238,16 @@ class HetcC(HetcRunner):
 
     def threads(self):
         return "1 (generated C built without OpenMP)"
+
+
+class HetcCNchw(HetcC):
+    """The C target with every convolution kept NCHW: what hetc-choose-layout buys."""
+
+    name = "hetc-c-nchw"
+    layout = "nchw"
+
+    def threads(self):
+        return "1 (generated C, layout forced NCHW)"
 
 
 class HetcC2T(HetcC):
@@ -410,5 +423,5 @@ class TvmRunner(Runner):
 
 
 RUNNERS: dict[str, type[Runner]] = {
-    r.name: r for r in (HetcC, HetcC2T, HetcNumpy, Ort1T, Ort2T, IreeRunner, IreeSync, TvmRunner)
+    r.name: r for r in (HetcC, HetcCNchw, HetcC2T, HetcNumpy, Ort1T, Ort2T, IreeRunner, IreeSync, TvmRunner)
 }
