@@ -40,6 +40,10 @@ class GemmLowering:
             elif t in ("Add", "Sub", "Mul", "Div") and (user.operands[0] is cur) != (user.operands[1] is cur):
                 pos = 0 if user.operands[0] is cur else 1
                 other = user.operands[1 - pos]
+                if other not in self.buffers and onnx_d.constant_value(other) is not None:
+                    # a constant defined after the GEMM (decompositions put them beside
+                    # their user): make its weight now
+                    self.lower_op(other.owner, outputs)
                 if other not in self.buffers:  # computed later in program order
                     break
                 # a channels-last convolution's GEMM is pixels x channels, like a MatMul's

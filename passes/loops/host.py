@@ -99,8 +99,8 @@ class HostLowering:
         for op in old_block.ops:
             if isinstance(op, func.ReturnOp):
                 continue
-            if isinstance(op, onnx_d.NoValueOp) or op in self.fused:
-                continue
+            if isinstance(op, onnx_d.NoValueOp) or op in self.fused or op.results and op.results[0] in self.buffers:
+                continue  # (constants an epilogue needed early are made already)
             self.lower_op(op, outputs)
         for v, arg in late_copies:
             self.host.add(memref.CopyOp(self.buffers[v], arg))
