@@ -9,5 +9,6 @@ __version__ = "0.1.0"
 
 from hetc.api import Session, build, compile  # noqa: E402
 from hetc.diagnostics import HetcError, UnsupportedError  # noqa: E402
+from hetc import he  # noqa: E402  (hetc.he: modular arithmetic, NTT, polymul)
 
-__all__ = ["HetcError", "Session", "UnsupportedError", "build", "compile", "__version__"]
+__all__ = ["HetcError", "Session", "UnsupportedError", "build", "compile", "he", "__version__"]

@@ -42,6 +42,13 @@ class HetcOptMain(xDSLOptMain):
 
         self.ctx.register_dialect("onnx", lambda: ONNX)
 
+        def he_dialect():
+            from hetc.dialects.he import HE
+
+            return HE
+
+        self.ctx.register_dialect("he", he_dialect)
+
     def register_all_passes(self) -> None:
         super().register_all_passes()
         from hetc.passes import all_passes

@@ -26,10 +26,11 @@ def make_context() -> Context:
     from xdsl.dialects.builtin import Builtin
     from xdsl.dialects.func import Func
 
+    from hetc.dialects.he import HE
     from hetc.dialects.onnx import ONNX
 
     ctx = Context()
-    for dialect in (Builtin, Func, ONNX):
+    for dialect in (Builtin, Func, ONNX, HE):
         ctx.load_dialect(dialect)
     return ctx
 

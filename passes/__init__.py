@@ -12,11 +12,15 @@ def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.dce import DeadCodeElimination
     from hetc.passes.decompose import Decompose
     from hetc.passes.fold_constants import FoldConstants
+    from hetc.passes.he_barrett import HeBarrett
+    from hetc.passes.he_bat import HeBat
+    from hetc.passes.he_ntt_to_matmul import HeNttToMatmul
     from hetc.passes.plan_memory import PlanMemory
     from hetc.passes.verify_shapes import VerifyShapes
 
     passes = [
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
         ChooseLayout, ConvertOnnxToLoops, PlanMemory,
+        HeNttToMatmul, HeBat, HeBarrett,
     ]
     return {p.name: p for p in passes}
