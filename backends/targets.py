@@ -40,13 +40,14 @@ def _load_numpy(out_dir: Path):
 
 
 def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1) -> dict[str, bytes | str]:
+    import json
+
     from hetc.backends.c.target import build_shared_library, makefile, print_c
 
     source, header, weights = print_c(module, threads=threads, source_name=source_name, version=version)
     lib = build_shared_library(source, header, threads)
     return {
-        "memory_plan.json": _memory_plan_json(module),
-        "layout.json": _layout_json(module),
+        "report.json": json.dumps(compile_report(module), indent=2) + "\n",
         "model.c": source,
         "model.h": header,
         "weights.bin": weights,
@@ -55,50 +56,46 @@ def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1) 
     }
 
 
-def _layout_json(module: ModuleOp) -> str:
-    """hetc-choose-layout's decision per convolution region, with both predictions."""
-    import json
-
-    from xdsl.dialects import func
-
-    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
-    report = main.attributes.get("hetc.layout_report")
-    regions = [
-        {k: (v.value.data if hasattr(v, "value") else v.data) for k, v in region.data.items()}
-        for region in (report.data if report is not None else [])
-    ]
-    return json.dumps({
-        "regions": regions,
-        "note": "per region of convolution tensors: the layout chosen (or forced) and the cost model's "
-        "predicted time of its convolutions and edge transposes in each layout, in ms per run "
-        "(measure with `hetc run --target c --profile`)",
-    }, indent=2) + "\n"
-
-
-def _memory_plan_json(module: ModuleOp) -> str:
-    """The arena plan of @main (hetc-plan-memory) as a report beside the code."""
+def compile_report(module: ModuleOp) -> dict:
+    """What the C target's passes decided, from the attributes they left on @main:
+    fusion groups (hetc-fuse), layout per convolution region (hetc-choose-layout) and
+    the arena plan (hetc-plan-memory), each with the cost model's predictions."""
     import json
 
     from xdsl.dialects import func
     from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, StringAttr
 
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
-    plan = main.attributes.get("hetc.memory_plan")
-    report: dict = {}
-    if isinstance(plan, DictionaryAttr):
-        for k, v in plan.data.items():
-            if isinstance(v, IntegerAttr):
-                is_bool = getattr(v.type, "width", None) is not None and v.type.width.data == 1
-                report[k] = bool(v.value.data) if is_bool else v.value.data
-            elif isinstance(v, FloatAttr):
-                report[k] = v.value.data
-            elif isinstance(v, StringAttr):
-                report[k] = v.data
-    report["note"] = (
-        "intermediates share one arena: arena_bytes (this plan) vs tensor_bytes (no reuse) vs "
-        "greedy_by_size_bytes (the TFLite allocator's plan); lower_bound_bytes = most bytes live at once"
-    )
-    return json.dumps(report, indent=2) + "\n"
+
+    def plain(attr):
+        if isinstance(attr, IntegerAttr):
+            is_bool = getattr(attr.type, "width", None) is not None and attr.type.width.data == 1
+            return bool(attr.value.data) if is_bool else attr.value.data
+        if isinstance(attr, FloatAttr):
+            return attr.value.data
+        if isinstance(attr, StringAttr):
+            return attr.data
+        if isinstance(attr, DictionaryAttr):
+            return {k: plain(v) for k, v in attr.data.items()}
+        return [plain(a) for a in attr.data]
+
+    fusion = main.attributes.get("hetc.fusion_report")
+    layout = main.attributes.get("hetc.layout_report")
+    memory = main.attributes.get("hetc.memory_plan")
+    return {
+        "fusion": json.loads(fusion.data) if isinstance(fusion, StringAttr) else None,
+        "layout": {
+            "regions": plain(layout) if layout is not None else [],
+            "note": "per region of convolution tensors: the layout chosen (or forced) and the cost model's "
+            "predicted time of its convolutions and edge transposes in each layout, in ms per run",
+        },
+        "memory": {
+            **(plain(memory) if isinstance(memory, DictionaryAttr) else {}),
+            "note": "intermediates share one arena: arena_bytes (this plan) vs tensor_bytes (no reuse) vs "
+            "greedy_by_size_bytes (the TFLite allocator's plan); lower_bound_bytes = most bytes live at once",
+        },
+        "measure": "per-kernel times: hetc run MODEL --target c --profile (each kernel is named after its ONNX nodes)",
+    }
 
 
 def _load_c(out_dir: Path):
@@ -120,7 +117,7 @@ TARGETS: dict[str, Target] = {
     "c": Target(
         "c",
         "C99 library for CPUs (model.c, model.h, weights.bin, libmodel.so)",
-        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "convert-onnx-to-loops", "hetc-plan-memory"),
+        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse", "convert-onnx-to-loops", "hetc-plan-memory"),
         _emit_c,
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "

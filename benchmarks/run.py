@@ -20,6 +20,7 @@ import argparse
 import math
 import os
 import platform
+import re
 import shlex
 import statistics
 import sys
@@ -362,7 +363,11 @@ def write_report(path: Path, all_results, runners, args, wall_s: float) -> None:
         "- The machine may be shared and has few cores: compare ratios within one run, not absolute numbers across runs.",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(L) + "\n")
+    # sections other harnesses own (between `<!-- name: begin ... -->` and
+    # `<!-- name: end -->`, e.g. benchmarks/he_ntt.py's) are kept
+    old = path.read_text() if path.exists() else ""
+    sections = [m.group(0) for m in re.finditer(r"<!-- (\w+): begin.*?-->.*?<!-- \1: end -->", old, re.S)]
+    path.write_text("\n".join(L) + "\n" + "".join("\n" + sec + "\n" for sec in sections))
 
 
 def main(argv=None) -> int:

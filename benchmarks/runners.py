@@ -178,6 +178,8 @@ class HetcRunner(Runner):
     n_threads = 1
     #: C target: "auto" = hetc-choose-layout's cost model decides per region
     layout = "auto"
+    #: C target: hetc-fuse mode (ilp is the default)
+    fusion = "ilp"
 
     def compile(self, model_path, input_shapes):
         import hetc
@@ -190,7 +192,7 @@ class HetcRunner(Runner):
         try:
             sess = hetc.compile(
                 str(model_path), target=self.target, input_shapes=dict(input_shapes), threads=self.n_threads,
-                **({"layout": self.layout} if self.target == "c" else {}),
+                **({"layout": self.layout, "fusion": self.fusion} if self.target == "c" else {}),
             )
         except HetcError as err:
             if "unknown target" in str(err):
@@ -248,6 +250,26 @@ class HetcCNchw(HetcC):
 
     def threads(self):
         return "1 (generated C, layout forced NCHW)"
+
+
+class HetcCFuseNone(HetcC):
+    """The C target with one kernel per op (hetc-fuse mode none)."""
+
+    name = "hetc-c-fuse-none"
+    fusion = "none"
+
+    def threads(self):
+        return "1 (generated C, no fusion)"
+
+
+class HetcCFuseGreedy(HetcC):
+    """The C target with rule-based fusion (hetc-fuse mode greedy)."""
+
+    name = "hetc-c-fuse-greedy"
+    fusion = "greedy"
+
+    def threads(self):
+        return "1 (generated C, greedy fusion)"
 
 
 class HetcC2T(HetcC):
@@ -423,5 +445,5 @@ class TvmRunner(Runner):
 
 
 RUNNERS: dict[str, type[Runner]] = {
-    r.name: r for r in (HetcC, HetcCNchw, HetcC2T, HetcNumpy, Ort1T, Ort2T, IreeRunner, IreeSync, TvmRunner)
+    r.name: r for r in (HetcC, HetcCNchw, HetcCFuseNone, HetcCFuseGreedy, HetcC2T, HetcNumpy, Ort1T, Ort2T, IreeRunner, IreeSync, TvmRunner)
 }

@@ -145,24 +145,27 @@ def build(
     frozen_inputs: Mapping[str, np.ndarray] | None = None,
     threads: int = 1,
     layout: str = "auto",
+    fusion: str = "ilp",
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Compile `model` for `target` into the folder `out_dir` (written atomically).
     `layout` (C target): "auto" lets hetc-choose-layout pick NCHW or NHWC per region
-    by the cost model; "nchw" / "nhwc" force one."""
+    by the cost model; "nchw" / "nhwc" force one. `fusion` (C target): "ilp" (CP-SAT
+    over the legal fusion groups), "greedy" (rule-based) or "none" (one kernel per op)."""
     if target not in TARGETS:
         raise HetcError(f"unknown target '{target}' (known: {', '.join(TARGETS)})")
     if layout not in ("auto", "nchw", "nhwc"):
         raise HetcError(f"unknown layout '{layout}' (auto, nchw or nhwc)")
+    if fusion not in ("none", "greedy", "ilp"):
+        raise HetcError(f"unknown fusion mode '{fusion}' (none, greedy or ilp)")
     module = compile_module(model, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
     fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
     in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
     out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
     ftype = fn.function_type
     source_name = Path(model).name if not isinstance(model, onnx.ModelProto) else (model.graph.name or "model")
-    target_passes = [
-        f"{p}{{layout={layout}}}" if p == "hetc-choose-layout" and layout != "auto" else p for p in TARGETS[target].passes
-    ]
+    options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": f"mode={fusion}"}
+    target_passes = [f"{p}{{{options[p]}}}" if options.get(p) else p for p in TARGETS[target].passes]
     try:
         run_pipeline(module, target_passes, progress=progress)
         if progress:
@@ -202,6 +205,7 @@ def compile(
     frozen_inputs: Mapping[str, np.ndarray] | None = None,
     threads: int = 1,
     layout: str = "auto",
+    fusion: str = "ilp",
     progress: Callable[[str], None] | None = None,
 ) -> Session:
     """Compile an ONNX model (path or ModelProto) and load it.
@@ -218,6 +222,7 @@ def compile(
         _TEMP_DIRS.append(tmp)
         output_dir = Path(tmp) / "out"
     out = build(
-        model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, threads=threads, layout=layout, progress=progress
+        model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, threads=threads, layout=layout, fusion=fusion,
+        progress=progress,
     )
     return Session(out)

@@ -8,6 +8,7 @@ from xdsl.passes import ModulePass
 def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.canonicalize import Canonicalize
     from hetc.passes.choose_layout import ChooseLayout
+    from hetc.passes.fuse import Fuse
     from hetc.passes.convert_onnx_to_loops import ConvertOnnxToLoops
     from hetc.passes.dce import DeadCodeElimination
     from hetc.passes.decompose import Decompose
@@ -20,7 +21,7 @@ def all_passes() -> dict[str, type[ModulePass]]:
 
     passes = [
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
-        ChooseLayout, ConvertOnnxToLoops, PlanMemory,
+        ChooseLayout, Fuse, ConvertOnnxToLoops, PlanMemory,
         HeNttToMatmul, HeBat, HeBarrett,
     ]
     return {p.name: p for p in passes}

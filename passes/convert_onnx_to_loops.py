@@ -28,6 +28,7 @@ from hetc.diagnostics import UnsupportedError
 from hetc.passes.loops.ops import SUPPORTED, _type_supported
 from hetc.passes.loops.conv import ConvLowering
 from hetc.passes.loops.conv_nhwc import NhwcLowering
+from hetc.passes.loops.fused import FusedRowLowering
 from hetc.passes.loops.elementwise import ElementwiseLowering
 from hetc.passes.loops.gemm import GemmLowering
 from hetc.passes.loops.host import HostLowering
@@ -38,7 +39,7 @@ from hetc.passes.loops.einsum import EinsumLowering
 from hetc.passes.loops.topk import TopKLowering
 
 
-class _Lowering(HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, ReduceLowering, RnnLowering, MovementLowering,
+class _Lowering(HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, FusedRowLowering, ReduceLowering, RnnLowering, MovementLowering,
                 EinsumLowering, TopKLowering):
     """One lowering of one module; the mixins in hetc.passes.loops hold the per-op parts."""
 

@@ -26,10 +26,13 @@ class GemmLowering:
         chain = []
         cur = op.results[0]
         rshape = _shape(cur)
+        group = op.attributes.get("hetc.group")
         while cur not in outputs and len(list(cur.uses)) == 1:
             user = next(iter(cur.uses)).operation
             if not isinstance(user, onnx_d.OnnxOp) or _shape(user.results[0]) != rshape:
                 break
+            if group is not None and user.attributes.get("hetc.group") != group:
+                break  # hetc-fuse put it in another kernel (without hetc-fuse: all that fit)
             if user.results[0].type.get_element_type() != f32:
                 break
             t = user.OP_TYPE

@@ -12,6 +12,7 @@ from hetc.dialects import onnx as onnx_d
 from hetc.passes.loop_builder import LoopBuilder, new_kernel
 
 from hetc.passes.loops.ops import BINARY, COMPARE, GEMM_MR, GEMM_NR, LOGICAL, REDUCE_OPS, UNARY, VARIADIC, _memref, _shape
+from hetc.passes.fuse import GROUP_ATTR, KIND_ATTR
 from hetc.passes.loops.conv_nhwc import is_nhwc
 from hetc.passes.loops.scalar import _FakeOp
 
@@ -33,10 +34,13 @@ class HostLowering:
         self.epilogue: list = []
         self.mr, self.nr = GEMM_MR, GEMM_NR
 
-    def kernel(self, kind: str, op, args: list[SSAValue]) -> tuple[LoopBuilder, list[SSAValue]]:
+    def kernel(
+        self, kind: str, op, args: list[SSAValue], nodes: list[str] | None = None
+    ) -> tuple[LoopBuilder, list[SSAValue]]:
         name = f"k{self.counter}_{kind}"
         self.counter += 1
-        nodes = [op.node_name] if getattr(op, "node_name", "") else []
+        if nodes is None:
+            nodes = [op.node_name] if getattr(op, "node_name", "") else []
         fn, b, params = new_kernel(name, [a.type for a in args], nodes, kind)
         self.kernels.append(fn)
         self.host.add(func.CallOp(name, args, []))
@@ -101,6 +105,11 @@ class HostLowering:
                 continue
             if isinstance(op, onnx_d.NoValueOp) or op in self.fused or op.results and op.results[0] in self.buffers:
                 continue  # (constants an epilogue needed early are made already)
+            kind = op.attributes.get(KIND_ATTR)
+            if kind is not None and kind.data == "row":  # hetc-fuse made the group contiguous
+                group = op.attributes[GROUP_ATTR]
+                self.lower_row_group([o for o in old_block.ops if o.attributes.get(GROUP_ATTR) == group], outputs)
+                continue
             self.lower_op(op, outputs)
         for v, arg in late_copies:
             self.host.add(memref.CopyOp(self.buffers[v], arg))

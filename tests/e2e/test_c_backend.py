@@ -34,8 +34,8 @@ def test_examples_match_onnxruntime(name, shapes, tmp_path):
     }
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
     files = {p.name for p in (tmp_path / "out").iterdir()}
-    assert {"model.c", "model.h", "weights.bin", "libmodel.so", "Makefile", "manifest.json", "README.md", "memory_plan.json"} <= files
-    plan = json.loads((tmp_path / "out" / "memory_plan.json").read_text())
+    assert {"model.c", "model.h", "weights.bin", "libmodel.so", "Makefile", "manifest.json", "README.md", "report.json"} <= files
+    plan = json.loads((tmp_path / "out" / "report.json").read_text())["memory"]
     assert plan["lower_bound_bytes"] <= plan["arena_bytes"] <= plan["greedy_by_size_bytes"] <= plan["tensor_bytes"]
 
 

@@ -82,7 +82,7 @@ def test_every_layout_matches_onnxruntime(layout, tmp_path):
     feeds = {"x": np.random.default_rng(1).standard_normal((1, 3, 17, 17)).astype(np.float32)}
     sess = hetc.compile(model, target="c", layout=layout, output_dir=tmp_path / "out")
     assert_matches(sess.run(feeds), ort_outputs(model, feeds))
-    report = json.loads((tmp_path / "out" / "layout.json").read_text())
+    report = json.loads((tmp_path / "out" / "report.json").read_text())["layout"]
     assert report["regions"], "the convolutions form at least one region"
     for region in report["regions"]:
         assert region["predicted_nchw_ms"] > 0 and region["predicted_nhwc_ms"] > 0

@@ -1,0 +1,515 @@
+"""hetc-fuse: partition the graph into fusion groups, each generated as one kernel.
+
+Two kinds of group, the ones the loop lowering can generate as one function:
+
+- **epilogue**: a Conv/MatMul and a chain of single-use elementwise ops after it
+  (bias, activation, residual add, per-channel scale), applied in the GEMM's store;
+- **row**: elementwise ops and last-axis reductions over the same rows (softmax,
+  decomposed layer/RMS norms, GELU chains, any elementwise DAG): per row, one loop per
+  phase between reductions; values stay in registers within a phase and in a row-sized
+  stack buffer across phases, so only the group's inputs and outputs touch memory.
+
+Candidate edges are producer -> consumer pairs that may share a group. Groups must be
+convex (no path leaves a group and comes back: the group would depend on itself), an
+op is in at most one kind of group, an epilogue is a chain, and a row group's rows fit
+the row buffer. The modes:
+
+- `none`: every op its own kernel;
+- `greedy`: XLA/TVM-style rules, consumers in topological order join their producers
+  whenever legal;
+- `ilp` (default): CP-SAT picks the edges minimizing the cost model's time, memory
+  traffic of every materialized tensor (written once, read by every consumer outside
+  its group) plus a launch cost per kernel, warm-started from greedy, with a time limit
+  and a fixed seed; convexity is enforced by cuts added while solving. It falls back to
+  greedy (and says so) if the solver finds nothing better or runs out of cut rounds.
+
+Ops get `hetc.group` (an index) and `hetc.group_kind`; groups are made contiguous in
+program order; `@main` gets `hetc.fusion_report` (mode, groups, predicted time and
+bytes, solver status and gap).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, StringAttr, TensorType, f32, i64
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from hetc.backends.cost_model import CPU
+from hetc.dialects import onnx as onnx_d
+from hetc.passes.loops.ops import BINARY, FUSABLE_UNARY, REDUCE_OPS, UNARY, VARIADIC, _broadcast_mode
+
+GROUP_ATTR = "hetc.group"
+KIND_ATTR = "hetc.group_kind"
+REPORT_ATTR = "hetc.fusion_report"
+#: longest row a row group keeps in its stack buffers (floats)
+MAX_ROW = 8192
+#: predicted cost of one more kernel call (call, loop setup, cold first lines)
+LAUNCH_SECONDS = 0.3e-6
+_ELEMENTWISE = UNARY | BINARY | VARIADIC
+_ROW_REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1", "ReduceL2"}
+
+
+def _shape(v: SSAValue) -> list[int]:
+    return list(v.type.get_shape()) if isinstance(v.type, TensorType) else []
+
+
+def _attr(op, name, default=None):
+    a = op.attributes.get(name)
+    return default if a is None else onnx_d.attribute_to_python(a)
+
+
+def _nbytes(v: SSAValue) -> int:
+    return 4 * int(np.prod(_shape(v), dtype=np.int64))
+
+
+def _is_f32(v: SSAValue) -> bool:
+    return isinstance(v.type, TensorType) and v.type.get_element_type() == f32
+
+
+def _runtime_operands(op: Operation) -> list[SSAValue]:
+    return [v for v in op.operands if isinstance(v.type, TensorType) and onnx_d.constant_value(v) is None]
+
+
+def _is_elementwise(op) -> bool:
+    return (
+        op.OP_TYPE in _ELEMENTWISE and len(op.results) == 1 and _is_f32(op.results[0])
+        and all(_is_f32(v) for v in op.operands if isinstance(v.type, TensorType))
+        # Clip's bounds and friends: constants the kernel folds in
+        and (op.OP_TYPE not in ("Clip",) or all(onnx_d.constant_value(v) is not None for v in op.operands[1:]
+                                                 if not isinstance(v.type, NoneType)))
+    )
+
+
+def _row_reduction_axis_ok(op) -> bool:
+    """A reduction over the last axis only, dims kept (its result broadcasts back over rows)."""
+    if op.OP_TYPE not in _ROW_REDUCTIONS or not _is_f32(op.results[0]) or not _is_f32(op.operands[0]):
+        return False
+    shape = _shape(op.operands[0])
+    if not shape or not _attr(op, "keepdims", 1):
+        return False
+    axes = onnx_d.constant_value(op.operands[1]) if len(op.operands) > 1 and not isinstance(op.operands[1].type, NoneType) else None
+    axes = list(axes.reshape(-1)) if axes is not None else _attr(op, "axes")
+    return axes is not None and [int(a) % len(shape) for a in axes] == [len(shape) - 1] and shape[-1] <= MAX_ROW
+
+
+def _row_space(op) -> tuple[tuple[int, ...], int] | None:
+    """(outer dims, row length) an op of a row group iterates, or None. Elementwise ops
+    whose rows have length 1 (per-row scalars like a mean) fit any row length: 0."""
+    if _row_reduction_axis_ok(op):
+        shape = _shape(op.operands[0])
+        return tuple(shape[:-1]), shape[-1]
+    if _is_elementwise(op):
+        shape = _shape(op.results[0])
+        if not shape:
+            return None
+        for v in _runtime_operands(op):  # runtime operands must be row-aligned
+            s = _shape(v)
+            if len(s) != len(shape) or any(a not in (1, b) for a, b in zip(s[:-1], shape[:-1])):
+                return None
+        return tuple(shape[:-1]), (shape[-1] if shape[-1] != 1 else 0)
+    return None
+
+
+@dataclass
+class Edge:
+    src: Operation
+    dst: Operation
+    value: SSAValue
+    kind: str  # epilogue | row
+
+
+@dataclass
+class Plan:
+    mode: str
+    chosen: list[Edge]
+    status: str
+    gap: float = 0.0
+    groups: list[list[Operation]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    predicted_bytes: int = 0
+    predicted_time_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+class FusionProblem:
+    """The ops of one function, their candidate edges, legality and cost."""
+
+    def __init__(self, fn: func.FuncOp) -> None:
+        self.fn = fn
+        self.ops = [op for op in fn.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE != "Constant"
+                    and not isinstance(op, onnx_d.NoValueOp)]
+        self.index = {op: i for i, op in enumerate(self.ops)}
+        ret = next(op for op in fn.body.block.ops if isinstance(op, func.ReturnOp))
+        self.returned = set(ret.operands)
+        self.edges = self._candidates()
+        # transitive successors, for convexity (ops are in topological order)
+        self.succ: dict[Operation, set[Operation]] = {}
+        for op in reversed(self.ops):
+            s: set[Operation] = set()
+            for r in op.results:
+                for u in r.uses:
+                    if u.operation in self.index:
+                        s.add(u.operation)
+                        s |= self.succ.get(u.operation, set())
+            self.succ[op] = s
+
+    def _candidates(self) -> list[Edge]:
+        # the GEMM heading each op's potential epilogue chain (single-use links)
+        self.head_of: dict[Operation, Operation] = {}
+        for op in self.ops:
+            if op.OP_TYPE not in ("Conv", "MatMul"):
+                continue
+            cur = op.results[0]
+            while len(list(cur.uses)) == 1 and cur not in self.returned:
+                user = next(iter(cur.uses)).operation
+                if user not in self.index or not _is_elementwise(user) or user in self.head_of:
+                    break
+                self.head_of[user] = op
+                cur = user.results[0]
+        self.spaces = {op: _row_space(op) for op in self.ops}
+        edges = []
+        for op in self.ops:
+            for r in op.results:
+                for use in r.uses:
+                    user = use.operation
+                    if user not in self.index or any(e.src is op and e.dst is user for e in edges[-4:]):
+                        continue
+                    if self._epilogue_ok(op, r, user):
+                        edges.append(Edge(op, user, r, "epilogue"))
+                    a, b = self.spaces[op], self.spaces[user]
+                    if a is not None and b is not None and _compatible(a, b):
+                        edges.append(Edge(op, user, r, "row"))
+        return edges
+
+    def _epilogue_ok(self, op, r: SSAValue, user) -> bool:
+        """`user` applied in the store of the GEMM that `op` is (or whose epilogue it ends)."""
+        head = op.OP_TYPE in ("Conv", "MatMul")
+        if not head and not _is_elementwise(op):
+            return False
+        if len(list(r.uses)) != 1 or r in self.returned or not _is_f32(r) or not _is_elementwise(user):
+            return False
+        if _shape(user.results[0]) != _shape(r):
+            return False
+        t = user.OP_TYPE
+        if (self.head_of.get(user) is not (op if head else self.head_of.get(op))) or self.head_of.get(user) is None:
+            return False
+        if t in FUSABLE_UNARY and user.operands[0] is r:
+            return all(onnx_d.constant_value(v) is not None for v in user.operands[1:] if not isinstance(v.type, NoneType))
+        if t in ("Add", "Sub", "Mul", "Div") and (user.operands[0] is r) != (user.operands[1] is r):
+            other = user.operands[1] if user.operands[0] is r else user.operands[0]
+            gemm = op if head else self.head_of.get(op)
+            if gemm is None or self.head_of.get(user) is not gemm:
+                return False
+            # the chain's head decides how the other operand broadcasts over the GEMM's tile
+            nhwc = gemm.attributes.get("hetc.layout") is not None
+            mode = _broadcast_mode(_shape(other), _shape(r), "MatMul" if nhwc else gemm.OP_TYPE)
+            return mode is not None and not (nhwc and mode == "row")
+        return False
+
+    # -- legality of a set of chosen edges --------------------------------------------------
+
+    def components(self, chosen: list[Edge]) -> dict[Operation, int]:
+        parent = {op: op for op in self.ops}
+
+        def find(x):
+            while parent[x] is not x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for e in chosen:
+            parent[find(e.src)] = find(e.dst)
+        roots: dict[Operation, int] = {}
+        return {op: roots.setdefault(find(op), len(roots)) for op in self.ops}
+
+    def violations(self, chosen: list[Edge]) -> list[tuple[Operation, Operation]]:
+        """Pairs (a, b) in one group with a path a -> q -> b through an op q outside it."""
+        comp = self.components(chosen)
+        members: dict[int, list[Operation]] = defaultdict(list)
+        for op, c in comp.items():
+            members[c].append(op)
+        bad = []
+        for c, ops in members.items():
+            if len(ops) < 2:
+                continue
+            inside = set(ops)
+            for a in ops:
+                outside_succ = {q for q in self.succ[a] if q not in inside and self._direct_pred_in(q, inside)}
+                for q in outside_succ:
+                    for b in ops:
+                        if b in self.succ[q]:
+                            bad.append((a, b))
+                            break
+        return bad
+
+    def mixed_rows(self, chosen: list[Edge]) -> list[Operation]:
+        """An op of each row group whose ops disagree on the row length (per-row scalars
+        fit any length, but one group has one length)."""
+        comp = self.components(chosen)
+        lengths: dict[int, set[int]] = defaultdict(set)
+        rows = {comp[e.src] for e in chosen if e.kind == "row"}
+        for op in self.ops:
+            if comp[op] in rows and self.spaces[op] is not None and self.spaces[op][1]:
+                lengths[comp[op]].add(self.spaces[op][1])
+        return [next(op for op in self.ops if comp[op] == c) for c, ls in lengths.items() if len(ls) > 1]
+
+    def _direct_pred_in(self, q, inside) -> bool:
+        return any(isinstance(v.owner, Operation) and v.owner in inside for v in q.operands)
+
+    def structural_ok(self, chosen: list[Edge]) -> bool:
+        """An op in at most one kind of group; epilogues are chains headed by one GEMM."""
+        kind_of: dict[Operation, set[str]] = defaultdict(set)
+        epi_in: dict[Operation, int] = defaultdict(int)
+        epi_out: dict[Operation, int] = defaultdict(int)
+        for e in chosen:
+            kind_of[e.src].add(e.kind)
+            kind_of[e.dst].add(e.kind)
+            if e.kind == "epilogue":
+                epi_in[e.dst] += 1
+                epi_out[e.src] += 1
+        if any(len(k) > 1 for k in kind_of.values()):
+            return False
+        if any(n > 1 for n in epi_in.values()) or any(n > 1 for n in epi_out.values()):
+            return False
+        # an epilogue chain starts at a GEMM
+        for e in chosen:
+            if e.kind == "epilogue" and e.src.OP_TYPE not in ("Conv", "MatMul") and epi_in[e.src] == 0:
+                return False
+        return True
+
+    # -- cost -------------------------------------------------------------------------------
+
+    def cost(self, chosen: list[Edge]) -> tuple[int, float, int]:
+        """(bytes moved, predicted seconds, kernels) of the partition `chosen` induces."""
+        comp = self.components(chosen)
+        moved = 0
+        for op in self.ops:
+            for r in op.results:
+                if not isinstance(r.type, TensorType):
+                    continue
+                # read once by each other kernel that uses it (a group re-reading a row
+                # in a later phase finds it in cache)
+                readers = {comp.get(u.operation, id(u.operation)) for u in r.uses} - {comp[op]}
+                if readers or r in self.returned:
+                    moved += _nbytes(r) * (1 + len(readers))
+        kernels = len(set(comp.values()))
+        return moved, moved / CPU.stream_bandwidth + kernels * LAUNCH_SECONDS, kernels
+
+
+def _compatible(a: tuple[tuple[int, ...], int], b: tuple[tuple[int, ...], int]) -> bool:
+    return a[0] == b[0] and (a[1] == b[1] or a[1] == 0 or b[1] == 0)
+
+
+def greedy(problem: FusionProblem) -> list[Edge]:
+    """Consumers in topological order join their producers whenever that stays legal."""
+    chosen: list[Edge] = []
+    order = sorted(problem.edges, key=lambda e: (problem.index[e.dst], problem.index[e.src]))
+    for e in order:
+        trial = chosen + [e]
+        if problem.structural_ok(trial) and not problem.violations(trial) and not problem.mixed_rows(trial):
+            chosen = trial
+    return chosen
+
+
+def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_rounds: int = 20) -> tuple[list[Edge], str, float, list[str]]:
+    """CP-SAT over the candidate edges; convexity by lazily added cuts."""
+    from ortools.sat.python import cp_model
+
+    start = greedy(problem)
+    notes: list[str] = []
+    if not problem.edges:
+        return [], "OPTIMAL (nothing to fuse)", 0.0, notes
+    cuts: list[list[int]] = []
+    edge_id = {id(e): i for i, e in enumerate(problem.edges)}
+    best, best_status, best_gap = start, "greedy", 0.0
+    for round_ in range(max_rounds):
+        m = cp_model.CpModel()
+        x = [m.NewBoolVar(f"x{i}") for i in range(len(problem.edges))]
+        by_dst: dict[Operation, list[int]] = defaultdict(list)
+        by_src: dict[Operation, list[int]] = defaultdict(list)
+        kinds_at: dict[Operation, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for i, e in enumerate(problem.edges):
+            kinds_at[e.src][e.kind].append(i)
+            kinds_at[e.dst][e.kind].append(i)
+            if e.kind == "epilogue":
+                by_dst[e.dst].append(i)
+                by_src[e.src].append(i)
+        for op, ks in kinds_at.items():  # one kind of group per op
+            if len(ks) > 1:
+                epi = m.NewBoolVar("")
+                for i in ks.get("epilogue", []):
+                    m.AddImplication(x[i], epi)
+                for i in ks.get("row", []):
+                    m.AddImplication(x[i], epi.Not())
+        for ids in list(by_dst.values()) + list(by_src.values()):
+            m.Add(sum(x[i] for i in ids) <= 1)
+        for i, e in enumerate(problem.edges):  # chains start at a GEMM
+            if e.kind == "epilogue" and e.src.OP_TYPE not in ("Conv", "MatMul"):
+                m.Add(x[i] <= sum(x[j] for j in by_dst.get(e.src, [])))
+        for cut in cuts:
+            m.Add(sum(x[i] for i in cut) <= len(cut) - 1)
+        # bytes: a tensor is written unless all its users join its producer; each user
+        # outside the producer's group reads it
+        terms = []
+        const = 0
+        for op in problem.ops:
+            for r in op.results:
+                if not isinstance(r.type, TensorType):
+                    continue
+                users = [u.operation for u in r.uses]
+                size = _nbytes(r)
+                fused = {id(e): i for e in problem.edges if e.value is r for i in [edge_id[id(e)]]}
+                user_vars = []
+                for u in users:
+                    ids = [i for e in problem.edges if e.value is r and e.dst is u for i in [edge_id[id(e)]]]
+                    if ids:
+                        user_vars.append(x[ids[0]])
+                        terms.append(size * (1 - x[ids[0]]))  # read unless fused
+                    else:
+                        const += size
+                if r in problem.returned or len(user_vars) < len(users) or not fused:
+                    const += size  # always written
+                else:
+                    written = m.NewBoolVar("")
+                    for v in user_vars:
+                        m.AddImplication(v.Not(), written)
+                    terms.append(size * written)
+        launch_units = max(1, int(LAUNCH_SECONDS * CPU.stream_bandwidth))  # bytes worth of one launch
+        objective = sum(terms) - launch_units * sum(x)
+        m.Minimize(objective)
+        for i, e in enumerate(problem.edges):
+            m.AddHint(x[i], any(e is c for c in best))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = time_limit
+        solver.parameters.random_seed = seed
+        solver.parameters.num_workers = 1
+        status = solver.Solve(m)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            notes.append(f"CP-SAT found no solution in {time_limit:g} s: greedy fusion used")
+            return start, "timeout (greedy fallback)", 1.0, notes
+        chosen = [e for i, e in enumerate(problem.edges) if solver.Value(x[i])]
+        bad = problem.violations(chosen) + [(op, op) for op in problem.mixed_rows(chosen)]
+        if not bad:
+            bound, value = solver.BestObjectiveBound(), solver.ObjectiveValue()
+            gap = abs(value - bound) / max(abs(value), 1.0)
+            name = "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
+            if problem.cost(chosen)[1] > problem.cost(start)[1]:
+                notes.append("the solver's partition was predicted slower than greedy's: greedy used")
+                return start, name + " (greedy kept)", gap, notes
+            return chosen, name, gap, notes
+        # cut off every chosen edge set joining a violating pair: the edges inside the
+        # group of the first violation
+        a, _ = bad[0]
+        comp = problem.components(chosen)
+        cut = [edge_id[id(e)] for e in chosen if comp[e.src] == comp[a]]
+        cuts.append(cut)
+    notes.append(f"convexity cuts did not converge in {max_rounds} rounds: greedy fusion used")
+    return start, "cut rounds exhausted (greedy fallback)", best_gap, notes
+
+
+def plan_fusion(fn: func.FuncOp, mode: str, time_limit: float = 5.0) -> Plan:
+    problem = FusionProblem(fn)
+    if mode == "none":
+        chosen, status, gap, notes = [], "none", 0.0, []
+    elif mode == "greedy":
+        chosen, status, gap, notes = greedy(problem), "greedy", 0.0, []
+    elif mode == "ilp":
+        chosen, status, gap, notes = solve_ilp(problem, time_limit)
+    else:
+        raise ValueError(f"unknown fusion mode '{mode}' (none, greedy or ilp)")
+    plan = Plan(mode, chosen, status, gap, notes=notes)
+    comp = problem.components(chosen)
+    kind_of = {}
+    for e in chosen:
+        kind_of[comp[e.src]] = e.kind
+    members: dict[int, list[Operation]] = defaultdict(list)
+    for op in problem.ops:
+        members[comp[op]].append(op)
+    for c, ops in members.items():
+        plan.groups.append(ops)
+        plan.kinds.append(kind_of.get(c, "single"))
+    plan.predicted_bytes, plan.predicted_time_s, _ = problem.cost(chosen)
+    return plan
+
+
+def _reorder(fn: func.FuncOp, plan: Plan) -> None:
+    """Make every group contiguous: a topological order of the groups, each group's ops
+    in their original order (convexity makes the group graph acyclic)."""
+    block = fn.body.block
+    group_of = {op: g for g, ops in enumerate(plan.groups) for op in ops}
+    deps: dict[int, set[int]] = defaultdict(set)
+    for op, g in group_of.items():
+        for v in op.operands:
+            owner = v.owner
+            if isinstance(owner, Operation) and owner in group_of and group_of[owner] != g:
+                deps[g].add(group_of[owner])
+    first = {g: min(block.get_operation_index(op) for op in ops) for g, ops in enumerate(plan.groups)}
+    done: set[int] = set()
+    order: list[int] = []
+    pending = sorted(range(len(plan.groups)), key=lambda g: first[g])
+    while pending:
+        for g in pending:
+            if deps[g] <= done:
+                order.append(g)
+                done.add(g)
+                pending.remove(g)
+                break
+        else:  # pragma: no cover - convexity guarantees progress
+            raise AssertionError("fusion groups form a cycle")
+    ret = block.last_op
+    for g in order:
+        for op in plan.groups[g]:
+            op.detach()
+            block.insert_op_before(op, ret)
+    # constants and other ops outside the problem go first, in their order
+    for op in list(block.ops):
+        if isinstance(op, onnx_d.OnnxOp) and (op.OP_TYPE == "Constant" or isinstance(op, onnx_d.NoValueOp)):
+            op.detach()
+            block.insert_op_before(op, block.first_op)
+
+
+def fuse(module: ModuleOp, mode: str = "ilp", time_limit: float = 5.0) -> list[Plan]:
+    plans = []
+    for fn in [op for op in module.ops if isinstance(op, func.FuncOp)]:
+        plan = plan_fusion(fn, mode, time_limit)
+        _reorder(fn, plan)
+        for g, (ops, kind) in enumerate(zip(plan.groups, plan.kinds)):
+            for op in ops:
+                op.attributes[GROUP_ATTR] = IntegerAttr(g, i64)
+                op.attributes[KIND_ATTR] = StringAttr(kind)
+        fn.attributes[REPORT_ATTR] = StringAttr(json.dumps(report(plan)))
+        plans.append(plan)
+    return plans
+
+
+def report(plan: Plan) -> dict:
+    return {
+        "mode": plan.mode,
+        "groups": [[op.node_name or op.OP_TYPE for op in ops] for ops in plan.groups if len(ops) > 1],
+        "group_kinds": [k for ops, k in zip(plan.groups, plan.kinds) if len(ops) > 1],
+        "kernels": len(plan.groups),
+        "predicted_time_s": plan.predicted_time_s,
+        "predicted_bytes": plan.predicted_bytes,
+        "solver": {"status": plan.status, "gap": plan.gap},
+        "notes": plan.notes,
+    }
+
+
+@dataclass(frozen=True)
+class Fuse(ModulePass):
+    name = "hetc-fuse"
+
+    #: none | greedy | ilp
+    mode: str = "ilp"
+    #: CP-SAT time limit per function, seconds
+    time_limit: float = 5.0
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        fuse(op, self.mode, float(self.time_limit))

@@ -1,0 +1,156 @@
+"""hetc-fuse end to end: every fusion mode computes what onnxruntime computes, and
+the compile report says which groups were formed (issue 7's report.json schema)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import hetc
+from ort_check import assert_matches, ort_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+MODES = ["none", "greedy", "ilp"]
+
+
+def _rows_model() -> onnx.ModelProto:
+    """Row-group material: softmax, a decomposed LayerNorm with a per-row epsilon add,
+    GELU (erf form), an RMS norm from ReduceMean(x*x), a residual, and values that
+    escape a group mid-way (returned, and read by a Transpose)."""
+    rng = np.random.default_rng(0)
+    w = nh.from_array((rng.standard_normal((16, 16)) * 0.3).astype(np.float32), "w")
+    bias = nh.from_array(rng.standard_normal(16).astype(np.float32), "bias")
+    gamma = nh.from_array(rng.standard_normal((1, 16)).astype(np.float32), "gamma")
+    consts = [
+        nh.from_array(np.array([-1], np.int64), "axes"),
+        nh.from_array(np.array(1e-5, np.float32), "eps"),
+        nh.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+        nh.from_array(np.array(1.0, np.float32), "one"),
+        nh.from_array(np.array(0.5, np.float32), "half"),
+    ]
+    nodes = [
+        h.make_node("MatMul", ["x", "w"], ["mm"]),
+        h.make_node("Add", ["mm", "bias"], ["a"]),
+        # softmax
+        h.make_node("ReduceMax", ["a", "axes"], ["mx"]),
+        h.make_node("Sub", ["a", "mx"], ["d"]),
+        h.make_node("Exp", ["d"], ["ex"]),
+        h.make_node("ReduceSum", ["ex", "axes"], ["se"]),
+        h.make_node("Div", ["ex", "se"], ["sm"]),
+        # layer norm on the softmax, per-row scalars between the reductions
+        h.make_node("ReduceMean", ["sm", "axes"], ["mu"]),
+        h.make_node("Sub", ["sm", "mu"], ["c"]),
+        h.make_node("Mul", ["c", "c"], ["c2"]),
+        h.make_node("ReduceMean", ["c2", "axes"], ["var"]),
+        h.make_node("Add", ["var", "eps"], ["ve"]),
+        h.make_node("Sqrt", ["ve"], ["sd"]),
+        h.make_node("Div", ["c", "sd"], ["ln"]),
+        h.make_node("Mul", ["ln", "gamma"], ["lg"]),
+        # GELU, erf form
+        h.make_node("Div", ["lg", "sqrt2"], ["g0"]),
+        h.make_node("Erf", ["g0"], ["g1"]),
+        h.make_node("Add", ["g1", "one"], ["g2"]),
+        h.make_node("Mul", ["lg", "g2"], ["g3"]),
+        h.make_node("Mul", ["g3", "half"], ["gelu"]),
+        # RMS norm + residual
+        h.make_node("Mul", ["gelu", "gelu"], ["sq"]),
+        h.make_node("ReduceMean", ["sq", "axes"], ["ms"]),
+        h.make_node("Sqrt", ["ms"], ["rms"]),
+        h.make_node("Div", ["gelu", "rms"], ["rn"]),
+        h.make_node("Add", ["rn", "x"], ["y"]),
+        h.make_node("Transpose", ["ex"], ["ext"], perm=[1, 0]),
+    ]
+    graph = h.make_graph(
+        nodes, "rows", [h.make_tensor_value_info("x", T.FLOAT, [6, 16])],
+        [h.make_tensor_value_info(n, T.FLOAT, None) for n in ("y", "sm", "ext", "var")],
+        [w, bias, gamma, *consts],
+    )
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_row_groups_match_onnxruntime(mode, tmp_path):
+    model = _rows_model()
+    feeds = {"x": np.random.default_rng(1).standard_normal((6, 16)).astype(np.float32)}
+    sess = hetc.compile(model, target="c", fusion=mode, output_dir=tmp_path / "out")
+    assert_matches(sess.run(feeds), ort_outputs(model, feeds))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]
+    assert report["mode"] == mode
+    assert isinstance(report["predicted_time_s"], float) and isinstance(report["predicted_bytes"], int)
+    assert set(report["solver"]) == {"status", "gap"}
+    code = (tmp_path / "out" / "model.c").read_text()
+    if mode == "none":
+        assert report["groups"] == [] and "fused_row" not in code
+    else:
+        assert "fused_row" in code and report["groups"]
+        # the softmax's reductions and what lies between them share one kernel
+        assert any({"ReduceMax", "ReduceSum"} <= {n.split("_")[0] for n in g} or len(g) >= 5 for g in report["groups"])
+
+
+@pytest.mark.parametrize("name", ["transformer_block", "cnn"])
+@pytest.mark.parametrize("mode", MODES)
+def test_examples_match_onnxruntime_in_every_mode(name, mode, tmp_path):
+    path = ROOT / "examples" / f"{name}.onnx"
+    sess = hetc.compile(path, target="c", fusion=mode, output_dir=tmp_path / "out")
+    rng = np.random.default_rng(2)
+    feeds = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+    kernels = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]["kernels"]
+    assert kernels > 0
+
+
+def test_fusion_reduces_kernels_and_bytes(tmp_path):
+    path = ROOT / "examples" / "transformer_block.onnx"
+    reports = {}
+    for mode in MODES:
+        hetc.build(path, "c", tmp_path / mode, fusion=mode)
+        reports[mode] = json.loads((tmp_path / mode / "report.json").read_text())["fusion"]
+    assert reports["greedy"]["kernels"] < reports["none"]["kernels"]
+    assert reports["greedy"]["predicted_bytes"] < reports["none"]["predicted_bytes"]
+    assert reports["ilp"]["predicted_time_s"] <= reports["greedy"]["predicted_time_s"] * (1 + 1e-9)
+
+
+def test_cli_fusion_flag(tmp_path, capsys):
+    from hetc.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compile", str(ROOT / "examples" / "transformer_block.onnx"), "--target", "c", "--fusion", "greedy",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fusion greedy:" in printed and "fused groups" in printed
+    assert json.loads((out / "report.json").read_text())["fusion"]["mode"] == "greedy"
+
+
+def test_bad_fusion_mode_is_refused(tmp_path):
+    from hetc.diagnostics import HetcError
+
+    with pytest.raises(HetcError, match="unknown fusion mode 'fast'"):
+        hetc.build(ROOT / "examples" / "mlp.onnx", "c", tmp_path / "out", {"x": (1, 784)}, fusion="fast")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vit_tiny", "bert_mini", "gpt2_small", "convnext"])
+@pytest.mark.parametrize("mode", ["none", "greedy"])
+def test_zoo_models_match_onnxruntime_without_and_with_greedy_fusion(name, mode, tmp_path_factory):
+    """(the default, ilp, runs in test_c_backend's zoo test)"""
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from models import zoo
+
+    cache = os.environ.get("HETC_CACHE")
+    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-fuse")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = zoo.export(name, folder)
+    feeds = zoo.make_inputs(name, 0)
+    sess = hetc.compile(path, target="c", fusion=mode, input_shapes={k: v.shape for k, v in feeds.items()})
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))

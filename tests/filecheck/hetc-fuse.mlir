@@ -1,0 +1,49 @@
+// RUN: hetc-opt %s -p 'hetc-fuse{mode=greedy}' | filecheck %s --check-prefix=GREEDY
+// RUN: hetc-opt %s -p 'hetc-fuse{mode=ilp}' | filecheck %s --check-prefix=ILP
+// RUN: hetc-opt %s -p 'hetc-fuse{mode=none}' | filecheck %s --check-prefix=NONE
+
+// MatMul + bias + ReLU, then a softmax over the last axis, then a Mul that also reads
+// the softmax's Exp through a Transpose/Reshape.
+// Greedy: bias and ReLU join the GEMM's epilogue; the softmax (two reductions and the
+// elementwise ops between) is one row group.
+// The report on the function lists the groups by ONNX node.
+// GREEDY: hetc.fusion_report = "{\22mode\22: \22greedy\22, \22groups\22: [[\22mm\22, \22bias\22, \22relu\22], [\22max\22, \22sub\22, \22exp\22, \22sum\22, \22div\22]]
+// GREEDY: "onnx.MatMul"{{.*}}hetc.node = "mm", hetc.group = 0 : i64, hetc.group_kind = "epilogue"
+// GREEDY: "onnx.Add"{{.*}}hetc.node = "bias", hetc.group = 0 : i64, hetc.group_kind = "epilogue"
+// GREEDY: "onnx.Relu"{{.*}}hetc.node = "relu", hetc.group = 0 : i64, hetc.group_kind = "epilogue"
+// GREEDY: "onnx.ReduceMax"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
+// GREEDY: "onnx.Sub"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
+// GREEDY: "onnx.Exp"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
+// GREEDY: "onnx.ReduceSum"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
+// GREEDY: "onnx.Div"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
+// The Mul must not join the softmax group: Exp -> Transpose -> Reshape -> Mul would
+// leave the group and come back (a cycle once the group is one kernel).
+// GREEDY: "onnx.Transpose"{{.*}}hetc.group_kind = "single"
+// GREEDY: "onnx.Mul"{{.*}}hetc.node = "mul", hetc.group = 4 : i64, hetc.group_kind = "single"
+
+// The ILP moves the same bytes with the ReLU in the row group instead, and proves it.
+// ILP: \22solver\22: {\22status\22: \22OPTIMAL\22, \22gap\22: 0.0}
+// ILP: hetc.node = "relu", hetc.group = 1 : i64, hetc.group_kind = "row"
+// ILP: hetc.node = "mul", hetc.group = 4 : i64, hetc.group_kind = "single"
+
+// none: one kernel per op.
+// NONE: \22kernels\22: 11
+// NONE-NOT: hetc.group_kind = "row"
+// NONE-NOT: hetc.group_kind = "epilogue"
+func.func @main(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %b = "onnx.Constant"() {value = dense<1.000000e-01> : tensor<8xf32>} : () -> tensor<8xf32>
+  %shape = "onnx.Constant"() {value = dense<[4, 8]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %axes = "onnx.Constant"() {value = dense<-1> : tensor<1xi64>} : () -> tensor<1xi64>
+  %mm = "onnx.MatMul"(%x, %w) {hetc.node = "mm"} : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %mb = "onnx.Add"(%mm, %b) {hetc.node = "bias"} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %r = "onnx.Relu"(%mb) {hetc.node = "relu"} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %m = "onnx.ReduceMax"(%r, %axes) {hetc.node = "max"} : (tensor<4x8xf32>, tensor<1xi64>) -> tensor<4x1xf32>
+  %d = "onnx.Sub"(%r, %m) {hetc.node = "sub"} : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  %e = "onnx.Exp"(%d) {hetc.node = "exp"} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %s = "onnx.ReduceSum"(%e, %axes) {hetc.node = "sum"} : (tensor<4x8xf32>, tensor<1xi64>) -> tensor<4x1xf32>
+  %y = "onnx.Div"(%e, %s) {hetc.node = "div"} : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  %t = "onnx.Transpose"(%e) {perm = array<i64: 1, 0>, hetc.node = "tr"} : (tensor<4x8xf32>) -> tensor<8x4xf32>
+  %t2 = "onnx.Reshape"(%t, %shape) {hetc.node = "rs"} : (tensor<8x4xf32>, tensor<2xi64>) -> tensor<4x8xf32>
+  %z = "onnx.Mul"(%y, %t2) {hetc.node = "mul"} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  func.return %z, %y : tensor<4x8xf32>, tensor<4x8xf32>
+}
