@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 from xdsl.dialects import func, memref
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import Float32Type, IntegerAttr, ModuleOp
 
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers, is_narrow_float
 from hetc.backends.cfamily.printer import CFamilyPrinter
+from hetc.backends.cfamily.vecmath import HELPERS as VECMATH
+from hetc.backends.cfamily.vecmath import definitions as vecmath_definitions
 from hetc.diagnostics import HetcError
 
 WEIGHTS_MAGIC = b"HETCWTS1"
@@ -40,6 +42,7 @@ class C99Printer(CFamilyPrinter):
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
         self.narrow = NarrowFloatHelpers("static inline")
+        self.vecmath_used: set[str] = set()
 
     def parallel_pragma(self) -> str | None:
         return f"#pragma omp parallel for schedule(static) num_threads({self.threads})" if self.threads > 1 else None
@@ -55,8 +58,16 @@ class C99Printer(CFamilyPrinter):
             return self.narrow.from_float(x, dst, double=src.bitwidth == 64, round_mode=round_mode)
         return super().convert_float(x, src, dst, round_mode)
 
+    def math_function(self, name: str, t) -> str:
+        """float32 exp/tanh/erf as inline arithmetic (backends/cfamily/vecmath.py), so
+        loops that call them vectorize; the rest is libm."""
+        if isinstance(t, Float32Type) and name in VECMATH:
+            self.vecmath_used.add(name)
+            return VECMATH[name][0]
+        return super().math_function(name, t)
+
     def helper_definitions(self) -> str:
-        return self.narrow.definitions()
+        return "\n\n".join(d for d in (vecmath_definitions(self.vecmath_used), self.narrow.definitions()) if d)
 
 
 def _arena_plan(main: func.FuncOp) -> tuple[dict, int]:
