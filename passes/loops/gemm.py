@@ -147,6 +147,8 @@ class GemmLowering:
         m, k = _shape(a)
         n = _shape(c)[1]
         mr, nr, vec_m = self.tile(m, n)
+        if not vec_m and self._global_array(a) is None:
+            a_rows = True  # activations: read in place rather than packed every run
         if a_rows:
             mr, nr, vec_m = self.mr, self.nr, False
         ap = a if a_rows else self.packed_a(op, a, mr)
