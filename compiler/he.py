@@ -391,3 +391,18 @@ __all__ = [
     "HE_PIPELINE", "Program", "compile_module", "compile_modmatmul", "compile_ntt", "compile_polymul",
     "find_ntt_prime", "intt", "is_prime", "modmatmul", "ntt", "ntt_primes", "polymul", "primitive_root",
 ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Tensor operations on encrypted data (packed CKKS slots): see hetc/he_packed.py
+# ---------------------------------------------------------------------------
+
+from hetc.he_packed import (  # noqa: E402
+    PackedProgram,
+    encrypted_einsum,
+    encrypted_linear_square,
+    encrypted_matvec,
+    encrypted_mlp,
+)
+
+__all__ += ["PackedProgram", "encrypted_einsum", "encrypted_linear_square", "encrypted_matvec", "encrypted_mlp"]

@@ -616,10 +616,430 @@ CORE_OPS: list[type[IRDLOperation]] = [
 # append them to PACKED_SLOT_OPS; the dialect below registers them with the rest.
 # ===========================================================================
 
-PACKED_SLOT_OPS: list[type[IRDLOperation]] = []
+#
+# Values are slot vectors: `!he.ct<SLOTS, "LAYOUT">` (a ciphertext) and
+# `!he.pt<SLOTS, "LAYOUT">` (an encoded plaintext). SLOTS is the slot count (CKKS:
+# poly modulus degree / 2); LAYOUT says which tensor element lives in which slot:
+#
+#   grid dims=A,B strides=SA,SB [bcast=R@P,...] clean|junk
+#       element (a, b) sits in slot a*SA + b*SB + sum_k r_k*P_k for every r_k < R_k
+#       (a bcast entry R@P replicates the tensor R times at period P); `clean`: every
+#       other slot is 0, `junk`: other slots hold partial sums (read only the mapped ones).
+#       A scalar is `grid dims= strides= ...` (slot 0).
+#   diag rows=M cols=N d=D k=K at=G
+#       slot G + i holds W[i, (i + K) mod D] for i < max(M, D) (0 where i >= M or the
+#       column >= N): the K-th generalized (Halevi-Shoup) diagonal of W over D columns
+#       (hetc-he-matvec-bsgs uses D = N), placed G slots up (BSGS pre-rotates the
+#       diagonals of giant step G); other slots are 0.
+#   partial NOTE
+#       an intermediate (a rotated replica, a BSGS partial sum): no tensor to read back.
+#   auto
+#       not decided yet (a high-level result before its lowering fixes it).
+#
+# Rotation convention (SEAL's rotate_vector): he.rotate by k moves slot s+k to slot s,
+# out[s] = in[(s + k) mod SLOTS]; k < 0 rotates right. Every distinct k needs one Galois key.
+#
+#   he.encode  tensor -> !he.pt        pack a plaintext tensor in the result's layout
+#   he.encrypt tensor -> !he.ct        client side: pack + encrypt (the program's input boundary)
+#   he.decrypt !he.ct -> tensor        client side: decrypt + read the mapped slots
+#   he.rotate  {offset}                slot rotation (one Galois key per offset)
+#   he.slot_add / he.slot_sub / he.slot_mul   ct (+|-|*) ct, ct (+|-|*) pt, slot-wise
+#   he.rescale                         CKKS: divide by the last prime, one level down
+#   he.matvec  (W: tensor, x: !he.ct)  plaintext matrix x encrypted vector [optional n1: BSGS split]
+#   he.einsum  {equation}              einsum over ciphertexts and plaintext tensors [optional order]
+#
+# (he.add / he.sub / he.mul are the word-level ops above, hence the slot_ prefix here.)
+# hetc-he-matvec-bsgs, hetc-he-einsum-pack and hetc-he-choose-packing lower and plan these;
+# hetc.backends.numpy.he_slots simulates them and hetc.backends.seal_ckks runs them on SEAL.
+
+import re as _re
+from dataclasses import dataclass as _dataclass
+
+from xdsl.dialects.builtin import IntAttr, StringAttr, UnitAttr
+from xdsl.ir import ParametrizedAttribute, TypeAttribute
+from xdsl.irdl import irdl_attr_definition, opt_attr_def
+
+
+@_dataclass(frozen=True)
+class Layout:
+    """A parsed packing layout (see the section comment)."""
+
+    kind: str  # "grid" | "diag" | "partial" | "auto"
+    dims: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+    bcast: tuple[tuple[int, int], ...] = ()  # (count, period)
+    clean: bool = True
+    rows: int = 0
+    cols: int = 0
+    d: int = 0
+    k: int = 0
+    at: int = 0
+    note: str = ""
+
+    @staticmethod
+    def grid(dims, strides, bcast=(), clean=True) -> Layout:
+        return Layout("grid", tuple(int(v) for v in dims), tuple(int(v) for v in strides),
+                      tuple((int(r), int(p)) for r, p in bcast if int(r) > 1), bool(clean))
+
+    @staticmethod
+    def diag(rows: int, cols: int, d: int, k: int, at: int) -> Layout:
+        return Layout("diag", rows=rows, cols=cols, d=d, k=k, at=at)
+
+    def __str__(self) -> str:
+        if self.kind == "auto":
+            return "auto"
+        if self.kind == "partial":
+            return f"partial {self.note}".strip()
+        if self.kind == "diag":
+            return f"diag rows={self.rows} cols={self.cols} d={self.d} k={self.k} at={self.at}"
+        text = f"grid dims={','.join(map(str, self.dims))} strides={','.join(map(str, self.strides))}"
+        if self.bcast:
+            text += " bcast=" + ",".join(f"{r}@{p}" for r, p in self.bcast)
+        return text + (" clean" if self.clean else " junk")
+
+    @staticmethod
+    def parse(text: str) -> Layout:
+        words = text.split()
+        if words == ["auto"]:
+            return Layout("auto")
+        if words and words[0] == "partial":
+            return Layout("partial", note=" ".join(words[1:]))
+        try:
+            kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            ints = lambda s: tuple(int(v) for v in s.split(",") if v != "")
+            if words[0] == "diag":
+                return Layout.diag(*(int(kv[key]) for key in ("rows", "cols", "d", "k", "at")))
+            if words[0] == "grid":
+                bcast = tuple(tuple(int(v) for v in b.split("@")) for b in kv.get("bcast", "").split(",") if b)
+                flags = [w for w in words[1:] if "=" not in w]
+                if flags not in (["clean"], ["junk"]):
+                    raise ValueError
+                lay = Layout.grid(ints(kv["dims"]), ints(kv["strides"]), bcast, flags == ["clean"])
+                if len(lay.dims) != len(lay.strides):
+                    raise ValueError
+                return lay
+        except (KeyError, ValueError, TypeError):
+            pass
+        raise VerifyException(
+            f"he: bad slot layout '{text}'; write 'grid dims=A,B strides=SA,SB [bcast=R@P] clean|junk', "
+            "'diag rows=M cols=N d=D k=K at=G' or 'auto'"
+        )
+
+    def base_slots(self) -> np.ndarray:
+        """Slot of every tensor element (grid: shaped like dims; diag: [D] for i < D)."""
+        if self.kind == "diag":
+            return self.at + np.arange(max(self.rows, self.d), dtype=np.int64)
+        slots = np.zeros(self.dims, dtype=np.int64)
+        for axis, (n, s) in enumerate(zip(self.dims, self.strides)):
+            shape = [1] * len(self.dims)
+            shape[axis] = n
+            slots = slots + (np.arange(n, dtype=np.int64) * s).reshape(shape)
+        return slots
+
+    def offsets(self) -> np.ndarray:
+        """The replication offsets (0 first)."""
+        off = np.zeros(1, dtype=np.int64)
+        for r, p in self.bcast:
+            off = (off[:, None] + np.arange(r, dtype=np.int64)[None, :] * p).reshape(-1)
+        return off
+
+    def max_slot(self) -> int:
+        if self.kind == "diag":
+            return self.at + max(self.rows, self.d) - 1
+        if self.kind in ("auto", "partial") or any(n == 0 for n in self.dims):
+            return 0
+        top = sum((n - 1) * s for n, s in zip(self.dims, self.strides))
+        return top + sum((r - 1) * p for r, p in self.bcast)
+
+    def check_fits(self, slots: int, what: str) -> None:
+        if self.kind == "grid" and any(n < 0 for n in self.dims + self.strides):
+            raise VerifyException(f"{what}: negative size or stride in layout '{self}'")
+        top = self.max_slot()
+        if top >= slots:
+            raise VerifyException(
+                f"{what}: layout '{self}' needs {top + 1} slots but the vector has {slots} "
+                f"(tensor of shape {list(self.dims) or [self.rows, self.cols]}); use a larger poly modulus "
+                "degree or split the tensor"
+            )
+
+
+class _SlotVectorType(ParametrizedAttribute, TypeAttribute):
+    slots: IntAttr
+    layout: StringAttr
+
+    def __init__(self, slots: int, layout: Layout | str):
+        super().__init__(IntAttr(int(slots)), StringAttr(str(layout)))
+
+    @classmethod
+    def parse_parameters(cls, parser):
+        parser.parse_punctuation("<")
+        slots = parser.parse_integer()
+        parser.parse_punctuation(",")
+        text = parser.parse_str_literal()
+        parser.parse_punctuation(">")
+        return (IntAttr(slots), StringAttr(text))
+
+    def print_parameters(self, printer) -> None:
+        printer.print_string(f'<{self.slots.data}, "{self.layout.data}">')
+
+    def verify(self) -> None:
+        n = self.slots.data
+        if not is_power_of_two(n):
+            raise VerifyException(f"{self.name}: slot count {n} is not a power of two")
+        lay = Layout.parse(self.layout.data)
+        lay.check_fits(n, self.name)
+
+    @property
+    def n_slots(self) -> int:
+        return self.slots.data
+
+    @property
+    def packing(self) -> Layout:
+        return Layout.parse(self.layout.data)
+
+
+@irdl_attr_definition
+class CiphertextType(_SlotVectorType):
+    """An encrypted slot vector (CKKS ciphertext) in a packing layout."""
+
+    name = "he.ct"
+
+
+@irdl_attr_definition
+class PlaintextType(_SlotVectorType):
+    """An encoded (not encrypted) slot vector in a packing layout."""
+
+    name = "he.pt"
+
+
+def _slot_type(op, v, what: str, allowed=(CiphertextType, PlaintextType)) -> _SlotVectorType:
+    t = v.type
+    if not isinstance(t, allowed):
+        names = " or ".join(c.name for c in allowed)
+        raise VerifyException(f"{op.name}: {what} must be {names}, got {t}")
+    return t
+
+
+def _float_tensor(op, v, what: str) -> tuple[int, ...]:
+    t = v.type
+    if not isinstance(t, TensorType):
+        raise VerifyException(f"{op.name}: {what} must be a tensor, got {t}")
+    return tuple(t.get_shape())
+
+
+def _check_layout_shape(op, lay: Layout, shape: tuple[int, ...]) -> None:
+    want = (lay.rows, lay.cols) if lay.kind == "diag" else lay.dims
+    if lay.kind != "auto" and tuple(want) != tuple(shape):
+        raise VerifyException(f"{op.name}: tensor shape {list(shape)} differs from the layout's {list(want)} ('{lay}')")
+
+
+class _PackOp(HeOp):
+    input = operand_def(TensorType)
+    result = result_def()
+    traits = traits_def(Pure())
+
+    def _result_class(self) -> type:
+        return _SlotVectorType
+
+    def verify_(self) -> None:
+        t = _slot_type(self, self.result, "result", (self._result_class(),))
+        _check_layout_shape(self, t.packing, _float_tensor(self, self.input, "input"))
+
+
+@irdl_op_definition
+class EncodeOp(_PackOp):
+    """Pack a plaintext tensor into slots in the result's layout."""
+
+    name = "he.encode"
+
+    def _result_class(self) -> type:
+        return PlaintextType
+
+
+@irdl_op_definition
+class EncryptOp(_PackOp):
+    """Client side: pack a tensor in the result's layout and encrypt it."""
+
+    name = "he.encrypt"
+
+    def _result_class(self) -> type:
+        return CiphertextType
+
+
+@irdl_op_definition
+class DecryptOp(HeOp):
+    """Client side: decrypt and read back the tensor from the operand's mapped slots."""
+
+    name = "he.decrypt"
+    input = operand_def(CiphertextType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        lay = _slot_type(self, self.input, "input", (CiphertextType,)).packing
+        if lay.kind in ("diag", "partial"):
+            raise VerifyException(f"{self.name}: cannot read a tensor back from a diagonal layout")
+        _check_layout_shape(self, lay, _float_tensor(self, self.result, "result"))
+
+
+@irdl_op_definition
+class RotateOp(HeOp):
+    """out[s] = in[(s + offset) mod slots] (a Galois automorphism; one key per offset)."""
+
+    name = "he.rotate"
+    input = operand_def(CiphertextType)
+    result = result_def(CiphertextType)
+    offset = attr_def(IntegerAttr)
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        a, r = self.input.type, self.result.type
+        if a.n_slots != r.n_slots:
+            raise VerifyException(f"{self.name}: slot counts differ ({a.n_slots} -> {r.n_slots})")
+        if not -a.n_slots < self.amount < a.n_slots or self.amount == 0:
+            raise VerifyException(f"{self.name}: offset {self.amount} must be non-zero and within +-{a.n_slots - 1}")
+
+    @property
+    def amount(self) -> int:
+        return int(self.offset.value.data)
+
+
+class _SlotBinary(HeOp):
+    lhs = operand_def(CiphertextType)
+    rhs = operand_def()
+    result = result_def(CiphertextType)
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        a = _slot_type(self, self.lhs, "lhs", (CiphertextType,))
+        b = _slot_type(self, self.rhs, "rhs")
+        r = _slot_type(self, self.result, "result", (CiphertextType,))
+        if not a.n_slots == b.n_slots == r.n_slots:
+            raise VerifyException(f"{self.name}: slot counts differ: {a.n_slots}, {b.n_slots} -> {r.n_slots}")
+
+
+@irdl_op_definition
+class SlotAddOp(_SlotBinary):
+    """Slot-wise ct + ct or ct + pt."""
+
+    name = "he.slot_add"
+
+
+@irdl_op_definition
+class SlotSubOp(_SlotBinary):
+    """Slot-wise ct - ct or ct - pt."""
+
+    name = "he.slot_sub"
+
+
+@irdl_op_definition
+class SlotMulOp(_SlotBinary):
+    """Slot-wise ct * ct (relinearized by the backend) or ct * pt; follow with he.rescale."""
+
+    name = "he.slot_mul"
+
+
+@irdl_op_definition
+class RescaleOp(HeOp):
+    """CKKS rescale: divide by the last prime of the chain (one level; identity on slots)."""
+
+    name = "he.rescale"
+    input = operand_def(CiphertextType)
+    result = result_def(CiphertextType)
+    traits = traits_def(Pure())
+
+
+@irdl_op_definition
+class MatVecOp(HeOp):
+    """y = W @ x: plaintext W [M, N], encrypted x (layout dims=N), y in layout
+    `grid dims=M strides=1 clean`. `n1` (optional): the baby-step count of the BSGS split;
+    `pack_at_encrypt` (unit, optional): the client encrypts x already replicated."""
+
+    name = "he.matvec"
+    matrix = operand_def(TensorType)
+    vector = operand_def(CiphertextType)
+    result = result_def(CiphertextType)
+    n1 = opt_attr_def(IntegerAttr)
+    pack_at_encrypt = opt_attr_def(UnitAttr)
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        shape = _float_tensor(self, self.matrix, "matrix")
+        if len(shape) != 2:
+            raise VerifyException(f"{self.name}: the matrix must be 2-D, got shape {list(shape)}")
+        lay = self.vector.type.packing
+        if lay.kind != "auto" and (lay.kind != "grid" or lay.dims != (shape[1],)):
+            raise VerifyException(
+                f"{self.name}: the vector's layout '{lay}' does not hold a vector of length {shape[1]} "
+                f"(the matrix is {shape[0]}x{shape[1]})"
+            )
+        r = self.result.type.packing
+        if r.kind != "auto" and r != Layout.grid((shape[0],), (1,)):
+            raise VerifyException(f"{self.name}: result layout must be 'auto' or '{Layout.grid((shape[0],), (1,))}'")
+
+
+def parse_einsum(equation: str, n_operands: int) -> tuple[list[str], str]:
+    eq = equation.replace(" ", "")
+    if "->" not in eq or "." in eq:
+        raise VerifyException(f"he.einsum: equation '{equation}' needs an explicit '->' output and no ellipsis")
+    lhs, out = eq.split("->")
+    ins = lhs.split(",")
+    if len(ins) != n_operands:
+        raise VerifyException(f"he.einsum: equation '{equation}' has {len(ins)} inputs for {n_operands} operands")
+    for s in (*ins, out):
+        if not _re.fullmatch(r"[a-z]*", s) or len(set(s)) != len(s):
+            raise VerifyException(f"he.einsum: subscript '{s}' in '{equation}' must be distinct lower-case letters")
+    if set(out) - set("".join(ins)):
+        raise VerifyException(f"he.einsum: output '{out}' uses letters no input has")
+    return ins, out
+
+
+@irdl_op_definition
+class EinsumOp(HeOp):
+    """einsum over ciphertexts (!he.ct, layout `auto` or the compact one the lowering
+    expects) and plaintext tensors; at least one operand is encrypted. `order`
+    (optional): the iteration-space letter order that fixes the slot layout;
+    `expand_at_encrypt` (unit, optional): the client packs the operands already expanded."""
+
+    name = "he.einsum"
+    inputs = var_operand_def()
+    result = result_def(CiphertextType)
+    equation = attr_def(StringAttr)
+    order = opt_attr_def(StringAttr)
+    expand_at_encrypt = opt_attr_def(UnitAttr)
+    traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        ins, _out = parse_einsum(self.equation.data, len(self.inputs))
+        if not any(isinstance(v.type, CiphertextType) for v in self.inputs):
+            raise VerifyException(f"{self.name}: no operand is encrypted; use a plaintext einsum")
+        sizes: dict[str, int] = {}
+        for sub, v in zip(ins, self.inputs):
+            if isinstance(v.type, CiphertextType):
+                lay = v.type.packing
+                shape = lay.dims if lay.kind == "grid" else None
+                if lay.kind in ("diag", "partial"):
+                    raise VerifyException(f"{self.name}: an operand in layout '{lay}' is not a tensor")
+            else:
+                shape = _float_tensor(self, v, "operand")
+            if shape is None:
+                continue
+            if len(shape) != len(sub):
+                raise VerifyException(f"{self.name}: operand '{sub}' has shape {list(shape)}")
+            for c, n in zip(sub, shape):
+                if sizes.setdefault(c, n) != n:
+                    raise VerifyException(f"{self.name}: letter '{c}' has sizes {sizes[c]} and {n}")
+        if self.order is not None and sorted(self.order.data) != sorted(set("".join(ins))):
+            raise VerifyException(f"{self.name}: order '{self.order.data}' is not a permutation of the letters")
+
+
+PACKED_SLOT_OPS: list[type[IRDLOperation]] = [
+    EncodeOp, EncryptOp, DecryptOp, RotateOp, SlotAddOp, SlotSubOp, SlotMulOp, RescaleOp, MatVecOp, EinsumOp,
+]  # fmt: skip
+PACKED_SLOT_TYPES = [CiphertextType, PlaintextType]
 
 # ===========================================================================
 # (end of the packed-slot section)
 # ===========================================================================
 
-HE = Dialect("he", [*CORE_OPS, *PACKED_SLOT_OPS], [])
+HE = Dialect("he", [*CORE_OPS, *PACKED_SLOT_OPS], [*PACKED_SLOT_TYPES])

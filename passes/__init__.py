@@ -16,6 +16,9 @@ def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.he_barrett import HeBarrett
     from hetc.passes.he_bat import HeBat
     from hetc.passes.he_ntt_to_matmul import HeNttToMatmul
+    from hetc.passes.he_matvec_bsgs import HeMatvecBsgs
+    from hetc.passes.he_einsum_pack import HeEinsumPack
+    from hetc.passes.he_choose_packing import HeChoosePacking
     from hetc.passes.plan_memory import PlanMemory
     from hetc.passes.verify_shapes import VerifyShapes
 
@@ -23,5 +26,6 @@ def all_passes() -> dict[str, type[ModulePass]]:
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
         ChooseLayout, Fuse, ConvertOnnxToLoops, PlanMemory,
         HeNttToMatmul, HeBat, HeBarrett,
+        HeChoosePacking, HeMatvecBsgs, HeEinsumPack,
     ]
     return {p.name: p for p in passes}
