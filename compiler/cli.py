@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -17,6 +18,12 @@ EXAMPLES = {
     "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
     "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784\n"
     "example: hetc run examples/cnn.onnx --target c --profile",
+    "calibrate": "example: hetc calibrate                      # measure this machine -> ~/.cache/hetc/profile.toml\n"
+    "example: hetc calibrate --validate examples/cnn.onnx examples/transformer_block.onnx --report out/calibration.json",
+    "place": "example: hetc place examples/dag_topcuoglu.json --scheduler heft      # HEFT: makespan 80\n"
+    "example: hetc place examples/dag_topcuoglu.json --scheduler ilp --time-limit 5 --json out/place.json\n"
+    "example: hetc place examples/cnn.onnx --devices cpu,h100 --scheduler ilp --report out/report.html\n"
+    "example: hetc place examples/transformer_block.onnx --devices cpu,h100,npu --catalog my.toml --scheduler heft",
 }
 
 
@@ -105,7 +112,76 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUNS",
         help="C target: time every kernel call over RUNS runs (default 10) and print where the time goes",
     )
+    cal = sub.add_parser(
+        "calibrate",
+        help="measure this machine for the cost model; compare predicted and measured kernel times",
+        description="Run microbenchmarks (CPU through the C backend; a CUDA GPU through torch, skipped without "
+        "one) and write a profile the cost model uses over the device catalog's numbers. --validate compiles "
+        "models for the C target, times every kernel and prints the cost model's prediction beside each "
+        "measurement (MAPE), and with two models or more a learned correction evaluated on held-out models.",
+        epilog=EXAMPLES["calibrate"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cal.add_argument("-o", "--output", help="profile to write (default: $HETC_PROFILE or ~/.cache/hetc/profile.toml)")
+    cal.add_argument("--runs", type=int, default=10, help="timed runs per measurement (default 10)")
+    cal.add_argument(
+        "--no-micro", action="store_true", help="skip the microbenchmarks (keep the profile's earlier numbers)"
+    )
+    cal.add_argument("--validate", nargs="+", default=[], metavar="MODEL", help=".onnx models to check the cost model on")
+    cal.add_argument("--report", help="write the per-kernel validation to this JSON file")
+    cal.add_argument(
+        "--input-shape", action="append", default=[], metavar="NAME=D0xD1x...",
+        help="bind symbolic input dimensions of the --validate models (repeatable)",
+    )  # fmt: skip
+    cal.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    cal.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    _add_place_parser(sub)
     return parser
+
+
+PLACE_FORMAT = """task graph (.json):
+  {"devices": ["p0", "p1"],
+   "tasks": {"t1": {"cost": {"p0": 14, "p1": 16}}, "t2": {"cost": {"p1": 9}}},
+   "edges": [{"src": "t1", "dst": "t2", "comm": 18}]}
+  cost: run time on each device that can run the task (omit the devices it cannot run on);
+  comm: transfer time when the two ends run on different devices (none on the same device).
+  optional: "memory" per task with "capacity": {device: size} (a device's tasks must fit),
+  "cost_rate": {device: rate} for --objective cost (cost = run time x rate).
+"""
+
+
+def _add_place_parser(sub) -> None:
+    from hetc.passes.place import OBJECTIVES, SCHEDULERS
+
+    p = sub.add_parser(
+        "place",
+        help="place and schedule a task graph on heterogeneous devices (HEFT, CP-SAT, baselines)",
+        description="Assign every task of a task graph to a device and a start time, minimising the makespan "
+        "(or the cost under a makespan SLA). Prints a table and the makespan, or writes JSON with --json.",
+        epilog=PLACE_FORMAT + "\n" + EXAMPLES["place"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "graph",
+        help="task graph: a .json file (format below), or an .onnx model: its ops are placed on catalog "
+        "--devices with the cost model (report with --report)",
+    )
+    p.add_argument("--scheduler", "-s", choices=SCHEDULERS, default="ilp",
+                   help="heft: HEFT (Topcuoglu et al. 2002); ilp: CP-SAT warm-started from the best heuristic "
+                   "(default); greedy: topological order, earliest finish; single: best single device")
+    p.add_argument("--time-limit", type=float, default=10.0, metavar="S", help="ilp: seconds (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="ilp: CP-SAT's random seed (default 0)")
+    p.add_argument("--workers", type=int, default=2, help="ilp: CP-SAT threads (default 2)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="makespan",
+                   help="makespan (default), or cost: sum of run time x cost_rate, subject to --sla")
+    p.add_argument("--sla", type=float, metavar="S", help="latency SLA: the makespan must not exceed S (in the graph's time unit; "
+                   "seconds for .onnx models)")
+    p.add_argument("--json", metavar="OUT", help="write the schedule as JSON to OUT ('-': stdout)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")  # fmt: skip
+    from hetc.passes.place_model import add_model_arguments
+
+    add_model_arguments(p.add_argument_group(".onnx models (the device catalog and the cost model)"))
 
 
 def random_inputs(specs: list[dict], seed: int) -> dict[str, np.ndarray]:
@@ -204,21 +280,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
     progress = Progress(args.quiet)
     out = build(
         args.model, args.target, args.output, parse_shape_bindings(args.input_shape),
-        threads=args.threads, layout=args.layout, progress=progress,
+        threads=args.threads, layout=args.layout, fusion=args.fusion, progress=progress,
+        target_options=_target_options(args),
     )
     if not args.quiet:
         print(f"wrote {out}/ (see {out}/README.md and manifest.json)")
-        plan_file = Path(out) / "memory_plan.json"
-        if plan_file.exists():
-            import json
-
-            plan = json.loads(plan_file.read_text())
-            if "arena_bytes" in plan:
-                print(
-                    f"arena {plan['arena_bytes'] / 1024:.1f} KiB ({plan['method']}"
-                    f"{', optimal' if plan.get('optimal') else ''}); greedy-by-size "
-                    f"{plan['greedy_by_size_bytes'] / 1024:.1f} KiB; no reuse {plan['tensor_bytes'] / 1024:.1f} KiB"
-                )
+        report_file = Path(out) / "report.json"
+        if report_file.exists():
+            print_compile_report(json.loads(report_file.read_text()))
     return 0
 
 
@@ -230,7 +299,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hetc-run-") as tmp:
         out = build(
             args.model, args.target, Path(tmp) / "out", parse_shape_bindings(args.input_shape),
-            threads=args.threads, layout=args.layout, progress=progress,
+            threads=args.threads, layout=args.layout, fusion=args.fusion, progress=progress,
+            target_options=_target_options(args),
         )
         sess = Session(out)
         feeds = _load_inputs(args.inputs) if args.inputs else random_inputs(sess.manifest["inputs"], args.seed)
@@ -254,11 +324,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from hetc.backends.calibrate import run
+    from hetc.opt import parse_shape_bindings
+
+    if args.runs < 1:
+        raise HetcError(f"--runs must be at least 1, not {args.runs}")
+    run(
+        output=args.output, runs=args.runs, micro=not args.no_micro, validate_models=args.validate,
+        report=args.report, input_shapes=parse_shape_bindings(args.input_shape), progress=Progress(args.quiet),
+    )  # fmt: skip
+    return 0
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    """`hetc place GRAPH`: a task graph (.json) goes to hetc.passes.place; other inputs
+    (ONNX models) are placed by building a TaskGraph from them first."""
+    from hetc.passes.place import load_dag_json
+
+    path = Path(args.graph)
+    if path.suffix.lower() == ".onnx":
+        from hetc.passes.place_model import cmd_place_model
+
+        return cmd_place_model(args)
+    if path.suffix.lower() != ".json":
+        raise HetcError(
+            f"hetc place reads task graphs as .json; '{path.suffix or path.name}' input is not supported yet",
+            file=str(path), hint="see `hetc place --help` for the task-graph format",
+        )  # fmt: skip
+    return place_graph(load_dag_json(path), args)
+
+
+def place_graph(graph, args: argparse.Namespace) -> int:
+    """Schedule a TaskGraph as `args` says; print the table or write the JSON."""
+    from hetc.passes.place import schedule
+
+    progress = Progress(args.quiet)
+    progress(f"{args.scheduler}: {len(graph.cost)} tasks, {len(graph.edges)} edges, {len(graph.devices)} devices")
+    s = schedule(
+        graph, args.scheduler, time_limit=args.time_limit, seed=args.seed, objective=args.objective,
+        sla=args.sla, workers=args.workers, progress=None if args.quiet else progress,
+    )  # fmt: skip
+    for note in s.notes:
+        progress(note)
+    if args.json:
+        text = json.dumps(s.to_json(), indent=1)
+        if args.json == "-":
+            print(text)
+            return 0
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+        if not args.quiet:
+            print(f"wrote {args.json}: {s.summary()}")
+        return 0
+    print(s.table())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"compile": cmd_compile, "run": cmd_run}[args.command](args)
+        return {"compile": cmd_compile, "run": cmd_run, "calibrate": cmd_calibrate, "place": cmd_place}[args.command](args)
     except HetcError as err:
         if args.debug:
             raise

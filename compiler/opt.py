@@ -38,6 +38,7 @@ def parse_shape_bindings(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
 class HetcOptMain(xDSLOptMain):
     def register_all_dialects(self) -> None:
         super().register_all_dialects()
+        from hetc.dialects.hw import HW
         from hetc.dialects.onnx import ONNX
 
         self.ctx.register_dialect("onnx", lambda: ONNX)
@@ -48,6 +49,10 @@ class HetcOptMain(xDSLOptMain):
             return HE
 
         self.ctx.register_dialect("he", he_dialect)
+        # hetc's `hw` (targets, placement) replaces xdsl's CIRCT `hw` of the same name,
+        # which hetc does not use; the context has no public way to override a registration.
+        self.ctx._registered_dialects.pop("hw", None)
+        self.ctx.register_dialect("hw", lambda: HW)
 
     def register_all_passes(self) -> None:
         super().register_all_passes()

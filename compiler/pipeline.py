@@ -27,10 +27,11 @@ def make_context() -> Context:
     from xdsl.dialects.func import Func
 
     from hetc.dialects.he import HE
+    from hetc.dialects.hw import HW
     from hetc.dialects.onnx import ONNX
 
     ctx = Context()
-    for dialect in (Builtin, Func, ONNX, HE):
+    for dialect in (Builtin, Func, ONNX, HW, HE):
         ctx.load_dialect(dialect)
     return ctx
 
