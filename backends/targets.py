@@ -98,6 +98,18 @@ def compile_report(module: ModuleOp) -> dict:
     }
 
 
+def _emit_hls(module: ModuleOp, source_name: str, version: str, threads: int = 1, **options) -> dict[str, bytes | str]:
+    from hetc.backends.hls.target import emit_hls
+
+    return emit_hls(module, source_name, version, threads, **options)
+
+
+def _load_hls(out_dir: Path):
+    from hetc.runtime.hls_runner import HlsRunner
+
+    return HlsRunner(out_dir)
+
+
 def _load_c(out_dir: Path):
     from hetc.runtime.c_runner import CRunner
 
@@ -122,5 +134,16 @@ TARGETS: dict[str, Target] = {
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "
         "`hetc_model_init(\"weights.bin\")`, `hetc_model_run(m, inputs..., outputs...)`, `hetc_model_free(m)`.",
+    ),
+    "hls": Target(
+        "hls",
+        "Vitis HLS C++ for FPGAs (hetc_top.cpp, weights.h, tb.cpp, run_hls.tcl; g++ C-simulation libhls.so)",
+        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse", "convert-onnx-to-loops"),
+        _emit_hls,
+        _load_hls,
+        "`hetc_top.cpp` holds the top function `hetc_top` (m_axi ports, s_axilite control) and its kernels, "
+        "`weights.h` the weights as ROMs, `tb.cpp` the C-simulation testbench. With Vitis HLS: "
+        "`vitis_hls -f run_hls.tcl` (csim + synthesis for the part). Without it, `libhls.so` is the g++ "
+        "C-simulation build that `Session.run` calls. Estimates and the chosen pragmas: `report.json` (\"hls\").",
     ),
 }

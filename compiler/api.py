@@ -147,6 +147,7 @@ def build(
     layout: str = "auto",
     fusion: str = "ilp",
     progress: Callable[[str], None] | None = None,
+    target_options: Mapping[str, object] | None = None,
 ) -> Path:
     """Compile `model` for `target` into the folder `out_dir` (written atomically).
     `layout` (C target): "auto" lets hetc-choose-layout pick NCHW or NHWC per region
@@ -158,6 +159,12 @@ def build(
         raise HetcError(f"unknown layout '{layout}' (auto, nchw or nhwc)")
     if fusion not in ("none", "greedy", "ilp"):
         raise HetcError(f"unknown fusion mode '{fusion}' (none, greedy or ilp)")
+    if target_options:
+        import inspect
+
+        params = inspect.signature(TARGETS[target].emit).parameters.values()
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            raise HetcError(f"target '{target}' takes no target options (got {', '.join(target_options)})")
     module = compile_module(model, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
     fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
     in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
@@ -170,7 +177,7 @@ def build(
         run_pipeline(module, target_passes, progress=progress)
         if progress:
             progress(f"emit {target}")
-        files = TARGETS[target].emit(module, source_name, _version(), threads)
+        files = TARGETS[target].emit(module, source_name, _version(), threads, **dict(target_options or {}))
     except HetcError as err:
         raise err.with_file(str(model)) if not isinstance(model, onnx.ModelProto) else err
     manifest = {
@@ -207,6 +214,7 @@ def compile(
     layout: str = "auto",
     fusion: str = "ilp",
     progress: Callable[[str], None] | None = None,
+    target_options: Mapping[str, object] | None = None,
 ) -> Session:
     """Compile an ONNX model (path or ModelProto) and load it.
 
@@ -215,7 +223,10 @@ def compile(
 
     `frozen_inputs={"shape": array}` compiles those inputs in as constants (for
     models whose shapes depend on input values). `threads` > 1 builds the C target
-    with OpenMP over the parallel loops.
+    with OpenMP over the parallel loops. `target_options` go to the target's emitter
+    (HLS: {"part": "u280" | "zcu104", "precision": "float" | "ap_fixed<W,I>",
+    "weights": "auto" | "rom" | "axi", "pragmas": "search" | "default",
+    "search_time": seconds, "seed": int}).
     """
     if output_dir is None:
         tmp = tempfile.mkdtemp(prefix="hetc-")
@@ -223,6 +234,6 @@ def compile(
         output_dir = Path(tmp) / "out"
     out = build(
         model, target, output_dir, input_shapes, frozen_inputs=frozen_inputs, threads=threads, layout=layout, fusion=fusion,
-        progress=progress,
+        progress=progress, target_options=target_options,
     )
     return Session(out)

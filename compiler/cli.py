@@ -61,7 +61,30 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         choices=("auto", "nchw", "nhwc"),
         default="auto",
         help="C target: tensor layout of convolution regions; auto = chosen per region by the cost model "
-        "(see layout.json in the output)",
+        "(see report.json in the output)",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=("none", "greedy", "ilp"),
+        default="ilp",
+        help="C target: operator fusion; ilp = CP-SAT over legal fusion groups against the cost model (default), "
+        "greedy = rule-based, none = one kernel per op (groups in report.json)",
+    )
+    p.add_argument("--part", default="u280", help="HLS target: FPGA part for estimates and synthesis (u280, zcu104)")
+    p.add_argument("--precision", default="float", help="HLS target: arithmetic, float or ap_fixed<W,I> (default float)")
+    p.add_argument(
+        "--pragmas",
+        choices=("search", "default"),
+        default="search",
+        help="HLS target: search = unroll/partition chosen by CP-SAT under the part's resources (default); "
+        "default = pipeline innermost loops only (both estimates are in report.json)",
+    )
+    p.add_argument(
+        "--weights",
+        choices=("auto", "rom", "axi"),
+        default="auto",
+        help="HLS target: weights as on-chip ROMs, or read from DDR through an m_axi port (float only); "
+        "auto = ROMs while they fit in the part's BRAM",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -70,7 +93,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hetc",
-        description="hetc: compile ONNX models for heterogeneous machines (targets today: numpy, c).",
+        description="hetc: compile ONNX models for heterogeneous machines (targets today: numpy, c, hls).",
         epilog="examples:\n  " + "\n  ".join(EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -289,6 +312,44 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if report_file.exists():
             print_compile_report(json.loads(report_file.read_text()))
     return 0
+
+
+def _target_options(args: argparse.Namespace) -> dict:
+    """Options only some targets take (the HLS target's part, precision and pragma mode)."""
+    if args.target == "hls":
+        return {"part": args.part, "precision": args.precision, "pragmas": args.pragmas, "weights": args.weights}
+    return {}
+
+
+def print_compile_report(report: dict) -> None:
+    """One line each for the fusion, layout and memory decisions (details in report.json)."""
+    fusion = report.get("fusion")
+    if fusion:
+        solver = fusion["solver"]
+        print(
+            f"fusion {fusion['mode']}: {fusion['kernels']} kernels, {len(fusion['groups'])} fused groups; predicted "
+            f"{fusion['predicted_bytes'] / 1e6:.2f} MB moved, {fusion['predicted_time_s'] * 1e3:.3f} ms "
+            f"(solver: {solver['status']}, gap {solver['gap']:.3g})"
+        )
+    regions = report.get("layout", {}).get("regions", [])
+    if regions:
+        chosen = [r["layout"] for r in regions]
+        print(f"layout: {len(regions)} convolution region(s): " + ", ".join(
+            f"{c} ({r['convs']} convs)" for c, r in zip(chosen, regions)))
+    hls = report.get("hls")
+    if hls:
+        for label, est in (("default", hls["default"]["estimate"]), ("searched", hls["searched"]["estimate"])):
+            print(
+                f"hls {hls['part']} {hls['precision']} {label:>8}: {est['latency_cycles']} cycles "
+                f"({est['latency_us']} us), DSP {est['dsp']}, BRAM {est['bram']}, LUT {est['lut']}, FF {est['ff']}"
+            )
+    plan = report.get("memory", {})
+    if "arena_bytes" in plan:
+        print(
+            f"arena {plan['arena_bytes'] / 1024:.1f} KiB ({plan['method']}"
+            f"{', optimal' if plan.get('optimal') else ''}); greedy-by-size "
+            f"{plan['greedy_by_size_bytes'] / 1024:.1f} KiB; no reuse {plan['tensor_bytes'] / 1024:.1f} KiB"
+        )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -119,6 +119,23 @@ class CFamilyPrinter:
         """Printed above an outermost loop marked hetc.parallel (None: serial)."""
         return None
 
+    def kernel_param(self, ctype: str, name: str, shape: list[int], const: str) -> str:
+        """One kernel parameter: a flat pointer (HLS C++: a sized array)."""
+        return f"{const}{ctype}* {self.restrict} {name}"
+
+    def loop_pragmas(self, loop: scf.ForOp) -> list[str]:
+        """Lines printed first inside a loop's body (HLS: PIPELINE / UNROLL)."""
+        return []
+
+    def value_type(self, value: SSAValue, t: Attribute) -> str:
+        """The C type of a local value or local array (element type `t`); HLS fixed point
+        widens accumulators here."""
+        return self.scalar_type(t)
+
+    def declaration_pragmas(self, value: SSAValue, name: str) -> list[str]:
+        """Lines printed after a local array's declaration (HLS: ARRAY_PARTITION)."""
+        return []
+
     def float_literal(self, x: float, t: Attribute) -> str:
         suffix = "f" if isinstance(t, Float32Type) else ""
         if np.isnan(x):
@@ -145,7 +162,7 @@ class CFamilyPrinter:
             self.names[arg] = name
             self.shapes[arg] = list(arg.type.get_shape())
             const = "" if arg in written else "const "
-            params.append(f"{const}{self.scalar_type(arg.type.get_element_type())}* {self.restrict} {name}")
+            params.append(self.kernel_param(self.scalar_type(arg.type.get_element_type()), name, self.shapes[arg], const))
         nodes = [a.data for a in fn.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in fn.attributes else []
         kind = fn.attributes["hetc.kernel"].data if "hetc.kernel" in fn.attributes else "kernel"
         header = f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
@@ -218,11 +235,15 @@ class CFamilyPrinter:
                 self.parallel_depth += 1
                 inc = f"{iv}++" if step == "1" else f"{iv} += {step}"
                 self._emit(depth, f"for (int64_t {iv} = {lb}; {iv} < {ub}; {inc}) {{")
+                for line in self.loop_pragmas(op):
+                    self._emit(depth + 1, line)
                 self._block(op.body.block, depth + 1, outer_loop=False)
                 self.parallel_depth -= 1
             else:
                 inc = f"{iv}++" if step == "1" else f"{iv} += {step}"
                 self._emit(depth, f"for (int64_t {iv} = {lb}; {iv} < {ub}; {inc}) {{")
+                for line in self.loop_pragmas(op):
+                    self._emit(depth + 1, line)
                 self._block(op.body.block, depth + 1, outer_loop=outer_loop and PARALLEL_ATTR not in op.attributes)
             self._emit(depth, "}")
             return
@@ -234,12 +255,14 @@ class CFamilyPrinter:
             self.names[op.results[0]] = name
             self.shapes[op.results[0]] = list(t.get_shape())
             size = int(np.prod(t.get_shape(), dtype=np.int64)) or 1
-            self._emit(depth, f"{self.scalar_type(t.get_element_type())} {name}[{size}];")
+            self._emit(depth, f"{self.value_type(op.results[0], t.get_element_type())} {name}[{size}];")
+            for line in self.declaration_pragmas(op.results[0], name):
+                self._emit(depth, line)
             return
         if isinstance(op, memref.LoadOp):
             name = self._fresh("v")
             self.names[op.results[0]] = name
-            self._emit(depth, f"const {self.scalar_type(op.results[0].type)} {name} = {self._subscript(op.memref, op.indices)};")
+            self._emit(depth, f"const {self.value_type(op.results[0], op.results[0].type)} {name} = {self._subscript(op.memref, op.indices)};")
             return
         if isinstance(op, memref.StoreOp):
             self._emit(depth, f"{self._subscript(op.memref, op.indices)} = {self.names[op.value]};")
@@ -248,7 +271,7 @@ class CFamilyPrinter:
         expr = self._float_expr(op)
         name = self._fresh("v")
         self.names[op.results[0]] = name
-        self._emit(depth, f"const {self.scalar_type(op.results[0].type)} {name} = {expr};")
+        self._emit(depth, f"const {self.value_type(op.results[0], op.results[0].type)} {name} = {expr};")
 
     def _cast_expr(self, op: Operation, x: str) -> str:
         """A conversion. int4/int2 values live as their low bits in a byte (ml_dtypes'

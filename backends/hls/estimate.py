@@ -1,0 +1,571 @@
+"""Analytic HLS estimates and the pragma search for the HLS C++ target.
+
+The model works on the loop-level IR the printer prints (scf.for / memref / arith /
+math after convert-onnx-to-loops), one loop nest at a time:
+
+* latency: a pipelined innermost loop takes ``(ceil(trip / U) - 1) * II + depth + 2``
+  cycles, where ``depth`` is the critical path of its body (operator latencies below)
+  and ``II = max(1, recurrence, memory-port bound)``: a reduction into one address
+  (``acc = acc + x``) is a recurrence of the adder's latency, and an unrolled one
+  chains ``U`` adders (HLS keeps float order); an array gives 2 ports per bank, so
+  ``a * U`` accesses per iteration need ``ceil(a * U / (2 * P))`` cycles with ``P``
+  cyclic banks. Other loops run their body ``trip`` times plus one cycle of loop
+  control, except perfect nests over a pipelined innermost loop, which HLS flattens
+  into one pipeline; kernels run one after another (no dataflow), plus the m_axi copies of the
+  inputs and outputs (one word a cycle and a burst set-up).
+* resources: every operator of a pipelined loop body is instantiated ``U`` times
+  (no sharing between loops, which over-counts a little); arrays are BRAM_18K blocks
+  per bank (512 x 36 bits) unless a bank holds under 1 Kib (then LUTRAM), weights are
+  ROMs of the same shape; each m_axi port and the s_axilite control add a fixed cost.
+
+Operator costs are those Vitis HLS reports for float32 (full-DSP cores) and for
+``ap_fixed<W,I>`` on UltraScale+ at about 300 MHz; they are estimates, good for
+comparing pragma choices, not sign-off numbers (run `run_hls.tcl` for those).
+
+The pragma search picks, per innermost loop, an unroll factor, or a full unroll with
+the PIPELINE moved to its parent ("hoist"; array partitioning of the arrays the loop
+walks follows: cyclic, factor = U or the trip count) minimizing the model's latency under
+the part's resources (CP-SAT: one choice per loop, one partition per array, time
+limit and seed; the default, pipeline II=1 and no unroll, is its fallback).
+"""
+
+from __future__ import annotations
+
+import math as pymath
+from collections import Counter
+from dataclasses import dataclass, field
+
+from xdsl.dialects import arith, func, math, memref, scf
+from xdsl.dialects.builtin import IndexType, ModuleOp
+from xdsl.ir import SSAValue
+
+from hetc.backends.cfamily.printer import _trip_count
+
+#: resource totals from the vendors' data sheets (BRAM in 18 Kb blocks, as HLS counts them)
+PARTS: dict[str, dict] = {
+    "u280": {
+        "name": "Alveo U280",
+        "device": "xcu280-fsvh2892-2L-e",
+        "clock_mhz": 300,
+        "dsp": 9024, "bram": 4032, "lut": 1303680, "ff": 2607360, "uram": 960,
+    },
+    "zcu104": {
+        "name": "Zynq UltraScale+ ZCU104 (XCZU7EV)",
+        "device": "xczu7ev-ffvc1156-2-e",
+        "clock_mhz": 200,
+        "dsp": 1728, "bram": 624, "lut": 230400, "ff": 460800, "uram": 96,
+    },
+}
+PART_ALIASES = {"alveo-u280": "u280", "xcu280": "u280", "xczu7ev": "zcu104", "zcu104": "zcu104", "u280": "u280"}
+
+#: share of the part the search may fill (routing and the shell need the rest)
+UTILIZATION = 0.8
+#: the unroll factors the search considers (those dividing the trip count, or the whole loop)
+UNROLLS = (1, 2, 4, 8, 16, 32, 64)
+
+#: (latency cycles, DSP, LUT, FF) per float32 operator
+FLOAT_OPS = {
+    "fadd": (5, 2, 227, 214), "fmul": (4, 3, 128, 143), "fdiv": (12, 0, 780, 1300),
+    "sqrt": (12, 0, 500, 800), "exp": (10, 7, 900, 950), "log": (12, 10, 1300, 1200),
+    "tanh": (20, 9, 1800, 1900), "erf": (20, 10, 2000, 2000), "pow": (20, 15, 2500, 2500),
+    "fcmp": (1, 0, 66, 10), "select": (0, 0, 32, 0), "cast": (3, 0, 150, 150),
+    "trig": (20, 8, 2000, 2000), "int": (1, 0, 40, 20), "load": (2, 0, 0, 0), "store": (1, 0, 0, 0),
+}
+LOOP_CONTROL = (0, 0, 60, 70)
+KERNEL_CONTROL = (0, 0, 150, 120)
+#: (BRAM, LUT, FF) of one m_axi adapter, and of the s_axilite control port
+MAXI = (2, 1500, 2200)
+AXILITE = (0, 300, 400)
+MAXI_BURST_SETUP = 64
+
+
+@dataclass(frozen=True)
+class Precision:
+    """float32, or ap_fixed<width, integer bits> for every layer."""
+
+    kind: str = "float"
+    width: int = 32
+    integer: int = 0
+
+    @staticmethod
+    def parse(text: str) -> "Precision":
+        text = text.strip().replace(" ", "")
+        if text in ("float", "float32", "f32"):
+            return Precision()
+        if text.startswith("ap_fixed<") and text.endswith(">"):
+            w, i = (int(x) for x in text[len("ap_fixed<") : -1].split(","))
+            if not (1 <= i <= w <= 64):
+                raise ValueError(f"bad fixed-point precision {text}: need 1 <= I <= W <= 64")
+            return Precision("fixed", w, i)
+        raise ValueError(f"unknown precision '{text}' (float or ap_fixed<W,I>)")
+
+    def __str__(self) -> str:
+        return "float" if self.kind == "float" else f"ap_fixed<{self.width},{self.integer}>"
+
+    def op_cost(self, kind: str) -> tuple[int, int, int, int]:
+        if self.kind == "float":
+            return FLOAT_OPS[kind]
+        w = self.width
+        if kind == "fadd":
+            return (1, 0, w, w)
+        if kind == "fmul":
+            dsp = pymath.ceil(w / 27) * pymath.ceil(w / 18)
+            return (2 if w <= 18 else 3, dsp, 20 if dsp else w * w // 2, 2 * w)
+        if kind == "fdiv":
+            return (w + 4, 0, w * w // 2, w * w)
+        if kind in ("fcmp", "select"):
+            return (0 if kind == "select" else 1, 0, w, 0)
+        return FLOAT_OPS[kind]  # math functions: float cores behind a conversion
+
+
+def resolve_part(name: str) -> tuple[str, dict]:
+    key = PART_ALIASES.get(name.lower(), name.lower())
+    if key not in PARTS:
+        raise KeyError(f"unknown FPGA part '{name}' (known: {', '.join(sorted(PARTS))})")
+    return key, PARTS[key]
+
+
+# -- analysis of the loop-level IR ---------------------------------------------------------------
+
+
+@dataclass
+class Loop:
+    key: str  # "<kernel>/L<ordinal>", the same numbering the printer uses
+    trip: int
+    children: list["Loop"] = field(default_factory=list)
+    ops: Counter = field(default_factory=Counter)
+    depth: int = 0  # critical path of the body's own ops, cycles
+    rec: int = 0  # recurrence through memory (a carried dependence), cycles; 0: none
+    walks: Counter = field(default_factory=Counter)  # array -> accesses per iteration varying with the index
+    mult: int = 1  # iterations of the enclosing loops
+    flat: int = 1  # innermost loops: iterations of the perfect nest above it that HLS flattens into it
+    parent: "Loop | None" = field(default=None, repr=False)
+
+    @property
+    def innermost(self) -> bool:
+        return not self.children
+
+
+@dataclass
+class Kernel:
+    name: str
+    loops: list[Loop]  # top-level loop nests
+    ops: Counter  # ops outside any loop
+    arrays: dict[str, int]  # local (alloca) arrays: name -> elements
+
+
+@dataclass
+class Design:
+    kernels: list[Kernel]
+    arrays: dict[str, int]  # every on-chip array (intermediates, weights, locals): name -> elements
+    weights: set[str]
+    io_words: int  # words moved over m_axi per run (inputs + outputs)
+    io_ports: int
+    axi: set[str] = field(default_factory=set)  # weights read from DDR through m_axi (not on chip)
+
+
+def op_kind(op) -> str | None:
+    if isinstance(op, (arith.ConstantOp, scf.YieldOp, func.ReturnOp, memref.AllocaOp)):
+        return None
+    if isinstance(op, memref.LoadOp):
+        return "load"
+    if isinstance(op, memref.StoreOp):
+        return "store"
+    if op.results and isinstance(op.results[0].type, IndexType) or isinstance(op, arith.IndexCastOp):
+        return None  # address arithmetic: folded into the access
+    if isinstance(op, (arith.AddfOp, arith.SubfOp, arith.NegfOp)):
+        return "fadd"
+    if isinstance(op, arith.MulfOp):
+        return "fmul"
+    if isinstance(op, arith.DivfOp):
+        return "fdiv"
+    if isinstance(op, (arith.CmpfOp, arith.MaximumfOp, arith.MinimumfOp)):
+        return "fcmp"
+    if isinstance(op, arith.SelectOp):
+        return "select"
+    if isinstance(op, (math.ExpOp,)):
+        return "exp"
+    if isinstance(op, (math.LogOp,)):
+        return "log"
+    if isinstance(op, math.SqrtOp):
+        return "sqrt"
+    if isinstance(op, math.TanhOp):
+        return "tanh"
+    if isinstance(op, math.ErfOp):
+        return "erf"
+    if isinstance(op, math.PowFOp):
+        return "pow"
+    if isinstance(op, (math.SinOp, math.CosOp)):
+        return "trig"
+    if isinstance(op, (arith.SIToFPOp, arith.FPToSIOp, arith.UIToFPOp, arith.FPToUIOp, arith.ExtFOp, arith.TruncFOp)):
+        return "cast"
+    return "int"
+
+
+def loop_keys(fn: func.FuncOp) -> dict[scf.ForOp, str]:
+    """Every loop of a kernel, numbered in walk order (the printer and the model agree)."""
+    name = fn.sym_name.data
+    return {op: f"{name}/L{i}" for i, op in enumerate(o for o in fn.walk() if isinstance(o, scf.ForOp))}
+
+
+class _KernelAnalysis:
+    def __init__(self, fn: func.FuncOp, array_of) -> None:
+        self.fn = fn
+        self.keys = loop_keys(fn)
+        self.array_of = array_of  # memref SSA value -> array name
+
+    def loop(self, op: scf.ForOp, mult: int) -> Loop:
+        trip = _trip_count(op)
+        lp = Loop(self.keys[op], trip, mult=mult)
+        iv = op.body.block.args[0]
+        varying = {iv}
+        ready: dict[SSAValue, int] = {}
+        prec = Precision()
+        for inner in op.body.block.ops:
+            if isinstance(inner, scf.ForOp):
+                child = self.loop(inner, mult * trip)
+                child.parent = lp
+                lp.children.append(child)
+                continue
+            if any(x in varying for x in inner.operands):
+                varying.update(inner.results)
+            kind = op_kind(inner)
+            if kind is None:
+                continue
+            lp.ops[kind] += 1
+            start = max((ready.get(x, 0) for x in inner.operands), default=0)
+            lat = prec.op_cost(kind)[0]
+            for r in inner.results:
+                ready[r] = start + lat
+            lp.depth = max(lp.depth, start + lat)
+            if isinstance(inner, (memref.LoadOp, memref.StoreOp)):
+                if any(x in varying for x in inner.indices):
+                    lp.walks[self.array_of(inner.memref)] += 1
+        # a store to an address fixed in this loop that the loop also reads: a carried dependence
+        if not lp.children:
+            loads = {self.array_of(o.memref) for o in op.body.block.ops if isinstance(o, memref.LoadOp)}
+            for o in op.body.block.ops:
+                if isinstance(o, memref.StoreOp) and not any(x in varying for x in o.indices):
+                    if self.array_of(o.memref) in loads:
+                        lp.rec = max(lp.rec, ready.get(o.value, 0) + 1)
+        return lp
+
+
+def host_roots(main: func.FuncOp) -> tuple[dict[SSAValue, tuple[str, int]], dict[str, int], set[str]]:
+    """memref value of @main -> (top-level array name, element offset); array sizes; weights."""
+    import numpy as np
+
+    n_in = len(main.attributes["hetc.input_names"].data)
+    roots: dict[SSAValue, tuple[str, int]] = {}
+    sizes: dict[str, int] = {}
+    weights: set[str] = set()
+    for i, a in enumerate(main.body.block.args):
+        name = f"in{i}" if i < n_in else f"out{i - n_in}"
+        roots[a] = (name, 0)
+        sizes[name] = int(np.prod(a.type.get_shape(), dtype=np.int64))
+    counter = 0
+    for op in main.body.block.ops:
+        if isinstance(op, memref.AllocOp):
+            counter += 1
+            roots[op.memref] = (f"t{counter}", 0)
+            sizes[f"t{counter}"] = int(np.prod(op.memref.type.get_shape(), dtype=np.int64))
+        elif isinstance(op, memref.GetGlobalOp):
+            gname = "w_" + "".join(c if c.isalnum() else "_" for c in op.name_.root_reference.data)
+            roots[op.memref] = (gname, 0)
+            sizes[gname] = int(np.prod(op.memref.type.get_shape(), dtype=np.int64))
+            weights.add(gname)
+        elif isinstance(op, memref.ReinterpretCastOp):
+            src, off = roots[op.source]
+            roots[op.result] = (src, off + op.static_offsets.get_values()[0])
+    return roots, sizes, weights
+
+
+def analyze(module: ModuleOp, axi_weights: bool = False) -> Design:
+    """The loop nests, arrays and I/O of a module lowered by convert-onnx-to-loops.
+    `axi_weights`: float weights are read through an m_axi port (one word a cycle, no
+    partitioning, no BRAM); loops see them as arrays named "axi:<name>"."""
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+    fns = {op.sym_name.data: op for op in module.ops if isinstance(op, func.FuncOp) and op is not main}
+    roots, sizes, weights = host_roots(main)
+    float_weights = {
+        roots[op.memref][0] for op in main.walk()
+        if isinstance(op, memref.GetGlobalOp) and op.memref.type.get_element_type().name == "f32"
+    }
+
+    def _array_name(root: str, value) -> str:
+        return f"axi:{root}" if axi_weights and root in float_weights else root
+
+    n_in = len(main.attributes["hetc.input_names"].data)
+    io_words = sum(sizes[f"in{i}"] for i in range(n_in)) + sum(
+        sizes[f"out{i}"] for i in range(len(main.body.block.args) - n_in)
+    )
+    arrays = dict(sizes)
+    kernels = []
+    seen = set()
+    for call in (op for op in main.body.block.ops if isinstance(op, func.CallOp)):
+        name = call.callee.root_reference.data
+        if name in seen:
+            continue
+        seen.add(name)
+        fn = fns[name]
+        params = {arg: _array_name(roots[a][0], a) for arg, a in zip(fn.body.block.args, call.arguments)}
+        local: dict[SSAValue, str] = {}
+        for i, op in enumerate(o for o in fn.walk() if isinstance(o, memref.AllocaOp)):
+            local[op.results[0]] = f"{name}/a{i}"
+            arrays[f"{name}/a{i}"] = max(1, int(pymath.prod(op.results[0].type.get_shape())))
+        ka = _KernelAnalysis(fn, lambda v: params.get(v) or local.get(v, "?"))
+        loops, ops = [], Counter()
+        for op in fn.body.block.ops:
+            if isinstance(op, scf.ForOp):
+                loops.append(ka.loop(op, 1))
+            else:
+                k = op_kind(op)
+                if k:
+                    ops[k] += 1
+        kernels.append(Kernel(name, loops, ops, {v: arrays[v] for v in local.values()}))
+    for k in kernels:
+        for lp in k.loops:
+            _mark_flattened(lp, 1)
+    axi = {w for w in weights if axi_weights and w in float_weights}
+    for w in axi:
+        arrays.pop(w)
+    return Design(kernels, arrays, weights, io_words + 0, n_in + len(main.body.block.args) - n_in + (1 if axi else 0), axi)
+
+
+def _perfect(lp: Loop) -> bool:
+    return len(lp.children) == 1 and not lp.ops
+
+
+def flattened_inner(lp: Loop) -> Loop | None:
+    """The innermost loop a perfect nest starting at `lp` ends in (Vitis flattens such a nest
+    into one pipeline when its innermost loop is pipelined), or None."""
+    while _perfect(lp):
+        lp = lp.children[0]
+    return lp if lp.innermost else None
+
+
+def _mark_flattened(lp: Loop, outer: int) -> None:
+    """Record on innermost loops how many iterations of perfect ancestors flatten into them."""
+    if lp.innermost:
+        lp.flat = outer
+        return
+    for c in lp.children:
+        _mark_flattened(c, outer * lp.trip if _perfect(lp) else 1)
+
+
+def all_loops(design: Design):
+    def rec(lp):
+        yield lp
+        for c in lp.children:
+            yield from rec(c)
+
+    for k in design.kernels:
+        for lp in k.loops:
+            yield from rec(lp)
+
+
+# -- the model ---------------------------------------------------------------------------------------
+
+
+def unroll_choices(lp: Loop) -> list[int]:
+    return [u for u in UNROLLS if u <= lp.trip and lp.trip % u == 0] or [1]
+
+
+def ports(arr: str, partition: dict[str, int]) -> int:
+    """Accesses per cycle: 2 per BRAM bank; one word a cycle from an m_axi port."""
+    return 1 if arr.startswith("axi:") else 2 * partition.get(arr, 1)
+
+
+def pipelined_latency(lp: Loop, u: int, partition: dict[str, int], prec: Precision) -> tuple[int, int]:
+    """(cycles of one execution of an innermost pipelined loop, its II) at unroll `u`."""
+    rec = lp.rec
+    if rec:
+        rec = rec + (u - 1) * prec.op_cost("fadd")[0]  # U chained adds per iteration
+    port = max((pymath.ceil(a * u / ports(arr, partition)) for arr, a in lp.walks.items()), default=1)
+    ii = max(1, rec, port)
+    iters = pymath.ceil(lp.trip / u) * lp.flat
+    depth = lp.depth + (pymath.ceil(pymath.log2(u)) if u > 1 else 0)
+    return (iters - 1) * ii + depth + 2, ii
+
+
+#: innermost loops up to this trip count may be unrolled fully under a pipelined parent
+MAX_HOIST_TRIP = 64
+
+
+def can_hoist(lp: Loop) -> bool:
+    """Innermost `lp` can be fully unrolled with the PIPELINE moved to its parent: the parent
+    has no other loop, and is not a perfect nest (that one HLS flattens anyway)."""
+    p = lp.parent
+    return lp.innermost and p is not None and p.children == [lp] and bool(p.ops) and 1 < lp.trip <= MAX_HOIST_TRIP
+
+
+def hoisted_latency(parent: Loop, partition: dict[str, int], prec: Precision) -> int:
+    """Cycles of one execution of `parent` pipelined at II=1 with its innermost child unrolled fully."""
+    lp = parent.children[0]
+    port = max((pymath.ceil(a * lp.trip / ports(arr, partition)) for arr, a in lp.walks.items()), default=1)
+    inner_depth = lp.rec * lp.trip if lp.rec else lp.depth + pymath.ceil(pymath.log2(lp.trip))
+    return (parent.trip - 1) * max(1, port) + parent.depth + inner_depth + 2
+
+
+def serial_latency(parent: Loop, child_cycles: int) -> int:
+    return parent.trip * (parent.depth + child_cycles + 1) + 1
+
+
+def loop_resources(lp: Loop, u: int, prec: Precision) -> tuple[int, int, int]:
+    dsp = lut = ff = 0
+    for kind, n in lp.ops.items():
+        _, d, l, f = prec.op_cost(kind)
+        dsp += d * n * u
+        lut += l * n * u
+        ff += f * n * u
+    return dsp, lut + LOOP_CONTROL[2], ff + LOOP_CONTROL[3]
+
+
+def array_bram(elements: int, banks: int, width: int) -> tuple[int, int]:
+    """(BRAM_18K, LUT) of an array in `banks` cyclic banks of `width`-bit words."""
+    depth = pymath.ceil(elements / banks)
+    if depth * width <= 1024:  # LUTRAM
+        return 0, banks * pymath.ceil(depth * width / 64)
+    return banks * pymath.ceil(width / 36) * pymath.ceil(depth / 512), (banks * width // 2 if banks > 1 else 0)
+
+
+def default_pragmas(design: Design) -> dict:
+    return {"unroll": {lp.key: 1 for lp in all_loops(design) if lp.innermost}, "hoist": [], "partition": {}}
+
+
+def _chain(lp: Loop) -> list[Loop]:
+    out = [lp]
+    while _perfect(lp):
+        lp = lp.children[0]
+        out.append(lp)
+    return out
+
+
+def estimate(design: Design, pragmas: dict, part: dict, prec: Precision) -> dict:
+    """The model's latency and resources for `pragmas` ({"unroll": {loop: U}, "partition": {array: P}})."""
+    unroll, partition, hoist = pragmas["unroll"], pragmas.get("partition", {}), set(pragmas.get("hoist", ()))
+    dsp, lut, ff, bram = 0, 0, 0, 0
+    cycles = 0
+
+    def run(lp: Loop) -> int:
+        nonlocal dsp, lut, ff
+        inner = flattened_inner(lp)
+        if inner is not None and inner is not lp:
+            for c in _chain(lp)[:-1]:  # loop control of the flattened levels
+                lut, ff = lut + LOOP_CONTROL[2], ff + LOOP_CONTROL[3]
+            return run(inner)
+        if lp.innermost:
+            u = unroll.get(lp.key, 1)
+            d, l, f = loop_resources(lp, u, prec)
+            dsp, lut, ff = dsp + d, lut + l, ff + f
+            return pipelined_latency(lp, u, partition, prec)[0]
+        d, l, f = loop_resources(lp, 1, prec)
+        dsp, lut, ff = dsp + d, lut + l, ff + f
+        if len(lp.children) == 1 and lp.children[0].key in hoist:
+            child = lp.children[0]
+            d, l, f = loop_resources(child, child.trip, prec)
+            dsp, lut, ff = dsp + d, lut + l, ff + f
+            return hoisted_latency(lp, partition, prec)
+        return serial_latency(lp, sum(run(c) for c in lp.children))
+
+    for k in design.kernels:
+        cycles += sum(run(lp) for lp in k.loops) + 2
+        lut += KERNEL_CONTROL[2]
+        ff += KERNEL_CONTROL[3]
+    for arr, n in design.arrays.items():  # all on chip: intermediates, ROMs, locals, the copies of the I/O
+        b, l = array_bram(n, partition.get(arr, 1), prec.width)
+        bram, lut = bram + b, lut + l
+    cycles += design.io_words + design.io_ports * MAXI_BURST_SETUP
+    bram += design.io_ports * MAXI[0] + AXILITE[0]
+    lut += design.io_ports * MAXI[1] + AXILITE[1]
+    ff += design.io_ports * MAXI[2] + AXILITE[2]
+    return {"latency_cycles": int(cycles), "dsp": int(dsp), "bram": int(bram), "lut": int(lut), "ff": int(ff),
+            "latency_us": round(cycles / part["clock_mhz"], 3),
+            "fits": bool(dsp <= part["dsp"] and bram <= part["bram"] and lut <= part["lut"] and ff <= part["ff"])}
+
+
+# -- the search ----------------------------------------------------------------------------------------
+
+
+def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: float = 5.0, seed: int = 0) -> tuple[dict, dict]:
+    """Unroll factor per innermost loop (and the cyclic partitions they need) minimizing the
+    model's latency within UTILIZATION of the part. Returns (pragmas, solver info)."""
+    from ortools.sat.python import cp_model
+
+    inner = [lp for lp in all_loops(design) if lp.innermost]
+    base = default_pragmas(design)
+    m = cp_model.CpModel()
+    x = {(lp.key, u): m.NewBoolVar(f"x_{lp.key}_{u}") for lp in inner for u in unroll_choices(lp)}
+    h = {lp.key: m.NewBoolVar(f"h_{lp.key}") for lp in inner if can_hoist(lp)}
+    for lp in inner:
+        m.AddExactlyOne([x[lp.key, u] for u in unroll_choices(lp)] + ([h[lp.key]] if lp.key in h else []))
+    # candidate partitions of each array: the unroll factors of the loops walking it
+    cand: dict[str, set[int]] = {}
+    for lp in inner:
+        for arr in lp.walks:
+            if arr != "?" and not arr.startswith("axi:"):
+                cand.setdefault(arr, {1}).update(unroll_choices(lp))
+                if lp.key in h:
+                    cand[arr].add(lp.trip)
+    y = {(a, p): m.NewBoolVar(f"y_{a}_{p}") for a, ps in cand.items() for p in ps}
+    for a, ps in cand.items():
+        m.AddExactlyOne(y[a, p] for p in ps)
+    for lp in inner:
+        for u in unroll_choices(lp):
+            if u > 1:
+                for arr in lp.walks:
+                    if arr in cand:
+                        m.AddBoolOr([y[arr, p] for p in cand[arr] if p >= u]).OnlyEnforceIf(x[lp.key, u])
+        if lp.key in h:
+            for arr in lp.walks:
+                if arr in cand:
+                    m.AddBoolOr([y[arr, p] for p in cand[arr] if p >= lp.trip]).OnlyEnforceIf(h[lp.key])
+    # costs: everything with the default pragmas, then the changes per choice
+    ref = estimate(design, base, part, prec)
+    lat_terms, res_terms = [], {"dsp": [], "lut": [], "ff": [], "bram": []}
+    fixed = dict(ref)
+    for lp in inner:
+        part_u = {arr: u for arr in lp.walks}
+        l1, _ = pipelined_latency(lp, 1, {}, prec)
+        r1 = loop_resources(lp, 1, prec)
+        for u in unroll_choices(lp):
+            lu, _ = pipelined_latency(lp, u, part_u, prec)
+            lat_terms.append((lp.mult // lp.flat * (lu - l1), x[lp.key, u]))
+            ru = loop_resources(lp, u, prec)
+            for i, r in enumerate(("dsp", "lut", "ff")):
+                res_terms[r].append((ru[i] - r1[i], x[lp.key, u]))
+        if lp.key in h:
+            par = lp.parent
+            base_cycles = serial_latency(par, l1)
+            hl = hoisted_latency(par, {arr: lp.trip for arr in lp.walks}, prec)
+            lat_terms.append((par.mult * (hl - base_cycles), h[lp.key]))
+            ru = loop_resources(lp, lp.trip, prec)
+            for i, r in enumerate(("dsp", "lut", "ff")):
+                res_terms[r].append((ru[i] - r1[i], h[lp.key]))
+    for a, ps in cand.items():
+        b1, l1 = array_bram(design.arrays[a], 1, prec.width)
+        for p in ps:
+            bp, lp_ = array_bram(design.arrays[a], p, prec.width)
+            res_terms["bram"].append((bp - b1, y[a, p]))
+            res_terms["lut"].append((lp_ - l1, y[a, p]))
+    for r in res_terms:
+        limit = int(part[r] * UTILIZATION) - fixed[r]
+        m.Add(sum(c * v for c, v in res_terms[r]) <= max(limit, 0))
+    m.Minimize(sum(c * v for c, v in lat_terms))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = 1
+    status = solver.Solve(m)
+    info = {"solver": "cp-sat", "status": solver.StatusName(status), "time_limit_s": time_limit, "seed": seed,
+            "loops": len(inner), "utilization_cap": UTILIZATION}
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        info["fallback"] = "default pragmas (the default already exceeds the part, or no solution in time)"
+        return base, info
+    info["optimal"] = status == cp_model.OPTIMAL
+    info["predicted_latency_cycles"] = int(ref["latency_cycles"] + round(solver.ObjectiveValue()))
+    hoist = sorted(k for k, v in h.items() if solver.Value(v))
+    unroll = {lp.key: next((u for u in unroll_choices(lp) if solver.Value(x[lp.key, u])), lp.trip) for lp in inner}
+    partition = {a: next(p for p in ps if solver.Value(y[a, p])) for a, ps in cand.items()}
+    partition = {a: p for a, p in partition.items() if p > 1}
+    return {"unroll": unroll, "hoist": hoist, "partition": partition}, info

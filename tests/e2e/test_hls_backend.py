@@ -1,0 +1,131 @@
+"""The HLS C++ target end to end: generated HLS C++ built with g++ (C simulation, no
+vendor tools), run through ctypes and through the standalone testbench, checked against
+onnxruntime (max |hetc - ort| <= 1e-4 * max |ort| per output)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hetc
+from hetc.runtime.hls_runner import HlsRunner
+from ort_check import RTOL_OF_MAX, assert_matches, ort_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def _feeds(sess):
+    rng = np.random.default_rng(0)
+    return {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
+
+
+@pytest.mark.parametrize("name,shapes", [("mlp", {"x": (3, 784)}), ("cnn", None), ("transformer_block", None)])
+def test_float_csim_matches_onnxruntime(name, shapes, tmp_path):
+    path = EXAMPLES / f"{name}.onnx"
+    out = tmp_path / "out"
+    sess = hetc.compile(path, target="hls", input_shapes=shapes, output_dir=out)
+    feeds = _feeds(sess)
+    want = ort_outputs(path, feeds)
+    assert_matches(sess.run(feeds), want)
+    files = {p.name for p in out.iterdir()}
+    assert {"hetc_top.cpp", "hetc_top.h", "weights.h", "tb.cpp", "hetc_glue.cpp", "run_hls.tcl", "libhls.so",
+            "report.json", "manifest.json", "tb_data"} <= files
+    top = (out / "hetc_top.cpp").read_text()
+    assert "#pragma HLS INTERFACE m_axi port=in0" in top and "#pragma HLS INTERFACE s_axilite port=return" in top
+    assert "#pragma HLS PIPELINE II=1" in top
+    assert "static const data_t w_" in (out / "weights.h").read_text()
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    assert hls["part"] == "u280" and hls["precision"] == "float"
+    for est in (hls["estimate"], hls["default"]["estimate"]):
+        assert all(isinstance(est[k], int) and est[k] >= 0 for k in ("latency_cycles", "dsp", "bram", "lut", "ff"))
+    assert hls["estimate"]["latency_cycles"] <= hls["default"]["estimate"]["latency_cycles"]
+    assert hls["estimate"]["fits"] and hls["searched"]["search"]["status"] in ("OPTIMAL", "FEASIBLE")
+    if name == "mlp":  # the standalone testbench (one more small g++ build): csim against onnxruntime
+        result = HlsRunner(out).csim([feeds["x"]], want)
+        assert result["passed"], result["log"]
+        assert "PASS" in result["log"]
+        np.testing.assert_allclose(result["outputs"][0], want[0], atol=RTOL_OF_MAX * np.abs(want[0]).max())
+        bad = HlsRunner(out).csim([feeds["x"]], [want[0] + 1.0])
+        assert not bad["passed"] and "FAIL" in bad["log"]
+
+
+def test_cli_part_and_default_pragmas(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hetc.cli", "compile", str(EXAMPLES / "mlp.onnx"), "--target", "hls", "--part", "zcu104",
+         "--pragmas", "default", "--input-shape", "x=3x784", "-o", str(out)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "hls zcu104 float" in proc.stdout
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    assert hls["part"] == "zcu104" and hls["pragmas"]["mode"] == "default"
+    assert hls["estimate"] == hls["default"]["estimate"]
+    assert "UNROLL" not in (out / "hetc_top.cpp").read_text()
+    tcl = (out / "run_hls.tcl").read_text()
+    for line in ("open_project", "set_top hetc_top", "add_files hetc_top.cpp", "csim_design", "csynth_design",
+                 "set_part {xczu7ev-ffvc1156-2-e}"):
+        assert line in tcl
+
+
+def test_unknown_part_is_an_actionable_error(tmp_path):
+    with pytest.raises(hetc.HetcError, match="unknown FPGA part 'vu9p'"):
+        hetc.compile(EXAMPLES / "cnn.onnx", target="hls", output_dir=tmp_path / "o", target_options={"part": "vu9p"})
+
+
+def _have_ap_types() -> bool:
+    from hetc.backends.hls.target import ap_types_dir
+
+    try:
+        ap_types_dir()
+        return True
+    except hetc.HetcError:
+        return False
+
+
+@pytest.mark.skipif(not _have_ap_types(), reason="needs the Apache-2.0 ap_fixed.h (pip install 'hetc[hls]')")
+def test_fixed_point_error_is_reported_per_layer_and_within_the_bound(tmp_path):
+    path = EXAMPLES / "cnn.onnx"
+    out = tmp_path / "out"
+    sess = hetc.compile(path, target="hls", output_dir=out, target_options={"precision": "ap_fixed<16,6>"})
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    assert hls["precision"] == "ap_fixed<16,6>"
+    fx = hls["fixed_point"]
+    assert fx["within_bound"] and fx["layers"]
+    assert any("Conv" in layer["kernel"] for layer in fx["layers"])
+    assert all(layer["rel_err"] <= 0.05 for layer in fx["layers"])
+    header = (out / "hetc_top.h").read_text()
+    assert "typedef ap_fixed<16, 6, AP_RND_CONV, AP_SAT> data_t;" in header and "acc_t" in header
+    assert not (out / "ap_fixed.h").exists()  # third-party headers are never copied into the output
+    feeds = _feeds(sess)
+    want = ort_outputs(path, feeds)[0]
+    got = sess.run(feeds)[0]
+    assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))
+
+
+def test_unknown_options_are_named(tmp_path):
+    with pytest.raises(hetc.HetcError, match="unknown HLS target option"):
+        hetc.compile(EXAMPLES / "cnn.onnx", target="hls", output_dir=tmp_path / "o", target_options={"prt": "u280"})
+    with pytest.raises(hetc.HetcError, match="takes no target options"):
+        hetc.compile(EXAMPLES / "cnn.onnx", target="c", output_dir=tmp_path / "o", target_options={"part": "u280"})
+
+
+def test_weights_through_m_axi(tmp_path):
+    path = EXAMPLES / "cnn.onnx"
+    out = tmp_path / "out"
+    sess = hetc.compile(path, target="hls", output_dir=out, target_options={"weights": "axi", "pragmas": "default"})
+    top = (out / "hetc_top.cpp").read_text()
+    assert "#pragma HLS INTERFACE m_axi port=weights offset=slave bundle=gmem_w" in top
+    assert (out / "tb_data" / "weights.bin").stat().st_size > 0
+    feeds = _feeds(sess)
+    want = ort_outputs(path, feeds)
+    assert_matches(sess.run(feeds), want)
+    assert HlsRunner(out).csim([feeds["image"]], want)["passed"]
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    assert "m_axi" in hls["weights"]
