@@ -158,15 +158,19 @@ def render(rows: list[dict], args: argparse.Namespace, machine: str, seconds: fl
     return "\n".join(lines) + "\n"
 
 
+BEGIN, END = "<!-- schedulers: begin (written by benchmarks/schedulers.py --write) -->", "<!-- schedulers: end -->"
+
+
 def write_section(text: str) -> None:
-    """Replace this harness's section of RESULTS.md (or append it); other sections stay."""
+    """Replace this harness's section of RESULTS.md, between its markers (benchmarks/run.py
+    keeps marked sections when it rewrites the file), or append it."""
     old = RESULTS.read_text() if RESULTS.exists() else "# hetc benchmark results\n"
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
+    block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
+    start, end = old.find(BEGIN), old.find(END)
+    if start < 0 or end < 0:
+        RESULTS.write_text(old.rstrip("\n") + "\n\n" + block)
         return
-    nxt = old.find("\n## ", start + len(SECTION))
-    RESULTS.write_text(old[:start] + text + ("\n" + old[nxt + 1 :] if nxt >= 0 else ""))
+    RESULTS.write_text(old[:start] + block + old[end + len(END) + 1 :])
 
 
 def main(argv: list[str] | None = None) -> int:

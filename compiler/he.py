@@ -10,7 +10,8 @@
 Every call builds `he` IR (he.ntt, he.intt, he.modmul, he.modmatmul), runs the lowering
 pipeline (hetc-he-ntt-to-matmul, hetc-he-bat, hetc-he-barrett: 3-step matmul NTT, byte
 matmuls with wide accumulation, Barrett from multiply/add/shift) and executes the
-lowered form with the NumPy backend or as gcc-built C. Results are exact. Compiled
+lowered form with the NumPy backend or as gcc-built C; target="cuda" (ntt, intt, polymul)
+runs the same 3-step matrices and byte planes on a GPU (backends/cuda_he). Results are exact. Compiled
 programs are cached per (operation, shapes, moduli, roots, target) in the process.
 
 `q` is one modulus (2 <= q < 2^32) or a list of RNS moduli; with L moduli the arrays
@@ -31,7 +32,7 @@ from hetc.diagnostics import HetcError
 
 #: the lowering every he program goes through, in order
 HE_PIPELINE: tuple[str, ...] = ("hetc-he-ntt-to-matmul", "hetc-he-bat", "hetc-he-barrett")
-TARGETS = ("numpy", "c")
+TARGETS = ("numpy", "c", "cuda")
 
 
 # ---------------------------------------------------------------------------
@@ -345,16 +346,31 @@ def _ntt_setup(x, q, root, name: str):
     return arr, n, moduli, _roots(n, moduli, root)
 
 
+def _cuda_ntt(arr: np.ndarray, moduli, roots, inverse: bool) -> np.ndarray:
+    """target="cuda": the same 3-step matrices and BAT byte planes as the lowering, run by
+    the CUDA kernel library (backends/cuda_he: int8 tensor-core byte matmuls with the
+    shift-sum, Barrett and twist in the epilogue), one launch pair per RNS limb."""
+    from hetc.backends.cuda_he import host
+
+    if len(moduli) == 1:
+        return host.ntt(arr, moduli[0], roots[0], inverse)
+    return np.stack([host.ntt(arr[i], qi, ri, inverse) for i, (qi, ri) in enumerate(zip(moduli, roots))])
+
+
 def ntt(x, q, *, root=None, target: str = "numpy") -> np.ndarray:
     """Negacyclic NTT of x (length N, a power of two) mod q, output in bit-reversed order:
     y[i] = sum_j x[j] psi^((2 brv(i) + 1) j) mod q (SEAL's convention)."""
     arr, n, moduli, roots = _ntt_setup(x, q, root, "x")
+    if _check_target(target) == "cuda":
+        return _restore(_cuda_ntt(arr, moduli, roots, False), x)
     return _restore(compile_ntt(n, moduli, roots, _check_target(target)).run(arr)[0], x)
 
 
 def intt(y, q, *, root=None, target: str = "numpy") -> np.ndarray:
     """Inverse of `ntt` (same root): bit-reversed NTT values in, coefficients out."""
     arr, n, moduli, roots = _ntt_setup(y, q, root, "y")
+    if _check_target(target) == "cuda":
+        return _restore(_cuda_ntt(arr, moduli, roots, True), y)
     return _restore(compile_ntt(n, moduli, roots, _check_target(target), True).run(arr)[0], y)
 
 
@@ -364,6 +380,11 @@ def polymul(a, b, q, *, root=None, target: str = "numpy") -> np.ndarray:
     arr_b = _residues("b", b, moduli)
     if arr_b.shape != arr_a.shape:
         raise HetcError(f"a has shape {list(arr_a.shape)} but b has {list(arr_b.shape)}")
+    if _check_target(target) == "cuda":
+        qs = np.array(moduli, dtype=np.uint64).reshape((-1, 1) if len(moduli) > 1 else ())
+        fa = _cuda_ntt(arr_a, moduli, roots, False).astype(np.uint64)
+        fb = _cuda_ntt(arr_b, moduli, roots, False).astype(np.uint64)
+        return _restore(_cuda_ntt((fa * fb % qs).astype(np.uint32), moduli, roots, True), a)
     return _restore(compile_polymul(n, moduli, roots, _check_target(target)).run(arr_a, arr_b)[0], a)
 
 
@@ -371,6 +392,8 @@ def modmatmul(W, X, q, *, target: str = "numpy") -> np.ndarray:
     """(W @ X) mod q, exact, through BAT byte matmuls. W: [M, K] (or [L, M, K] with L RNS
     moduli), X: [K, N] or a vector [K] (then the result is a vector [M])."""
     moduli = _moduli(q)
+    if _check_target(target) == "cuda":
+        raise HetcError("target 'cuda' runs hetc.he.ntt, intt and polymul so far; use target='c' or 'numpy' for modmatmul")
     w = _residues("W", W, moduli)
     x = _residues("X", X, moduli)
     vector = x.ndim == w.ndim - 1

@@ -297,7 +297,7 @@ def test_dtypes() -> None:
             lambda: hhe.modmatmul(np.ones((3, 4), dtype=int) * 20, np.ones(4, dtype=int), 17),
             r"W\[0, 0\] = 20 is not a residue",
         ),
-        (lambda: hhe.ntt(np.arange(8), 17, target="cuda"), "unknown target 'cuda'"),
+        (lambda: hhe.ntt(np.arange(8), 17, target="tpu"), "unknown target 'tpu'"),
         (lambda: hhe.find_ntt_prime(100, 30), "N = 100 is not a power of two"),
     ],
 )
