@@ -446,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"compile": cmd_compile, "run": cmd_run, "calibrate": cmd_calibrate, "place": cmd_place}[args.command](args)
+        rc = {"compile": cmd_compile, "run": cmd_run, "calibrate": cmd_calibrate, "place": cmd_place}[args.command](args)
+        sys.stdout.flush()  # a closed pipe surfaces here, inside the handlers below, not at exit
+        return rc
     except HetcError as err:
         if args.debug:
             raise
@@ -454,6 +456,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hetc ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # an internal error: say so, traceback only with --debug
         if args.debug:
             raise

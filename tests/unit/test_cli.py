@@ -397,3 +397,13 @@ def test_hetc_opt_binds_input_shape():
     proc = hetc_opt(MLP, "--input-shape", f"{name}=2x{dim}")
     assert proc.returncode == 0, _explain(proc)
     assert f"tensor<2x{dim}xf32>" in proc.stdout.split("\n", 2)[1]
+
+
+def test_output_piped_into_head_is_not_an_error():
+    # a reader that leaves before hetc writes (`hetc ... | true`, or `| head` on long
+    # output) closes the pipe: hetc ends quietly, without a traceback or "internal error"
+    proc = subprocess.run(
+        f"{sys.executable} -m hetc.cli place examples/dag_topcuoglu.json --scheduler heft --quiet | true",
+        shell=True, cwd=REPO, capture_output=True, text=True,
+    )
+    assert "internal error" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
