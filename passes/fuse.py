@@ -404,14 +404,43 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                 notes.append("the solver's partition was predicted slower than greedy's: greedy used")
                 return start, name + " (greedy kept)", gap, notes
             return chosen, name, gap, notes
-        # cut off every chosen edge set joining a violating pair: the edges inside the
-        # group of the first violation
-        a, _ = bad[0]
-        comp = problem.components(chosen)
-        cut = [edge_id[id(e)] for e in chosen if comp[e.src] == comp[a]]
-        cuts.append(cut)
+        # cut off each violation: not all of the chosen edges on the path that joins the
+        # pair inside its group (the whole group's edges when there is no such pair)
+        for a, b in bad[:16]:
+            cut = _joining_path(chosen, a, b) if a is not b else None
+            if cut is None:
+                comp = problem.components(chosen)
+                cut = [e for e in chosen if comp[e.src] == comp[a]]
+            ids = sorted({edge_id[id(e)] for e in cut})
+            if ids and ids not in cuts:
+                cuts.append(ids)
     notes.append(f"convexity cuts did not converge in {max_rounds} rounds: greedy fusion used")
     return start, "cut rounds exhausted (greedy fallback)", best_gap, notes
+
+
+def _joining_path(chosen: list[Edge], a: Operation, b: Operation) -> list[Edge] | None:
+    """The chosen edges of a shortest undirected path from a to b, if one exists."""
+    adj: dict[Operation, list[tuple[Operation, Edge]]] = defaultdict(list)
+    for e in chosen:
+        adj[e.src].append((e.dst, e))
+        adj[e.dst].append((e.src, e))
+    prev: dict[Operation, tuple[Operation, Edge] | None] = {a: None}
+    frontier = [a]
+    while frontier and b not in prev:
+        nxt = []
+        for u in frontier:
+            for v, e in adj[u]:
+                if v not in prev:
+                    prev[v] = (u, e)
+                    nxt.append(v)
+        frontier = nxt
+    if b not in prev:
+        return None
+    path, cur = [], b
+    while prev[cur] is not None:
+        cur, e = prev[cur]
+        path.append(e)
+    return path
 
 
 def plan_fusion(fn: func.FuncOp, mode: str, time_limit: float = 5.0) -> Plan:
