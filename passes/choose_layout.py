@@ -30,7 +30,7 @@ from xdsl.passes import ModulePass
 
 from hetc.backends.cost_model import ConvShape, conv_seconds, transpose_seconds
 from hetc.dialects import onnx as onnx_d
-from hetc.passes.loops.ops import BINARY, UNARY, VARIADIC
+from hetc.passes.loops.ops import BINARY, UNARY, VARIADIC, _attr
 
 LAYOUT_ATTR = "hetc.layout"
 TO_NHWC = [0, 2, 3, 1]
@@ -44,11 +44,6 @@ def _shape(v: SSAValue) -> list[int]:
 
 def _is_4d_float(v: SSAValue) -> bool:
     return isinstance(v.type, TensorType) and len(v.type.get_shape()) == 4 and v.type.get_element_type() in (f32, f64)
-
-
-def _attr(op, name, default=None):
-    a = op.attributes.get(name)
-    return default if a is None else onnx_d.attribute_to_python(a)
 
 
 def _present(v: SSAValue) -> bool:

@@ -43,7 +43,7 @@ from xdsl.passes import ModulePass
 
 from hetc.backends.cost_model import CPU
 from hetc.dialects import onnx as onnx_d
-from hetc.passes.loops.ops import BINARY, FUSABLE_UNARY, REDUCE_OPS, UNARY, VARIADIC, _broadcast_mode
+from hetc.passes.loops.ops import BINARY, FUSABLE_UNARY, UNARY, VARIADIC, _attr, _broadcast_mode
 
 GROUP_ATTR = "hetc.group"
 KIND_ATTR = "hetc.group_kind"
@@ -58,11 +58,6 @@ _ROW_REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceS
 
 def _shape(v: SSAValue) -> list[int]:
     return list(v.type.get_shape()) if isinstance(v.type, TensorType) else []
-
-
-def _attr(op, name, default=None):
-    a = op.attributes.get(name)
-    return default if a is None else onnx_d.attribute_to_python(a)
 
 
 def _nbytes(v: SSAValue) -> int:
@@ -328,8 +323,7 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
         return [], "OPTIMAL (nothing to fuse)", 0.0, notes
     cuts: list[list[int]] = []
     edge_id = {id(e): i for i, e in enumerate(problem.edges)}
-    best, best_status, best_gap = start, "greedy", 0.0
-    for round_ in range(max_rounds):
+    for _ in range(max_rounds):
         m = cp_model.CpModel()
         x = [m.NewBoolVar(f"x{i}") for i in range(len(problem.edges))]
         by_dst: dict[Operation, list[int]] = defaultdict(list)
@@ -365,7 +359,6 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                     continue
                 users = [u.operation for u in r.uses]
                 size = _nbytes(r)
-                fused = {id(e): i for e in problem.edges if e.value is r for i in [edge_id[id(e)]]}
                 user_vars = []
                 for u in users:
                     ids = [i for e in problem.edges if e.value is r and e.dst is u for i in [edge_id[id(e)]]]
@@ -374,7 +367,7 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                         terms.append(size * (1 - x[ids[0]]))  # read unless fused
                     else:
                         const += size
-                if r in problem.returned or len(user_vars) < len(users) or not fused:
+                if r in problem.returned or len(user_vars) < len(users) or not user_vars:
                     const += size  # always written
                 else:
                     written = m.NewBoolVar("")
@@ -385,7 +378,7 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
         objective = sum(terms) - launch_units * sum(x)
         m.Minimize(objective)
         for i, e in enumerate(problem.edges):
-            m.AddHint(x[i], any(e is c for c in best))
+            m.AddHint(x[i], any(e is c for c in start))
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = time_limit
         solver.parameters.random_seed = seed
@@ -415,7 +408,7 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
             if ids and ids not in cuts:
                 cuts.append(ids)
     notes.append(f"convexity cuts did not converge in {max_rounds} rounds: greedy fusion used")
-    return start, "cut rounds exhausted (greedy fallback)", best_gap, notes
+    return start, "cut rounds exhausted (greedy fallback)", 0.0, notes
 
 
 def _joining_path(chosen: list[Edge], a: Operation, b: Operation) -> list[Edge] | None:

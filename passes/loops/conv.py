@@ -15,6 +15,19 @@ from hetc.passes.loop_builder import finish_kernel
 from hetc.passes.loops.ops import _attr, _shape, _unsigned
 
 
+def avg_pool_divisor(count_pad: int, insp, outsp, kernel, strides, dil, pads) -> np.ndarray:
+    """The average pool's divisor per output position, known at compile time: window
+    positions inside the input (count_include_pad=0) or inside the padded input (=1);
+    the ceil_mode overhang past the padding never counts."""
+    r = len(insp)
+    counts = []
+    for i in range(r):
+        pos = np.arange(outsp[i])[:, None] * strides[i] - pads[i] + np.arange(kernel[i])[None, :] * dil[i]
+        lo, hi = (0, insp[i]) if not count_pad else (-pads[i], insp[i] + pads[r + i])
+        counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
+    return functools.reduce(np.multiply.outer, counts).astype(np.float64)
+
+
 class ConvLowering:
     """Mixin of the loop lowering (see convert_onnx_to_loops)."""
 
@@ -241,13 +254,7 @@ class ConvLowering:
         # ceil_mode overhang past the padding never counts
         inv = scale = None
         if kind == "avg":
-            count_pad = _attr(op, "count_include_pad", 0)
-            counts = []
-            for i in range(r):
-                pos = np.arange(outsp[i])[:, None] * strides[i] - pads[i] + np.arange(kernel[i])[None, :] * dil[i]
-                lo, hi = (0, insp[i]) if not count_pad else (-pads[i], insp[i] + pads[r + i])
-                counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
-            divisor = functools.reduce(np.multiply.outer, counts).astype(np.float64)
+            divisor = avg_pool_divisor(_attr(op, "count_include_pad", 0), insp, outsp, kernel, strides, dil, pads)
             if np.all(divisor == divisor.flat[0]):
                 scale = 1.0 / max(divisor.flat[0], 1)
             else:

@@ -18,6 +18,7 @@ from xdsl.ir import SSAValue
 from hetc.dialects import onnx as onnx_d
 from hetc.passes.loop_builder import LoopBuilder, finish_kernel
 
+from hetc.passes.loops.conv import avg_pool_divisor
 from hetc.passes.loops.ops import _attr, _shape
 
 
@@ -143,13 +144,7 @@ class NhwcLowering:
         )
         inv = None
         if not is_max:
-            count_pad = _attr(op, "count_include_pad", 0)
-            counts = []
-            for i, (o, size) in enumerate(zip([oh, ow], [h, wd])):
-                pos = np.arange(o)[:, None] * strides[i] - pads[i] + np.arange(kernel[i])[None, :] * dil[i]
-                lo, hi = (0, size) if not count_pad else (-pads[i], size + pads[2 + i])
-                counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
-            divisor = np.outer(counts[0], counts[1]).astype(np.float64)
+            divisor = avg_pool_divisor(_attr(op, "count_include_pad", 0), [h, wd], [oh, ow], kernel, strides, dil, pads)
             inv = (1.0 / np.maximum(divisor, 1)).astype(onnx_d.numpy_dtype(e))
         inv_ref = self.constant(inv.reshape(oh * ow), "avg_divisor") if inv is not None and not np.all(inv == inv.flat[0]) else None
         for ni in range(n):
