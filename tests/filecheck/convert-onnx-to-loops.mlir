@@ -175,3 +175,25 @@ func.func @main(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x3x3xf32> attributes {hetc
   %y = "onnx.Resize"(%x, %roi, %n, %sizes) {coordinate_transformation_mode = "tf_crop_and_resize", mode = "linear", extrapolation_value = 10.0 : f32, hetc.node = "crop"} : (tensor<1x1x4x4xf32>, tensor<8xf32>, none, tensor<4xi64>) -> tensor<1x1x3x3xf32>
   func.return %y : tensor<1x1x3x3xf32>
 }
+
+// -----
+
+// A channels-last convolution (hetc-choose-layout set hetc.layout = "NHWC"): im2col
+// rows of 3x3 taps x C contiguous channels with the padding folded in (taps outside the
+// image are clamped, then selected to 0), then one GEMM of pixels x output channels
+// whose weights were packed at compile time ([K = 3*3*2, 32] panels).
+// CHECK:       "memref.global"() <{sym_name = "w2_packed_b", type = memref<1x18x32xf32>
+// CHECK-LABEL: func.func private @k0_im2col_nhwc(%0: memref<4x4x2xf32>, %1: memref<16x18xf32>) attributes {hetc.onnx_nodes = ["conv"], hetc.kernel = "im2col_nhwc"}
+// CHECK:         arith.cmpi sge
+// CHECK:         arith.cmpi slt
+// CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : index
+// CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK-LABEL: func.func private @k1_conv_gemm_nhwc(%0: memref<16x18xf32>, %1: memref<1x18x32xf32>, %2: memref<16x3xf32>) attributes {hetc.onnx_nodes = ["conv"], hetc.kernel = "conv_gemm_nhwc"}
+// CHECK-LABEL: func.func @main(%x: memref<1x4x4x2xf32>, %y: memref<1x4x4x3xf32>)
+// CHECK:         func.call @k0_im2col_nhwc
+// CHECK:         func.call @k1_conv_gemm_nhwc(%cols, %packed_b, %{{.*}})
+func.func @main(%x: tensor<1x4x4x2xf32>) -> tensor<1x4x4x3xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e-01> : tensor<3x2x3x3xf32>} : () -> tensor<3x2x3x3xf32>
+  %y = "onnx.Conv"(%x, %w) {pads = array<i64: 1, 1, 1, 1>, hetc.node = "conv", hetc.layout = "NHWC"} : (tensor<1x4x4x2xf32>, tensor<3x2x3x3xf32>) -> tensor<1x4x4x3xf32>
+  func.return %y : tensor<1x4x4x3xf32>
+}
