@@ -104,6 +104,18 @@ def _emit_hls(module: ModuleOp, source_name: str, version: str, threads: int = 1
     return emit_hls(module, source_name, version, threads, **options)
 
 
+def _emit_cuda(module: ModuleOp, source_name: str, version: str, threads: int = 1, **options) -> dict[str, bytes | str]:
+    from hetc.backends.cuda.target import emit_cuda
+
+    return emit_cuda(module, source_name, version, threads, **options)
+
+
+def _load_cuda(out_dir: Path):
+    from hetc.runtime.cuda_runner import CudaRunner
+
+    return CudaRunner(out_dir)
+
+
 def _load_hls(out_dir: Path):
     from hetc.runtime.hls_runner import HlsRunner
 
@@ -134,6 +146,19 @@ TARGETS: dict[str, Target] = {
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "
         "`hetc_model_init(\"weights.bin\")`, `hetc_model_run(m, inputs..., outputs...)`, `hetc_model_free(m)`.",
+    ),
+    "cuda": Target(
+        "cuda",
+        "CUDA library for NVIDIA GPUs (model.cu, model.h, weights.bin; libmodel.so built by nvcc)",
+        # NCHW: the GPU mapping spreads every dim of a layer over threads either way
+        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse", "convert-onnx-to-loops{target=gpu}",
+         "hetc-plan-memory"),
+        _emit_cuda,
+        _load_cuda,
+        "`libmodel.so` is built by nvcc for the GPU present (rebuild with `make ARCH=sm_XY`); the API is in "
+        "`model.h`: `hetc_model_init(\"weights.bin\")` uploads the weights, `hetc_model_run(m, inputs..., outputs...)` "
+        "takes host buffers and replays the forward pass as a CUDA graph, `hetc_model_free(m)`. "
+        "GEMM precision and arch: `report.json` (\"cuda\").",
     ),
     "hls": Target(
         "hls",

@@ -109,14 +109,17 @@ class Session:
 
 
     def profile(self, feeds: Mapping[str, np.ndarray], runs: int = 10) -> list[tuple[str, float]]:
-        """C target: (kernel call label, mean seconds per run) for every kernel call in
-        program order, from a build with per-call timers (cached beside the normal one)."""
-        if self.target != "c":
-            raise HetcError(f"per-kernel profiling needs the C target; this model was built for '{self.target}'")
-        from hetc.runtime.c_runner import CRunner
-
+        """(kernel call label, mean seconds per run) for every kernel call in program
+        order. C target: from a build with per-call timers (cached beside the normal one);
+        CUDA target: CUDA events between the launches of uncaptured passes."""
+        if self.target not in ("c", "cuda"):
+            raise HetcError(f"per-kernel profiling needs the C or CUDA target; this model was built for '{self.target}'")
         self.run(feeds)  # validates the feeds
         args = [np.asarray(feeds[spec["name"]]) for spec in self._inputs]
+        if self.target == "cuda":
+            return [(k["label"], k["seconds"]) for k in self._runner.profile(args, runs)]
+        from hetc.runtime.c_runner import CRunner
+
         return CRunner.profiled(self.out_dir).profile(args, runs)
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from hetc.diagnostics import HetcError
 
 EXAMPLES = {
-    "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
+    "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn\n"
+    "example: hetc compile examples/transformer_block.onnx --target cuda --precision tf32 -o out/tb_cuda",
     "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784\n"
     "example: hetc run examples/cnn.onnx --target c --profile",
     "calibrate": "example: hetc calibrate                      # measure this machine -> ~/.cache/hetc/profile.toml\n"
@@ -71,7 +72,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "greedy = rule-based, none = one kernel per op (groups in report.json)",
     )
     p.add_argument("--part", default="u280", help="HLS target: FPGA part for estimates and synthesis (u280, zcu104)")
-    p.add_argument("--precision", default="float", help="HLS target: arithmetic, float or ap_fixed<W,I> (default float)")
+    p.add_argument(
+        "--precision",
+        default=None,
+        help="HLS target: arithmetic, float or ap_fixed<W,I> (default float); CUDA target: GEMMs in fp32 "
+        "(CUDA cores, default) or tf32 (tensor cores)",
+    )
     p.add_argument(
         "--pragmas",
         choices=("search", "default"),
@@ -317,7 +323,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _target_options(args: argparse.Namespace) -> dict:
     """Options only some targets take (the HLS target's part, precision and pragma mode)."""
     if args.target == "hls":
-        return {"part": args.part, "precision": args.precision, "pragmas": args.pragmas, "weights": args.weights}
+        return {"part": args.part, "precision": args.precision or "float", "pragmas": args.pragmas, "weights": args.weights}
+    if args.target == "cuda":
+        return {"precision": args.precision or "fp32"}
     return {}
 
 

@@ -52,7 +52,16 @@ def unsupported_for_loops(module: ModuleOp) -> list[onnx_d.OnnxOp]:
     ]
 
 
-def convert_onnx_to_loops(module: ModuleOp) -> None:
+#: what `target=` selects: how GEMMs are written (the rest of the loop IR is the same)
+LOOP_TARGETS = ("cpu", "gpu")
+
+
+def convert_onnx_to_loops(module: ModuleOp, target: str = "cpu") -> None:
+    """`target="gpu"`: GEMMs are written as plain i/j/k loop nests marked `hetc.gemm`
+    (a GPU target tiles them through shared memory or tensor cores) instead of the
+    register-tiled panels a CPU wants."""
+    if target not in LOOP_TARGETS:
+        raise ValueError(f"convert-onnx-to-loops: unknown target '{target}' ({', '.join(LOOP_TARGETS)})")
     bad = unsupported_for_loops(module)
     if bad:
         op = bad[0]
@@ -64,12 +73,15 @@ def convert_onnx_to_loops(module: ModuleOp) -> None:
             op_type=op.OP_TYPE,
         )
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
-    _Lowering(module, main).lower()
+    lowering = _Lowering(module, main)
+    lowering.gpu = target == "gpu"
+    lowering.lower()
 
 
 @dataclass(frozen=True)
 class ConvertOnnxToLoops(ModulePass):
     name = "convert-onnx-to-loops"
+    target: str = "cpu"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        convert_onnx_to_loops(op)
+        convert_onnx_to_loops(op, self.target)

@@ -315,10 +315,12 @@ def greedy(problem: FusionProblem) -> list[Edge]:
 
 def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_rounds: int = 20) -> tuple[list[Edge], str, float, list[str]]:
     """CP-SAT over the candidate edges; convexity by lazily added cuts."""
-    from ortools.sat.python import cp_model
-
     start = greedy(problem)
     notes: list[str] = []
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:
+        return start, "no solver: ortools is not installed (greedy fallback)", 1.0, notes
     if not problem.edges:
         return [], "OPTIMAL (nothing to fuse)", 0.0, notes
     cuts: list[list[int]] = []

@@ -25,6 +25,10 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 INDEX = IndexType()
 #: on scf.for: the iterations are independent
 PARALLEL_ATTR = "hetc.parallel"
+#: on a serial loop inside a parallel iteration whose iterations may be split over the
+#: lanes of a warp: every one-element accumulator it updates is a reduction combined by
+#: its update op (add, mul, max, min), and every other store is indexed by its variable
+REDUCTION_ATTR = "hetc.reduction"
 
 
 class LoopBuilder:
@@ -50,13 +54,15 @@ class LoopBuilder:
         return self.value(arith.ConstantOp(FloatAttr(float(x), elem)))
 
     @contextmanager
-    def loop(self, lb: int, ub: int, step: int = 1, parallel: bool = False) -> Iterator[SSAValue]:
+    def loop(self, lb: int, ub: int, step: int = 1, parallel: bool = False, reduction: bool = False) -> Iterator[SSAValue]:
         """`for iv in range(lb, ub, step)`; `parallel` marks iterations as independent
         (a target may spread them over threads or a GPU grid)."""
         body = Block(arg_types=[INDEX])
         op = scf.ForOp(self.index(lb), self.index(ub), self.index(step), [], body)
         if parallel:
             op.attributes[PARALLEL_ATTR] = UnitAttr()
+        if reduction:
+            op.attributes[REDUCTION_ATTR] = UnitAttr()
         self.add(op)
         outer = self.block
         self.block = body
@@ -67,13 +73,15 @@ class LoopBuilder:
             self.block = outer
 
     @contextmanager
-    def loops(self, shape: Sequence[int], parallel_outer: bool = True) -> Iterator[list[SSAValue]]:
-        """A perfect nest over `shape`; the outermost loop is marked parallel."""
+    def loops(self, shape: Sequence[int], parallel_outer: bool = True, reduction: bool = False) -> Iterator[list[SSAValue]]:
+        """A perfect nest over `shape` whose iterations are all independent (each writes
+        its own elements): every loop is marked parallel, so a GPU target can spread the
+        whole nest over threads (a CPU target threads the outermost marked loop)."""
         ivs: list[SSAValue] = []
         opened = []
         try:
             for i, n in enumerate(shape):
-                cm = self.loop(0, n, parallel=i == 0 and parallel_outer and n > 1)
+                cm = self.loop(0, n, parallel=parallel_outer and n > 1, reduction=reduction and i == 0)
                 ivs.append(cm.__enter__())
                 opened.append(cm)
             yield ivs

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects import func, memref
-from xdsl.dialects.builtin import Float32Type, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import Float32Type, ModuleOp
 
+from hetc.backends.cfamily.host import BufferCopy, interleave, plan_host
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers, is_narrow_float
 from hetc.backends.cfamily.printer import CFamilyPrinter
 from hetc.backends.cfamily.vecmath import HELPERS as VECMATH
@@ -75,106 +75,27 @@ class C99Printer(CFamilyPrinter):
         return "\n\n".join(d for d in (vecmath_definitions(self.vecmath_used), self.narrow.definitions()) if d)
 
 
-def _arena_plan(main: func.FuncOp) -> tuple[dict, int]:
-    """Arena offsets from hetc-plan-memory, or one slot per buffer when it did not run."""
-    offsets, end = {}, 0
-    for op in main.walk():
-        if isinstance(op, memref.AllocOp):
-            size = int(np.prod(op.memref.type.get_shape(), dtype=np.int64)) * _elem_bytes(op.memref.type)
-            attr = op.attributes.get("hetc.arena_offset")
-            if isinstance(attr, IntegerAttr):
-                offsets[op.memref] = attr.value.data
-                end = max(end, attr.value.data + size)
-            else:
-                offsets[op.memref] = end
-                end += (size + 63) // 64 * 64
-    planned = main.attributes.get("hetc.arena_bytes")
-    return offsets, max(end, planned.value.data if isinstance(planned, IntegerAttr) else 0)
-
-
-def _elem_bytes(t) -> int:
-    return max(1, t.get_element_type().bitwidth // 8)  # bool is one byte
-
-
 def print_c(module: ModuleOp, *, threads: int = 1, source_name: str = "model.onnx", version: str = "") -> tuple[str, str, bytes]:
     """(model.c, model.h, weights.bin) for a module lowered by convert-onnx-to-loops."""
     p = C99Printer(threads)
-    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
-    kernels = [op for op in module.ops if isinstance(op, func.FuncOp) and op is not main]
-    weights, wbytes = p.host_layout(module)
-    blob = bytearray(wbytes)
-    goffset = {}
-    for g, off in weights:
-        data = g.initial_value.data.data
-        blob[off : off + len(data)] = data
-        goffset[g.sym_name.data] = off
-    arena, arena_bytes = _arena_plan(main)
-    # Kernels of identical code (the same GEMM for every batch or head, say) are printed
-    # once; calls go to the first of each. The comment line (its ONNX nodes) is not code.
-    same_as: dict[str, str] = {}
-    by_body: dict[str, str] = {}
-    kernel_texts = []
-    for k in kernels:
-        name = k.sym_name.data
-        text = p.print_kernel(k)
-        comment, code = text.split("\n", 1)
-        key = code.replace(f" {name}(", " KERNEL(", 1)
-        if key in by_body:
-            same_as[name] = by_body[key]
-            continue
-        by_body[key] = name
-        kernel_texts.append(text)
-    in_names = [a.data for a in main.attributes["hetc.input_names"].data]
-    out_names = [a.data for a in main.attributes["hetc.output_names"].data]
-    n_in = len(in_names)
-    args = list(main.body.block.args)
-    names: dict = {}
-    params = []
-    for i, a in enumerate(args):
-        names[a] = f"in{i}" if i < n_in else f"out{i - n_in}"
-        ctype = p.scalar_type(a.type.get_element_type())
-        params.append(f"{'const ' if i < n_in else ''}{ctype}* {names[a]}")
-    body = []
-    counter = 0
-    kernel_by_name = {k.sym_name.data: k for k in kernels}
-    call_labels: list[str] = []
-    for op in main.body.block.ops:
-        if isinstance(op, memref.AllocOp):
-            counter += 1
-            names[op.memref] = f"t{counter}"
-            ctype = p.scalar_type(op.memref.type.get_element_type())
-            body.append(f"{ctype}* const t{counter} = ({ctype}*)(m->arena + {arena[op.memref]});  /* {op.memref.type} */")
-        elif isinstance(op, memref.GetGlobalOp):
-            counter += 1
-            names[op.memref] = f"w{counter}"
-            ctype = p.scalar_type(op.memref.type.get_element_type())
-            body.append(f"const {ctype}* const w{counter} = (const {ctype}*)(m->weights + {goffset[op.name_.root_reference.data]});")
-        elif isinstance(op, memref.ReinterpretCastOp):
-            counter += 1
-            off = op.static_offsets.get_values()[0]
-            src = names[op.source]
-            names[op.result] = f"{src} + {off}" if off else src
-        elif isinstance(op, func.CallOp):
-            called = op.callee.root_reference.data
-            callee = same_as.get(called, called)
-            cargs = ", ".join(f"({names[a]})" if "+" in names[a] else names[a] for a in op.arguments)
-            # every call is timed when built with -DHETC_PROFILE (hetc run --profile)
-            body.append(f"HETC_PROF_CALL({len(call_labels)}, {callee}({cargs}));")
-            call_labels.append(_call_label(kernel_by_name[called]))
-        elif isinstance(op, memref.CopyOp):
-            n = int(np.prod(op.source.type.get_shape(), dtype=np.int64)) * _elem_bytes(op.source.type)
-            body.append(f"memcpy({names[op.destination]}, {names[op.source]}, {n});")
-        elif isinstance(op, func.ReturnOp):
-            continue
-        else:
-            raise HetcError(f"the C printer cannot print host op {op.name}")
+    prog = plan_host(module, p)
+    kernel_texts, wbytes, arena_bytes = prog.kernel_texts, len(prog.weights), prog.arena_bytes
+    params, io_doc, n_in = prog.params, prog.io_doc, len(prog.in_names)
+    call_labels = [c.label for c in prog.calls]
+    ncalls = 0
+
+    def step(_index: int, s) -> list[str]:
+        nonlocal ncalls
+        if isinstance(s, BufferCopy):
+            return [f"memcpy({s.dst}, {s.src}, {s.nbytes});"]
+        ncalls += 1
+        # every call is timed when built with -DHETC_PROFILE (hetc run --profile)
+        return [f"HETC_PROF_CALL({ncalls - 1}, {s.callee}({', '.join(s.args)}));"]
+
+    body = interleave(prog, step)
     ptr_args = ", ".join(
-        f"({'const ' if i < n_in else ''}{p.scalar_type(a.type.get_element_type())}*)" + (f"inputs[{i}]" if i < n_in else f"outputs[{i - n_in}]")
-        for i, a in enumerate(args)
-    )
-    io_doc = "\n".join(
-        f" *   {'in ' if i < n_in else 'out'} {(in_names + out_names)[i]}: {a.type.get_element_type()} {list(a.type.get_shape())}"
-        for i, a in enumerate(args)
+        f"({'const ' if i < n_in else ''}{ctype}*)" + (f"inputs[{i}]" if i < n_in else f"outputs[{i - n_in}]")
+        for i, ctype in enumerate(prog.arg_ctypes)
     )
     header = f"""/* Generated by hetc {version} from {source_name}: the model as a C library.
  *
@@ -300,14 +221,8 @@ int hetc_model_run_ptrs(hetc_model* m, void* const* inputs, void* const* outputs
   return hetc_model_run(m{', ' + ptr_args if ptr_args else ''});
 }}
 """
-    weights_file = WEIGHTS_MAGIC + np.uint64(wbytes).tobytes() + bytes(blob)
+    weights_file = WEIGHTS_MAGIC + np.uint64(wbytes).tobytes() + prog.weights
     return source, header, weights_file
-
-
-def _call_label(kernel: func.FuncOp) -> str:
-    """`k12_conv_gemm <- /layer1/conv1`: the kernel and the ONNX nodes it came from."""
-    nodes = [a.data for a in kernel.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in kernel.attributes else []
-    return kernel.sym_name.data + (" <- " + ", ".join(nodes) if nodes else "")
 
 
 def _profile_block(labels: list[str]) -> str:

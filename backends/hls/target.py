@@ -35,6 +35,7 @@ from xdsl.dialects import arith, func, math, memref, scf
 from xdsl.dialects.builtin import Float32Type, ModuleOp
 from xdsl.ir import Attribute, SSAValue
 
+from hetc.backends.cfamily.host import call_label
 from hetc.backends.cfamily.printer import MATH_F, CFamilyPrinter
 from hetc.backends.hls.estimate import Precision, host_roots, loop_keys
 from hetc.diagnostics import HetcError
@@ -136,11 +137,6 @@ class HlsPrinter(CFamilyPrinter):
         allocas = [o for o in fn.walk() if isinstance(o, memref.AllocaOp)]
         self.local_key = {o.results[0]: f"{name}/a{i}" for i, o in enumerate(allocas)}
         return super().print_kernel(fn)
-
-
-def _call_label(kernel: func.FuncOp) -> str:
-    nodes = [a.data for a in kernel.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in kernel.attributes else []
-    return kernel.sym_name.data + (" <- " + ", ".join(nodes) if nodes else "")
 
 
 def _ctype_of(printer: HlsPrinter, t) -> str:
@@ -255,7 +251,7 @@ def print_hls(module: ModuleOp, precision: Precision, pragmas: dict, *, source_n
             stored = {o.memref for o in callee.walk() if isinstance(o, memref.StoreOp)}
             for arg, a in zip(callee.body.block.args, op.arguments):
                 if arg in stored:
-                    writer.setdefault(roots[a][0], _call_label(callee))
+                    writer.setdefault(roots[a][0], call_label(callee))
     for op in main.body.block.ops:
         if isinstance(op, memref.AllocOp):
             name = roots[op.memref][0]

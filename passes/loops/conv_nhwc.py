@@ -86,7 +86,7 @@ class NhwcLowering:
         e = xn.type.get_element_type()
         cols = self.alloc(MemRefType(e, [oh * ow, kh * kw * c]), "cols")
         b, (px, pc) = self.kernel("im2col_nhwc", op, [xn, cols])
-        with b.loop(0, oh, parallel=oh > 1) as oi, b.loop(0, ow) as oj, b.loop(0, kh) as ki, b.loop(0, kw) as kj:
+        with b.loop(0, oh, parallel=oh > 1) as oi, b.loop(0, ow, parallel=ow > 1) as oj, b.loop(0, kh, parallel=kh > 1) as ki, b.loop(0, kw, parallel=kw > 1) as kj:
             ih, iw, inside = self._tap(b, oi, oj, ki, kj, strides, dil, pads, h, wd)
             row = b.affine([(oi, ow), (oj, 1)])
             with b.loop(0, c) as ci:
@@ -107,7 +107,7 @@ class NhwcLowering:
         px, pw, po = params[:3]
         pextra = params[3 + (bias is not None) :]
         with b.loop(0, oh, parallel=oh > 1) as oi:
-            with b.loop(0, ow) as oj:
+            with b.loop(0, ow, parallel=ow > 1) as oj:
                 acc = b.value(memref.AllocaOp.get(e, shape=[c]))
                 with b.loop(0, c) as ci:
                     b.store(b.load(params[3], [ci]) if bias is not None else b.const(0.0, e), acc, [ci])
@@ -152,7 +152,7 @@ class NhwcLowering:
             on = self.view(out, [oh * ow, c], ni * oh * ow * c)
             b, params = self.kernel("maxpool_nhwc" if is_max else "avgpool_nhwc", op, [xn, on] + ([inv_ref] if inv_ref is not None else []))
             px, po = params[:2]
-            with b.loop(0, oh, parallel=oh > 1) as oi, b.loop(0, ow) as oj:
+            with b.loop(0, oh, parallel=oh > 1) as oi, b.loop(0, ow, parallel=ow > 1) as oj:
                 acc = b.value(memref.AllocaOp.get(e, shape=[c]))
                 with b.loop(0, c) as ci:
                     b.store(b.const(fill, e), acc, [ci])

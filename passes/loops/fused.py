@@ -129,7 +129,7 @@ class FusedRowLowering:
                     init, _, _ = REDUCTIONS[REDUCE_OPS[op.OP_TYPE]]
                     accs[op] = b.value(memref.AllocaOp.get(e, shape=[1]))
                     b.store(b.const(init, e), accs[op], [zero])
-                with b.loop(0, length) as j:
+                with b.loop(0, length, reduction=True) as j:
                     local: dict[SSAValue, SSAValue] = {}
                     for op in wides:
                         xs = [value(v, j, local) for v in op.operands if not isinstance(v.type, NoneType)]

@@ -6,11 +6,16 @@ from contextlib import contextmanager
 
 import numpy as np
 from xdsl.dialects import arith, memref
-from xdsl.dialects.builtin import MemRefType, NoneType, f32
+from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, MemRefType, NoneType, UnitAttr, f32
 from xdsl.ir import SSAValue
 
 from hetc.dialects import onnx as onnx_d
 from hetc.passes.loop_builder import LoopBuilder, finish_kernel
+
+#: on a kernel function: [M, N, K] of the plain GEMM nest it holds (GPU loop form)
+GEMM_ATTR = "hetc.gemm"
+#: on that nest's reduction loop
+GEMM_K_ATTR = "hetc.gemm_k"
 
 from hetc.passes.loops.ops import FUSABLE_UNARY, _broadcast_mode, _clip_args, _shape
 from hetc.passes.loops.scalar import _scalar
@@ -144,6 +149,9 @@ class GemmLowering:
         panels: every MR x NR tile accumulates in registers over contiguous panel reads
         and stores once. `a_rows`: A is read in place, row by row (its MR values per k
         are broadcasts, so only B needs panels): no packing pass over activations."""
+        if self.gpu:
+            self.gemm_loops(op, a, bmat, c, bias, kind, b_packed, extra, bias_per_col)
+            return
         m, k = _shape(a)
         n = _shape(c)[1]
         mr, nr, vec_m = self.tile(m, n)
@@ -210,15 +218,56 @@ class GemmLowering:
                             b.store(self.apply_epilogue(b, b.load(pc, [row, col]), pextra, row, col), pc, [row, col])
         finish_kernel(b)
 
+    def gemm_loops(
+        self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
+        b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool,
+    ) -> None:
+        """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
+        then bias and the fused epilogue on `acc` and one store. The kernel is marked
+        `hetc.gemm = [M, N, K]` and its k loop `hetc.gemm_k`: a GPU printer tiles that
+        nest (shared memory or tensor cores), reading A and B through the loads written
+        here, so packed operands (im2col panels) need no separate form. Printed as it
+        stands, it is a correct one-thread-per-output GEMM."""
+        m, k = _shape(a)
+        n = _shape(c)[1]
+        bp = b_packed if b_packed is not None else bmat
+        nr = _shape(b_packed)[2] if b_packed is not None else 0
+        args = [a, bp, c] + ([bias] if bias is not None else []) + list(extra)
+        b, params = self.kernel(kind, op, args)
+        self.kernels[-1].attributes[GEMM_ATTR] = ArrayAttr([IntegerAttr(x, 64) for x in (m, n, k)])
+        pa, pb, pc = params[:3]
+        pbias = params[3] if bias is not None else None
+        pextra = params[3 + (bias is not None) :]
+        e = c.type.get_element_type()
+        zero = b.index(0)
+        with b.loop(0, m, parallel=m > 1) as i, b.loop(0, n, parallel=n > 1) as j:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            b.store(b.const(0.0, e), acc, [zero])
+            with b.loop(0, k) as kk:
+                b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
+                va = b.load(pa, [i, kk])
+                if b_packed is not None:  # column panels Bp[N / nr, K, nr]
+                    vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
+                else:
+                    vb = b.load(pb, [kk, j])
+                b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(va, vb)))), acc, [zero])
+            y = b.load(acc, [zero])
+            if pbias is not None:
+                y = b.value(arith.AddfOp(y, b.load(pbias, [j if bias_per_col else i])))
+            if self.epilogue:
+                y = self.apply_epilogue(b, y, pextra, i, j)
+            b.store(y, pc, [i, j])
+        finish_kernel(b)
+
     @contextmanager
     def _tile_loops(self, b: LoopBuilder, rows: tuple[int, int], cols: tuple[int, int], columns_outer: bool):
-        """The two tile loops (row panels ib, column panels jb); the outer one parallel."""
+        """The two tile loops (row panels ib, column panels jb), both parallel."""
         (r0, r1), (c0, c1) = rows, cols
         if columns_outer:
-            with b.loop(c0, c1, parallel=c1 - c0 > 1) as jb, b.loop(r0, r1) as ib:
+            with b.loop(c0, c1, parallel=c1 - c0 > 1) as jb, b.loop(r0, r1, parallel=r1 - r0 > 1) as ib:
                 yield ib, jb
         else:
-            with b.loop(r0, r1, parallel=r1 - r0 > 1) as ib, b.loop(c0, c1) as jb:
+            with b.loop(r0, r1, parallel=r1 - r0 > 1) as ib, b.loop(c0, c1, parallel=c1 - c0 > 1) as jb:
                 yield ib, jb
 
     def tile(self, m: int, n: int) -> tuple[int, int, bool]:

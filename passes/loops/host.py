@@ -33,6 +33,8 @@ class HostLowering:
         self.fused: set[onnx_d.OnnxOp] = set()
         self.epilogue: list = []
         self.mr, self.nr = GEMM_MR, GEMM_NR
+        #: GEMMs as plain loop nests marked hetc.gemm (convert-onnx-to-loops{target=gpu})
+        self.gpu = False
 
     def kernel(
         self, kind: str, op, args: list[SSAValue], nodes: list[str] | None = None

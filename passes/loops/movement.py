@@ -124,7 +124,7 @@ class MovementLowering:
             tables += [self.constant((~out_h).astype(dt), "rows_inside"), self.constant((~out_w).astype(dt), "cols_inside")]
         b, params = self.kernel("resize", op, [xv, ov, *tables])
         px, po, pih, pwh, piw, pww = params[:6]
-        with b.loop(0, planes, parallel=planes > 1) as pi, b.loop(0, so[-2]) as oy, b.loop(0, so[-1]) as ox:
+        with b.loop(0, planes, parallel=planes > 1) as pi, b.loop(0, so[-2], parallel=so[-2] > 1) as oy, b.loop(0, so[-1], parallel=so[-1] > 1) as ox:
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             zero = b.index(0)
             b.store(b.const(0.0, e), acc, [zero])

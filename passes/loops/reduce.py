@@ -43,14 +43,14 @@ class ReduceLowering:
             if how == "logsumexp":  # log(sum(exp(x - max))) + max, without overflow
                 top = b.value(memref.AllocaOp.get(e, shape=[1]))
                 b.store(b.const(-np.inf, e), top, [zero])
-                with b.loops([shape[d] for d in red], parallel_outer=False) as riv:
+                with b.loops([shape[d] for d in red], parallel_outer=False, reduction=True) as riv:
                     b.store(b.value(arith.MaximumfOp(b.load(top, [zero]), b.load(px, index(riv)))), top, [zero])
                 shift = b.load(top, [zero])
                 # all -inf: keep the shift finite so the result is -inf, not NaN
                 shift = b.value(arith.SelectOp(b.value(arith.CmpfOp(shift, b.const(-np.inf, e), "oeq")), b.const(0.0, e), shift))
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             b.store(b.const(init, e), acc, [zero])
-            with b.loops([shape[d] for d in red], parallel_outer=False) as riv:
+            with b.loops([shape[d] for d in red], parallel_outer=False, reduction=True) as riv:
                 xv = b.load(px, index(riv))
                 if shift is not None:
                     xv = b.value(arith.SubfOp(xv, shift))
@@ -122,7 +122,7 @@ class ReduceLowering:
         xv, ov = self.view(x, [outer, n, inner]), self.view(out, [outer, n, inner])
         e = out.type.get_element_type()
         b, (px, po) = self.kernel("cumsum", op, [xv, ov])
-        with b.loop(0, outer, parallel=outer > 1) as o, b.loop(0, inner) as i:
+        with b.loop(0, outer, parallel=outer > 1) as o, b.loop(0, inner, parallel=inner > 1) as i:
             zero = b.index(0)
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             b.store(b.const(0, e), acc, [zero])

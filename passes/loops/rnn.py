@@ -145,7 +145,7 @@ class RnnLowering:
         rh = self.alloc(MemRefType(e, [batch, hidden]), "rh")
         b, (pxw, phr, pbi, pbr, php, pz, prh) = self.kernel("gru_gates", op, [xw, hr, b_in, b_rec, h_prev, z_buf, rh])
         sig = lambda v: _scalar(b, _FakeOp("Sigmoid"), [v])
-        with b.loop(0, batch, parallel=batch > 1) as bi, b.loop(0, hidden) as j:
+        with b.loop(0, batch, parallel=batch > 1) as bi, b.loop(0, hidden, parallel=hidden > 1) as j:
             def pre(k):
                 col = b.affine([(j, 1)], k * hidden)
                 xv = b.value(arith.AddfOp(b.load(pxw, [bi, col]), b.load(pbi, [col])))
@@ -156,7 +156,7 @@ class RnnLowering:
         hh = self.alloc(MemRefType(e, [batch, hidden]), "rh_R")
         self.gemm(op, rh, rt_h, hh, kind="rnn_recurrent_gemm")
         b, (pxw, phh, pbi, pbr, php, pz, pho) = self.kernel("gru_cell", op, [xw, hh, b_in, b_rec, h_prev, z_buf, h_out])
-        with b.loop(0, batch, parallel=batch > 1) as bi, b.loop(0, hidden) as j:
+        with b.loop(0, batch, parallel=batch > 1) as bi, b.loop(0, hidden, parallel=hidden > 1) as j:
             col = b.affine([(j, 1)], 2 * hidden)
             xv = b.value(arith.AddfOp(b.load(pxw, [bi, col]), b.load(pbi, [col])))
             cand = b.value(math.TanhOp(b.value(arith.AddfOp(xv, b.value(arith.AddfOp(b.load(phh, [bi, j]), b.load(pbr, [col])))))))
@@ -189,7 +189,7 @@ class RnnLowering:
         batch = _shape(xw)[0]
         sig = lambda v: _scalar(b, _FakeOp("Sigmoid"), [v])  # noqa: E731
         tanh = lambda v: b.value(math.TanhOp(v))  # noqa: E731
-        with b.loop(0, batch, parallel=batch > 1) as bi, b.loop(0, hidden) as j:
+        with b.loop(0, batch, parallel=batch > 1) as bi, b.loop(0, hidden, parallel=hidden > 1) as j:
             def gate(k):
                 col = b.affine([(j, 1)], k * hidden)
                 v = b.value(arith.AddfOp(b.load(pxw, [bi, col]), b.load(pbi, [col])))

@@ -55,7 +55,7 @@ class TopKLowering:
 
             def equal(a, c):
                 return v(arith.CmpfOp(a, c, "oeq"))
-        with b.loop(0, outer, parallel=outer > 1) as o, b.loop(0, inner, parallel=outer == 1 and inner > 1) as c:
+        with b.loop(0, outer, parallel=outer > 1) as o, b.loop(0, inner, parallel=inner > 1) as c:
             zero = b.index(0)
             prev_v = v(memref.AllocaOp.get(e, shape=[1]))
             prev_i = v(memref.AllocaOp.get(i64, shape=[1]))

@@ -1,0 +1,492 @@
+"""The CUDA spelling of the C-family printer: loop nests mapped onto the GPU grid.
+
+Each kernel of the loop IR becomes one or more `__global__` functions and a launch
+shape for each (`self.launches[kernel name]`). How a kernel maps, per top-level loop
+nest (a *phase*; phases of one kernel run as consecutive launches, which orders them):
+
+- **threads**: the perfect prefix of loops marked `hetc.parallel` (or of one trip) is
+  flattened over the grid, one thread per iteration; what is inside runs serially in it.
+- **warp per iteration**: when that iteration's body holds a loop marked
+  `hetc.reduction` (a softmax or layer-norm row, a reduction), 32 lanes split that loop
+  and combine each accumulator with a butterfly of `__shfl_xor_sync`.
+- **tiled GEMM**: a kernel marked `hetc.gemm` (convert-onnx-to-loops{target=gpu}) is
+  tiled 64x64 through shared memory; its A/B tile loads are the nest's own loads printed
+  at tile coordinates (so im2col panels need no special case) and its bias and fused
+  epilogue are the nest's own ops after the k loop. fp32 runs on the CUDA cores (4x4
+  outputs per thread); tf32 on the tensor cores (WMMA m16n16k8).
+- **one block**: anything else (scalar code, a serial loop around parallel ones) runs
+  in one block of 256 threads: parallel loops are split over the block with a barrier
+  after each, and stores outside them are made by thread 0, then a barrier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.dialects import arith, func, memref, scf
+from xdsl.dialects.builtin import Float32Type, IntegerAttr
+from xdsl.ir import Block, Operation, SSAValue
+
+from hetc.backends.cfamily.narrow import NarrowFloatHelpers, is_narrow_float
+from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count
+from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
+from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_K_ATTR
+
+THREADS = 256
+#: a reduction loop this long or longer gets a warp per iteration
+WARP_MIN_TRIP = 64
+#: ops with no side effects that index or name values (printed wherever needed)
+PURE = (arith.ConstantOp, arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.DivUIOp, arith.RemUIOp, arith.IndexCastOp)
+#: accumulator update op -> the warp combine helper
+COMBINE = {
+    arith.AddfOp: "hetc_warp_sum", arith.AddiOp: "hetc_warp_sum", arith.MulfOp: "hetc_warp_prod",
+    arith.MuliOp: "hetc_warp_prod", arith.MaximumfOp: "hetc_warp_max", arith.MinimumfOp: "hetc_warp_min",
+    arith.MaxSIOp: "hetc_warp_max", arith.MinSIOp: "hetc_warp_min",
+}
+GEMM_PRECISIONS = ("fp32", "tf32")
+#: GEMMs with fewer rows than this are printed as plain nests (one thread per output)
+GEMM_TILE_MIN_ROWS = 16
+
+
+@dataclass(frozen=True)
+class Launch:
+    function: str  # the __global__ function
+    grid: tuple[int, int]  # blocks in x, y
+    block: int  # threads per block
+    flops: int = 0  # 2 M N K for a GEMM phase
+
+
+def _is_loop(op: Operation) -> bool:
+    return isinstance(op, scf.ForOp)
+
+
+def _side_effects(block: Block) -> list[Operation]:
+    return [op for op in block.ops if not isinstance(op, PURE) and not isinstance(op, scf.YieldOp | func.ReturnOp)
+            and not _is_expression(op)]
+
+
+def _is_expression(op: Operation) -> bool:
+    """A value computation (arith/math op that neither loads, stores, allocates nor loops)."""
+    return not isinstance(op, (scf.ForOp, memref.LoadOp, memref.StoreOp, memref.AllocaOp, scf.YieldOp, func.ReturnOp))
+
+
+def _distributable(loop: scf.ForOp) -> bool:
+    return PARALLEL_ATTR in loop.attributes or _trip_count(loop) == 1 and _static(loop)
+
+
+def _static(loop: scf.ForOp) -> bool:
+    return all(isinstance(v.owner, arith.ConstantOp) and isinstance(v.owner.value, IntegerAttr) for v in (loop.lb, loop.ub, loop.step))
+
+
+def _bounds(loop: scf.ForOp) -> tuple[int, int, int]:
+    return tuple(v.owner.value.value.data for v in (loop.lb, loop.ub, loop.step))
+
+
+def parallel_prefix(loop: scf.ForOp) -> list[scf.ForOp]:
+    """The perfect nest of independent loops from `loop` down (empty: `loop` is serial)."""
+    prefix = []
+    cur = loop
+    while _is_loop(cur) and _distributable(cur) and _static(cur):
+        prefix.append(cur)
+        inner = [op for op in cur.body.block.ops if not isinstance(op, PURE) and not isinstance(op, scf.YieldOp)]
+        if len(inner) != 1 or not _is_loop(inner[0]):
+            break
+        cur = inner[0]
+    return prefix
+
+
+def _reduction_accumulators(loop: scf.ForOp) -> dict[SSAValue, str] | None:
+    """Accumulators a `hetc.reduction` loop updates -> combine helper; None if a store
+    in it is neither such an update nor indexed by the loop's own variable."""
+    iv = loop.body.block.args[0]
+    accs: dict[SSAValue, str] = {}
+    for op in loop.walk():
+        if not isinstance(op, memref.StoreOp):
+            continue
+        ref = op.memref
+        if isinstance(ref.owner, memref.AllocaOp) and list(ref.type.get_shape()) == [1]:
+            upd = op.value.owner
+            helper = COMBINE.get(type(upd))
+            loads = [v for v in getattr(upd, "operands", []) if isinstance(v.owner, memref.LoadOp) and v.owner.memref is ref]
+            if helper is None or len(loads) != 1:
+                return None
+            accs[ref] = helper
+        elif not _indexed_by(op, iv):
+            return None
+    # an accumulator may be read in the loop only by its own update
+    for op in loop.walk():
+        if isinstance(op, memref.LoadOp) and op.memref in accs:
+            users = [u.operation for u in op.results[0].uses]
+            if len(users) != 1 or type(users[0]) not in COMBINE:
+                return None
+    return accs
+
+
+def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
+    """Does one index of the store depend on `iv` (through index arithmetic)?"""
+    def depends(v: SSAValue) -> bool:
+        if v is iv:
+            return True
+        owner = v.owner
+        return isinstance(owner, (arith.AddiOp, arith.MuliOp, arith.SubiOp)) and any(depends(x) for x in owner.operands)
+    return any(depends(i) for i in store.indices)
+
+
+class CudaPrinter(CFamilyPrinter):
+    """CUDA C++: `__global__` kernels over flat `__restrict__` pointers."""
+
+    kernel_qualifiers = f"__global__ void __launch_bounds__({THREADS})"
+    restrict = "__restrict__"
+
+    def __init__(self, precision: str = "fp32") -> None:
+        if precision not in GEMM_PRECISIONS:
+            raise ValueError(f"unknown CUDA precision '{precision}' ({', '.join(GEMM_PRECISIONS)})")
+        self.precision = precision
+        self.narrow = NarrowFloatHelpers("static __device__ __forceinline__")
+        self.launches: dict[str, list[Launch]] = {}
+        self.mode = "threads"
+
+    # -- spelling ----------------------------------------------------------------------------
+
+    def convert_float(self, x: str, src, dst, round_mode: str | None = None) -> str:
+        if is_narrow_float(src):
+            x = self.narrow.to_f32(x, src)
+            if not is_narrow_float(dst):
+                return x if dst.bitwidth == 32 else f"({self.scalar_type(dst)}){x}"
+        if is_narrow_float(dst):
+            return self.narrow.from_float(x, dst, double=src.bitwidth == 64, round_mode=round_mode)
+        return super().convert_float(x, src, dst, round_mode)
+
+    def float_literal(self, x: float, t) -> str:
+        text = super().float_literal(x, t)
+        if text in ("NAN", "INFINITY", "-INFINITY"):  # device-safe spellings
+            f = isinstance(t, Float32Type)
+            return {"NAN": "HETC_NAN", "INFINITY": "HETC_INF", "-INFINITY": "(-HETC_INF)"}[text] + ("" if f else "D")
+        return text
+
+    def helper_definitions(self) -> str:
+        return self.narrow.definitions()
+
+    # -- kernels ------------------------------------------------------------------------------
+
+    def print_kernel(self, fn: func.FuncOp) -> str:
+        name = fn.sym_name.data
+        nodes = [a.data for a in fn.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in fn.attributes else []
+        kind = fn.attributes["hetc.kernel"].data if "hetc.kernel" in fn.attributes else "kernel"
+        header = f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
+        block = fn.body.block
+        effects = _side_effects(block)
+        launches: list[Launch] = []
+        texts: list[str] = []
+        gemm = self._gemm_parts(fn)
+        if gemm is not None and gemm[0][0] < GEMM_TILE_MIN_ROWS:
+            gemm = None  # a few rows (batch-1 dense layers): a thread per output reads B coalesced
+        if gemm is not None:
+            texts.append(self._print_gemm(fn, f"{name}", gemm))
+            m, n, k = gemm[0]
+            launches.append(Launch(name, (-(-n // 64), -(-m // 64)), THREADS if self.precision == "fp32" else 128, 2 * m * n * k))
+        elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
+            for index, loop in enumerate(effects):
+                fname = name if len(effects) == 1 else f"{name}_p{index}"
+                text, launch = self._print_phase(fn, fname, loop)
+                texts.append(text)
+                launches.append(launch)
+        else:
+            texts.append(self._print_single_block(fn, name))
+            launches.append(Launch(name, (1, 1), THREADS))
+        self.launches[name] = launches
+        return "\n\n".join([header + "\n" + texts[0], *texts[1:]])
+
+    def _signature(self, fn: func.FuncOp, fname: str) -> str:
+        self.names: dict[SSAValue, str] = {}
+        self.shapes: dict[SSAValue, list[int]] = {}
+        self.lines: list[str] = []
+        self.counter = 0
+        self.parallel_depth = 0
+        written = self._written_args(fn)
+        params = []
+        for i, arg in enumerate(fn.body.block.args):
+            pname = f"p{i}"
+            self.names[arg] = pname
+            self.shapes[arg] = list(arg.type.get_shape())
+            const = "" if arg in written else "const "
+            params.append(self.kernel_param(self.scalar_type(arg.type.get_element_type()), pname, self.shapes[arg], const))
+        return f"{self.kernel_qualifiers} {fname}({', '.join(params)}) {{"
+
+    def _pure_top(self, fn: func.FuncOp, depth: int) -> None:
+        """The kernel's top-level constants and value computations (every phase has them)."""
+        for op in fn.body.block.ops:
+            if isinstance(op, PURE) or _is_expression(op):
+                self._op(op, depth, False)
+
+    def _print_phase(self, fn: func.FuncOp, fname: str, loop: scf.ForOp) -> tuple[str, Launch]:
+        self.lines = [self._signature(fn, fname)]
+        self._pure_top(fn, 1)
+        prefix = parallel_prefix(loop)
+        inner_body = prefix[-1].body.block
+        # a warp per iteration when every loop in its body is a long reduction loop
+        warp_loops: dict | None = {}
+        for op in inner_body.ops:
+            if not _is_loop(op):
+                continue
+            accs = None
+            if REDUCTION_ATTR in op.attributes and _static(op) and _trip_count(op) >= WARP_MIN_TRIP:
+                accs = _reduction_accumulators(op)
+            if accs is None:
+                warp_loops = None
+                break
+            warp_loops[op] = accs
+        warp = bool(warp_loops)
+        sizes = [_trip_count(lp) for lp in prefix]
+        total = 1
+        for s in sizes:
+            total *= s
+        per = 32 if warp else 1
+        self._emit(1, f"const int64_t hetc_t = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x){' >> 5' if warp else ''};")
+        self._emit(1, f"if (hetc_t >= {total}) return;")
+        if warp:
+            self._emit(1, "const int hetc_lane = threadIdx.x & 31;")
+        inner = 1
+        for lp, size in reversed(list(zip(prefix, sizes))):
+            lb, _, step = _bounds(lp)
+            iv = self._fresh("i")
+            self.names[lp.body.block.args[0]] = iv
+            idx = "hetc_t" if inner == 1 else f"(hetc_t / {inner})"
+            idx = idx if size * inner == total else f"({idx} % {size})"
+            expr = idx if step == 1 else f"{idx} * {step}"
+            self._emit(1, f"const int64_t {iv} = {expr if lb == 0 else f'{lb} + {expr}'};")
+            inner *= size
+        for lp in prefix[:-1]:
+            for op in lp.body.block.ops:
+                if isinstance(op, PURE):
+                    self._op(op, 1, False)
+        self.warp_loops = warp_loops or {}
+        self._block(inner_body, 1, outer_loop=False)
+        self.warp_loops = {}
+        self.lines.append("}")
+        blocks = -(-total * per // THREADS)
+        return "\n".join(self.lines), Launch(fname, (blocks, 1), THREADS)
+
+    def _op(self, op: Operation, depth: int, outer_loop: bool) -> None:
+        accs = getattr(self, "warp_loops", {}).get(op) if isinstance(op, scf.ForOp) else None
+        if accs is None:
+            if self.mode == "block" and isinstance(op, scf.ForOp) and PARALLEL_ATTR in op.attributes and not self.in_split:
+                self._block_split_loop(op, depth)
+                return
+            if self.mode == "block" and isinstance(op, memref.StoreOp) and not self.in_split \
+                    and not isinstance(op.memref.owner, memref.AllocaOp):
+                self._emit(depth, "if (threadIdx.x == 0) {")
+                super()._op(op, depth + 1, outer_loop)
+                self._emit(depth, "}")
+                self._emit(depth, "__syncthreads();")
+                return
+            super()._op(op, depth, outer_loop)
+            return
+        # a reduction loop split over the warp's lanes, then the lanes' partials combined
+        iv = self._fresh("i")
+        self.names[op.body.block.args[0]] = iv
+        lb, ub, step = _bounds(op)
+        self._emit(depth, f"for (int64_t {iv} = {lb} + hetc_lane * {step}; {iv} < {ub}; {iv} += {32 * step}) {{")
+        self._block(op.body.block, depth + 1, outer_loop=False)
+        self._emit(depth, "}")
+        for acc, helper in accs.items():
+            ref = self.names[acc]
+            self._emit(depth, f"{ref}[0] = {helper}({ref}[0]);")
+
+    # -- one block ----------------------------------------------------------------------------
+
+    mode = "threads"
+    in_split = False
+
+    def _print_single_block(self, fn: func.FuncOp, fname: str) -> str:
+        self.lines = [self._signature(fn, fname)]
+        self.mode, self.in_split = "block", False
+        try:
+            self._block(fn.body.block, 1, outer_loop=False)
+        finally:
+            self.mode = "threads"
+        self.lines.append("}")
+        return "\n".join(self.lines)
+
+    def _block_split_loop(self, op: scf.ForOp, depth: int) -> None:
+        iv = self._fresh("i")
+        self.names[op.body.block.args[0]] = iv
+        lb, ub, step = (self.names[x] for x in (op.lb, op.ub, op.step))
+        self._emit(depth, f"for (int64_t {iv} = {lb} + threadIdx.x * {step}; {iv} < {ub}; {iv} += blockDim.x * {step}) {{")
+        self.in_split = True
+        self._block(op.body.block, depth + 1, outer_loop=False)
+        self.in_split = False
+        self._emit(depth, "}")
+        self._emit(depth, "__syncthreads();")
+
+    # -- GEMM -----------------------------------------------------------------------------------
+
+    def _gemm_parts(self, fn: func.FuncOp):
+        """((M, N, K), i loop, j loop, k loop, A load, B load, accumulator) of a plain GEMM
+        nest, or None when the kernel does not have exactly that shape."""
+        if GEMM_ATTR not in fn.attributes:
+            return None
+        mnk = tuple(a.value.data for a in fn.attributes[GEMM_ATTR].data)
+        loops = [op for op in fn.body.block.ops if _is_loop(op)]
+        if len(loops) != 1:
+            return None
+        li = loops[0]
+        lj = [op for op in li.body.block.ops if _is_loop(op)]
+        if len(lj) != 1:
+            return None
+        lj = lj[0]
+        lk = [op for op in lj.body.block.ops if _is_loop(op)]
+        if len(lk) != 1 or GEMM_K_ATTR not in lk[0].attributes:
+            return None
+        lk = lk[0]
+        mul = [op for op in lk.body.block.ops if isinstance(op, arith.MulfOp)]
+        allocas = [op for op in lj.body.block.ops if isinstance(op, memref.AllocaOp)]
+        if len(mul) != 1 or len(allocas) != 1 or not all(isinstance(v.owner, memref.LoadOp) for v in mul[0].operands):
+            return None
+        if not isinstance(fn.body.block.args[0].type.get_element_type(), Float32Type):
+            return None
+        la, lb_ = (v.owner for v in mul[0].operands)
+        args = list(fn.body.block.args)
+        if la.memref is not args[0] or lb_.memref is not args[1]:
+            return None
+        return mnk, li, lj, lk, la, lb_, allocas[0]
+
+    def _slice(self, load: memref.LoadOp, body: Block) -> list[Operation]:
+        """The ops of `body` that `load` needs (its index arithmetic), in order, and itself."""
+        need: set[Operation] = {load}
+        for op in reversed(list(body.ops)):
+            if op in need:
+                for v in op.operands:
+                    if isinstance(v.owner, Operation) and v.owner.parent_block() is body:
+                        need.add(v.owner)
+        return [op for op in body.ops if op in need]
+
+    def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
+        (m, n, k), li, lj, lk, la, lb_, acc = parts
+        tc = self.precision == "tf32"
+        self.lines = [self._signature(fn, fname)]
+        self._pure_top(fn, 1)
+        for op in list(li.body.block.ops) + list(lj.body.block.ops):
+            if isinstance(op, arith.ConstantOp):
+                self._op(op, 1, False)
+        i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
+        e = self._emit
+        e(1, f"/* {m} x {n} x {k} GEMM, 64 x 64 tiles, {'tf32 tensor cores (WMMA m16n16k8)' if tc else 'fp32, 4 x 4 per thread'} */")
+        bk = 32 if tc else 16
+        e(1, "const int64_t hetc_row0 = (int64_t)blockIdx.y * 64, hetc_col0 = (int64_t)blockIdx.x * 64;")
+        e(1, "const int hetc_tid = threadIdx.x;")
+        if tc:
+            e(1, f"__shared__ __align__(128) float hetc_As[64][{bk} + 4];")
+            e(1, f"__shared__ __align__(128) float hetc_Bs[{bk}][64 + 4];")
+            e(1, "__shared__ __align__(128) float hetc_Cs[64][64 + 4];")
+            e(1, "const int hetc_warp = hetc_tid >> 5, hetc_wm = hetc_warp >> 1, hetc_wn = hetc_warp & 1;")
+            e(1, "nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> hetc_c[2][2];")
+            e(1, "for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++) nvcuda::wmma::fill_fragment(hetc_c[a][b], 0.0f);")
+            threads = 128
+        else:
+            e(1, f"__shared__ float hetc_As[{bk}][64 + 4];")
+            e(1, f"__shared__ float hetc_Bs[{bk}][64 + 4];")
+            e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
+            e(1, "float hetc_c[4][4] = {{0.0f}};")
+            threads = THREADS
+        e(1, f"for (int64_t hetc_k0 = 0; hetc_k0 < {k}; hetc_k0 += {bk}) {{")
+        # A tile: consecutive threads walk k (A is row-major [M, K] or a view of it)
+        e(2, f"for (int hetc_e = hetc_tid; hetc_e < 64 * {bk}; hetc_e += {threads}) {{")
+        e(3, f"const int hetc_r = hetc_e / {bk}, hetc_kc = hetc_e % {bk};")
+        e(3, "float hetc_v = 0.0f;")
+        e(3, f"if (hetc_row0 + hetc_r < {m} && hetc_k0 + hetc_kc < {k}) {{")
+        self.names[i_arg], self.names[k_arg] = "(hetc_row0 + hetc_r)", "(hetc_k0 + hetc_kc)"
+        for op in self._slice(la, lk.body.block):
+            self._op(op, 4, False)
+        e(4, f"hetc_v = {self.names[la.results[0]]};")
+        e(3, "}")
+        e(3, "hetc_As[hetc_r][hetc_kc] = hetc_v;" if tc else "hetc_As[hetc_kc][hetc_r] = hetc_v;")
+        e(2, "}")
+        e(2, f"for (int hetc_e = hetc_tid; hetc_e < {bk} * 64; hetc_e += {threads}) {{")
+        e(3, "const int hetc_kc = hetc_e >> 6, hetc_cc = hetc_e & 63;")
+        e(3, "float hetc_v = 0.0f;")
+        e(3, f"if (hetc_col0 + hetc_cc < {n} && hetc_k0 + hetc_kc < {k}) {{")
+        self.names[j_arg], self.names[k_arg] = "(hetc_col0 + hetc_cc)", "(hetc_k0 + hetc_kc)"
+        for op in self._slice(lb_, lk.body.block):
+            self._op(op, 4, False)
+        e(4, f"hetc_v = {self.names[lb_.results[0]]};")
+        e(3, "}")
+        e(3, "hetc_Bs[hetc_kc][hetc_cc] = hetc_v;")
+        e(2, "}")
+        e(2, "__syncthreads();")
+        if tc:
+            e(2, f"for (int hetc_kc = 0; hetc_kc < {bk}; hetc_kc += 8) {{")
+            e(3, "nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32, nvcuda::wmma::row_major> hetc_a[2];")
+            e(3, "nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32, nvcuda::wmma::row_major> hetc_b[2];")
+            e(3, "for (int a = 0; a < 2; a++) {")
+            e(4, f"nvcuda::wmma::load_matrix_sync(hetc_a[a], &hetc_As[hetc_wm * 32 + a * 16][hetc_kc], {bk} + 4);")
+            e(4, "for (int t = 0; t < hetc_a[a].num_elements; t++) hetc_a[a].x[t] = nvcuda::wmma::__float_to_tf32(hetc_a[a].x[t]);")
+            e(4, "nvcuda::wmma::load_matrix_sync(hetc_b[a], &hetc_Bs[hetc_kc][hetc_wn * 32 + a * 16], 64 + 4);")
+            e(4, "for (int t = 0; t < hetc_b[a].num_elements; t++) hetc_b[a].x[t] = nvcuda::wmma::__float_to_tf32(hetc_b[a].x[t]);")
+            e(3, "}")
+            e(3, "for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++) nvcuda::wmma::mma_sync(hetc_c[a][b], hetc_a[a], hetc_b[b], hetc_c[a][b]);")
+            e(2, "}")
+        else:
+            e(2, "#pragma unroll")
+            e(2, f"for (int hetc_kc = 0; hetc_kc < {bk}; hetc_kc++) {{")
+            e(3, "float hetc_a[4], hetc_b[4];")
+            e(3, "#pragma unroll")
+            e(3, "for (int t = 0; t < 4; t++) { hetc_a[t] = hetc_As[hetc_kc][hetc_ty + 16 * t]; hetc_b[t] = hetc_Bs[hetc_kc][hetc_tx + 16 * t]; }")
+            e(3, "#pragma unroll")
+            e(3, "for (int a = 0; a < 4; a++)")
+            e(4, "#pragma unroll")
+            e(4, "for (int b = 0; b < 4; b++) hetc_c[a][b] = fmaf(hetc_a[a], hetc_b[b], hetc_c[a][b]);")
+            e(2, "}")
+        e(2, "__syncthreads();")
+        e(1, "}")
+        # the nest's own ops after the k loop (bias, epilogue, store), per output element
+        after = list(lj.body.block.ops)
+        pre = [op for op in li.body.block.ops if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
+        pre += [op for op in after[: after.index(lk)] if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
+        post = after[after.index(lk) + 1 :]
+        if tc:
+            e(1, "for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++)")
+            e(2, "nvcuda::wmma::store_matrix_sync(&hetc_Cs[hetc_wm * 32 + a * 16][hetc_wn * 32 + b * 16], hetc_c[a][b], 64 + 4, nvcuda::wmma::mem_row_major);")
+            e(1, "__syncthreads();")
+            e(1, "for (int hetc_e = hetc_tid; hetc_e < 64 * 64; hetc_e += 128) {")
+            e(2, "const int hetc_r = hetc_e >> 6, hetc_cc = hetc_e & 63;")
+            value = "hetc_Cs[hetc_r][hetc_cc]"
+        else:
+            e(1, "for (int hetc_a = 0; hetc_a < 4; hetc_a++) for (int hetc_b = 0; hetc_b < 4; hetc_b++) {")
+            e(2, "const int hetc_r = hetc_ty + 16 * hetc_a, hetc_cc = hetc_tx + 16 * hetc_b;")
+            value = "hetc_c[hetc_a][hetc_b]"
+        e(2, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
+        self.names[i_arg], self.names[j_arg] = "(hetc_row0 + hetc_r)", "(hetc_col0 + hetc_cc)"
+        self._op(acc, 2, False)
+        e(2, f"{self.names[acc.results[0]]}[0] = {value};")
+        for op in pre + post:
+            self._op(op, 2, False)
+        e(1, "}")
+        self.lines.append("}")
+        return "\n".join(self.lines)
+
+
+def device_prelude() -> str:
+    """Definitions every generated .cu starts with (warp combines, NaN/Inf spellings)."""
+    return r"""#define HETC_INF __int_as_float(0x7f800000)
+#define HETC_NAN __int_as_float(0x7fffffff)
+#define HETC_INFD __longlong_as_double(0x7ff0000000000000LL)
+#define HETC_NAND __longlong_as_double(0x7ff8000000000000LL)
+template <typename T> static __device__ __forceinline__ T hetc_warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <typename T> static __device__ __forceinline__ T hetc_warp_prod(T v) {
+  for (int o = 16; o > 0; o >>= 1) v *= __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+/* max/min that propagate NaN like arith.maximumf / minimumf */
+template <typename T> static __device__ __forceinline__ T hetc_warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) { const T w = __shfl_xor_sync(0xffffffffu, v, o); v = (v > w || v != v) ? v : w; }
+  return v;
+}
+template <typename T> static __device__ __forceinline__ T hetc_warp_min(T v) {
+  for (int o = 16; o > 0; o >>= 1) { const T w = __shfl_xor_sync(0xffffffffu, v, o); v = (v < w || v != v) ? v : w; }
+  return v;
+}"""
+

@@ -1,0 +1,212 @@
+"""The CUDA backend end to end. Every test compiles the generated .cu with nvcc (skipped
+only where there is no nvcc); the runs and the checks against onnxruntime happen where a
+GPU is present (the device machine), and are skipped elsewhere.
+
+Tolerances: fp32 GEMMs (CUDA cores, fused multiply-add, another summation order than
+onnxruntime's) max|hetc - ort| <= 1e-4 * max|ort|; tf32 GEMMs (tensor cores, 10-bit
+mantissa inputs) <= 1e-2 * max|ort|.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import hetc
+from hetc.backends.cuda.toolchain import build_library
+from hetc.diagnostics import HetcError
+from ort_check import ort_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+TOL = {"fp32": 1e-4, "tf32": 1e-2}
+
+try:
+    from hetc.backends.cuda.toolchain import nvcc
+
+    nvcc()
+    HAS_NVCC = True
+except HetcError:
+    HAS_NVCC = False
+
+
+def _has_gpu() -> bool:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    try:
+        return subprocess.run([smi, "-L"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+HAS_GPU = _has_gpu()
+pytestmark = pytest.mark.skipif(not HAS_NVCC, reason="no nvcc")
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU here (the device machine runs these)")
+
+
+def _feeds(sess, seed=0):
+    rng = np.random.default_rng(seed)
+    return {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
+
+
+def _check(got, want, tol):
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        if np.issubdtype(w.dtype, np.floating):
+            err = float(np.max(np.abs(g - w))) if w.size else 0.0
+            assert err <= tol * max(float(np.max(np.abs(w))) if w.size else 0.0, 1e-30), err
+        else:
+            np.testing.assert_array_equal(g, w)
+
+
+def _build(path, out, shapes=None, precision="fp32"):
+    return hetc.build(path, "cuda", out, shapes, target_options={"precision": precision})
+
+
+@pytest.mark.parametrize(
+    "name,shapes,precision",
+    [("mlp", {"x": (3, 784)}, "fp32"), ("cnn", None, "fp32"), ("transformer_block", None, "fp32"),
+     ("transformer_block", None, "tf32")],
+)
+def test_examples_build_and_match_onnxruntime(name, shapes, precision, tmp_path):
+    out = _build(EXAMPLES / f"{name}.onnx", tmp_path / "out", shapes, precision)
+    files = {p.name for p in out.iterdir()}
+    assert {"model.cu", "model.h", "weights.bin", "libmodel.so", "Makefile", "manifest.json", "README.md", "report.json"} <= files
+    if not HAS_GPU:
+        return
+    sess = hetc.Session(out)
+    feeds = _feeds(sess)
+    _check(sess.run(feeds), ort_outputs(EXAMPLES / f"{name}.onnx", feeds), TOL[precision])
+    # a second run replays the captured graph: same inputs, same outputs
+    again = sess.run(feeds)
+    _check(again, ort_outputs(EXAMPLES / f"{name}.onnx", feeds), TOL[precision])
+
+
+def test_kernels_map_onto_the_gpu(tmp_path):
+    """The transformer block's GEMMs are tiled (tensor cores in tf32), its softmax and
+    layer-norm rows run a warp per row with shuffle reductions, and the host captures
+    the forward pass as a CUDA graph."""
+    fp32 = (_build(EXAMPLES / "transformer_block.onnx", tmp_path / "a") / "model.cu").read_text()
+    tf32 = (_build(EXAMPLES / "transformer_block.onnx", tmp_path / "b", precision="tf32") / "model.cu").read_text()
+    assert "64 x 64 tiles, fp32" in fp32 and "mma_sync" not in fp32
+    assert "nvcuda::wmma::mma_sync" in tf32 and "precision::tf32" in tf32
+    assert re.search(r"hetc_warp_sum\(acc\d+\[0\]\)", fp32)  # layer-norm row sums split over lanes
+    assert "cudaStreamBeginCapture" in fp32 and "cudaGraphLaunch" in fp32
+    assert "cudaMemcpy(m->weights" in fp32  # the weights go up once, at init
+
+
+@pytest.mark.parametrize("name", ["resnet18", "bert_mini", "gpt2_small"])
+def test_zoo_models(name, tmp_path):
+    pytest.importorskip("torch")
+    from tests.models import zoo
+
+    if name != "resnet18":
+        pytest.importorskip("transformers")
+    path = zoo.export(name, Path(os.environ.get("HETC_CACHE", "/tmp/hetc_cache")) / "models")
+    feeds = zoo.make_inputs(name, seed=0)
+    out = _build(path, tmp_path / "out", zoo.input_shapes(feeds))
+    if not HAS_GPU:
+        return
+    sess = hetc.Session(out)
+    _check(sess.run(feeds), ort_outputs(path, feeds), TOL["fp32"])
+
+
+def _one_op(op_type, inputs, outputs, **attrs):
+    node = h.make_node(op_type, [i.name for i in inputs], [o.name for o in outputs], **attrs)
+    return h.make_model(h.make_graph([node], op_type.lower(), inputs, outputs), opset_imports=[h.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 5, 7), (70, 33, 129), (128, 64, 64)])
+def test_matmul_shapes_with_ragged_tiles(m, k, n, tmp_path):
+    """GEMMs whose sizes are not multiples of the 64 x 64 tile (and a one-row GEMV)."""
+    model = _one_op(
+        "MatMul", [h.make_tensor_value_info("a", T.FLOAT, [m, k]), h.make_tensor_value_info("b", T.FLOAT, [k, n])],
+        [h.make_tensor_value_info("y", T.FLOAT, [m, n])],
+    )
+    path = tmp_path / "mm.onnx"
+    onnx.save(model, path)
+    for precision in ("fp32", "tf32"):
+        out = _build(path, tmp_path / precision, precision=precision)
+        if HAS_GPU:
+            sess = hetc.Session(out)
+            feeds = _feeds(sess, seed=m)
+            _check(sess.run(feeds), ort_outputs(model, feeds), TOL[precision])
+
+
+def test_softmax_rows_longer_and_shorter_than_a_warp(tmp_path):
+    x = h.make_tensor_value_info("x", T.FLOAT, [6, 1000])
+    model = _one_op("Softmax", [x], [h.make_tensor_value_info("y", T.FLOAT, [6, 1000])], axis=-1)
+    path = tmp_path / "sm.onnx"
+    onnx.save(model, path)
+    out = _build(path, tmp_path / "out")
+    assert re.search(r"hetc_warp_max\(acc\d+\[0\]\)", (out / "model.cu").read_text())  # the row max
+    if HAS_GPU:
+        sess = hetc.Session(out)
+        feeds = _feeds(sess)
+        _check(sess.run(feeds), ort_outputs(model, feeds), 1e-5)
+
+
+def test_conformance_sample_builds_and_matches(tmp_path):
+    """A fixed, seeded sample of the ONNX backend node cases the C target passes: each
+    builds with nvcc (and, with a GPU, matches the ONNX reference outputs)."""
+    sys.path.insert(0, str(ROOT / "tests" / "conformance"))
+    from run import run_case  # noqa: E402
+    from cases import load_cases  # noqa: E402
+
+    cases = load_cases()
+    status = (ROOT / "tests" / "conformance" / "STATUS-c.md").read_text()
+    listed = set(re.findall(r"^\| (test_\w+) \|", status, re.M))  # the failed and unsupported ones
+    pool = [c for c in cases if c.name not in listed]
+    rng = np.random.default_rng(0)
+    sample = [pool[i] for i in sorted(rng.choice(len(pool), size=min(12, len(pool)), replace=False))]
+    bad = []
+    for case in sample:
+        result = run_case(case, "cuda")
+        if result.status != "passed" and (HAS_GPU or "no CUDA GPU" not in result.reason):
+            bad.append(f"{case.name}: {result.reason}")
+    assert not bad, "\n".join(bad)
+
+
+def test_nvcc_error_names_the_generated_file_and_line(tmp_path):
+    with pytest.raises(HetcError) as err:
+        build_library({"model.cu": "__global__ void k() { undefined_thing(); }\n"}, "model.cu", "sm_90")
+    text = str(err.value)
+    assert "nvcc failed" in text and "model.cu(1)" in text and "undefined_thing" in text
+
+
+def test_missing_nvcc_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("NVCC", str(tmp_path / "no-nvcc"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("hetc.backends.cuda.toolchain.NVCC_CANDIDATES", ())
+    with pytest.raises(HetcError, match="needs nvcc"):
+        _build(EXAMPLES / "mlp.onnx", tmp_path / "out", {"x": (1, 784)})
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the message given where there is no GPU")
+def test_running_without_a_gpu_says_so(tmp_path):
+    out = _build(EXAMPLES / "mlp.onnx", tmp_path / "out", {"x": (1, 784)})
+    with pytest.raises(HetcError, match="no CUDA GPU.*c, numpy, hls"):
+        hetc.Session(out)
+
+
+def test_cli_compile_cuda(tmp_path):
+    out = tmp_path / "tb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hetc.cli", "compile", str(EXAMPLES / "transformer_block.onnx"), "--target", "cuda",
+         "--precision", "tf32", "-o", str(out), "--quiet"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "libmodel.so").exists() and '"precision": "tf32"' in (out / "report.json").read_text()
