@@ -236,6 +236,10 @@ def plan_memory(
             f"greedy-by-size (cp-sat skipped: {len(buffers)} buffers > {max_cp_sat_buffers})",
             [f"CP-SAT skipped above {max_cp_sat_buffers} buffers"],
         )
+    try:
+        import ortools.sat.python.cp_model  # noqa: F401
+    except ImportError:
+        return from_greedy("greedy-by-size (no solver: ortools is not installed)", ["ortools missing: greedy fallback"])
     res = _cp_sat(buffers, greedy, greedy_bytes, lower, time_limit)
     if res is None or res[1] > greedy_bytes:
         return from_greedy(

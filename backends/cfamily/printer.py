@@ -73,6 +73,8 @@ class CFamilyPrinter:
     indent_unit = "  "
     #: a parallel loop nest runs on several threads only from this many scalar ops
     min_parallel_work = 1 << 20
+    #: C type of loop variables
+    index_ctype = "int64_t"
 
     # -- target hooks ------------------------------------------------------------------------
 
@@ -234,14 +236,14 @@ class CFamilyPrinter:
                     self._emit(depth, pragma)
                 self.parallel_depth += 1
                 inc = f"{iv}++" if step == "1" else f"{iv} += {step}"
-                self._emit(depth, f"for (int64_t {iv} = {lb}; {iv} < {ub}; {inc}) {{")
+                self._emit(depth, f"for ({self.index_ctype} {iv} = {lb}; {iv} < {ub}; {inc}) {{")
                 for line in self.loop_pragmas(op):
                     self._emit(depth + 1, line)
                 self._block(op.body.block, depth + 1, outer_loop=False)
                 self.parallel_depth -= 1
             else:
                 inc = f"{iv}++" if step == "1" else f"{iv} += {step}"
-                self._emit(depth, f"for (int64_t {iv} = {lb}; {iv} < {ub}; {inc}) {{")
+                self._emit(depth, f"for ({self.index_ctype} {iv} = {lb}; {iv} < {ub}; {inc}) {{")
                 for line in self.loop_pragmas(op):
                     self._emit(depth + 1, line)
                 self._block(op.body.block, depth + 1, outer_loop=outer_loop and PARALLEL_ATTR not in op.attributes)

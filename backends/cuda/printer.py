@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import Float32Type, IntegerAttr
 from xdsl.ir import Block, Operation, SSAValue
@@ -46,6 +47,8 @@ COMBINE = {
 GEMM_PRECISIONS = ("fp32", "tf32")
 #: GEMMs with fewer rows than this are printed as plain nests (one thread per output)
 GEMM_TILE_MIN_ROWS = 16
+#: streaming multiprocessors of the GPUs this is tuned on (H100 / H200: 132)
+SM_COUNT = 132
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,12 @@ class CudaPrinter(CFamilyPrinter):
         launches: list[Launch] = []
         texts: list[str] = []
         gemm = self._gemm_parts(fn)
-        if gemm is not None and gemm[0][0] < GEMM_TILE_MIN_ROWS:
-            gemm = None  # a few rows (batch-1 dense layers): a thread per output reads B coalesced
+        if gemm is not None:
+            m, n, k = gemm[0]
+            # few rows (batch-1 dense layers) or too few tiles to fill the GPU (late CNN
+            # layers: few pixels, long K): a warp per output splits K over its lanes
+            if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) < SM_COUNT and k >= WARP_MIN_TRIP:
+                gemm = None
         if gemm is not None:
             texts.append(self._print_gemm(fn, f"{name}", gemm))
             m, n, k = gemm[0]
@@ -198,6 +205,11 @@ class CudaPrinter(CFamilyPrinter):
         return "\n\n".join([header + "\n" + texts[0], *texts[1:]])
 
     def _signature(self, fn: func.FuncOp, fname: str) -> str:
+        # 32-bit index arithmetic (64-bit division is emulated on the GPU) wherever every
+        # buffer and loop bound fits; the products in subscripts then fit too
+        sizes = [int(np.prod(a.type.get_shape(), dtype=np.int64)) for a in fn.body.block.args]
+        sizes += [_bounds(op)[1] for op in fn.walk() if isinstance(op, scf.ForOp) and _static(op)]
+        self.index_ctype = "int" if max(sizes, default=0) < (1 << 31) - 1024 else "int64_t"
         self.names: dict[SSAValue, str] = {}
         self.shapes: dict[SSAValue, list[int]] = {}
         self.lines: list[str] = []
@@ -230,7 +242,8 @@ class CudaPrinter(CFamilyPrinter):
             if not _is_loop(op):
                 continue
             accs = None
-            if REDUCTION_ATTR in op.attributes and _static(op) and _trip_count(op) >= WARP_MIN_TRIP:
+            if (REDUCTION_ATTR in op.attributes or GEMM_K_ATTR in op.attributes) and _static(op) \
+                    and _trip_count(op) >= WARP_MIN_TRIP:
                 accs = _reduction_accumulators(op)
             if accs is None:
                 warp_loops = None
@@ -242,7 +255,8 @@ class CudaPrinter(CFamilyPrinter):
         for s in sizes:
             total *= s
         per = 32 if warp else 1
-        self._emit(1, f"const int64_t hetc_t = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x){' >> 5' if warp else ''};")
+        tctype = self.index_ctype if total * per < (1 << 31) else "int64_t"
+        self._emit(1, f"const {tctype} hetc_t = (({tctype})blockIdx.x * blockDim.x + threadIdx.x){' >> 5' if warp else ''};")
         self._emit(1, f"if (hetc_t >= {total}) return;")
         if warp:
             self._emit(1, "const int hetc_lane = threadIdx.x & 31;")
@@ -254,7 +268,7 @@ class CudaPrinter(CFamilyPrinter):
             idx = "hetc_t" if inner == 1 else f"(hetc_t / {inner})"
             idx = idx if size * inner == total else f"({idx} % {size})"
             expr = idx if step == 1 else f"{idx} * {step}"
-            self._emit(1, f"const int64_t {iv} = {expr if lb == 0 else f'{lb} + {expr}'};")
+            self._emit(1, f"const {self.index_ctype} {iv} = {expr if lb == 0 else f'{lb} + {expr}'};")
             inner *= size
         for lp in prefix[:-1]:
             for op in lp.body.block.ops:
@@ -286,7 +300,7 @@ class CudaPrinter(CFamilyPrinter):
         iv = self._fresh("i")
         self.names[op.body.block.args[0]] = iv
         lb, ub, step = _bounds(op)
-        self._emit(depth, f"for (int64_t {iv} = {lb} + hetc_lane * {step}; {iv} < {ub}; {iv} += {32 * step}) {{")
+        self._emit(depth, f"for ({self.index_ctype} {iv} = {lb} + hetc_lane * {step}; {iv} < {ub}; {iv} += {32 * step}) {{")
         self._block(op.body.block, depth + 1, outer_loop=False)
         self._emit(depth, "}")
         for acc, helper in accs.items():
@@ -312,7 +326,7 @@ class CudaPrinter(CFamilyPrinter):
         iv = self._fresh("i")
         self.names[op.body.block.args[0]] = iv
         lb, ub, step = (self.names[x] for x in (op.lb, op.ub, op.step))
-        self._emit(depth, f"for (int64_t {iv} = {lb} + threadIdx.x * {step}; {iv} < {ub}; {iv} += blockDim.x * {step}) {{")
+        self._emit(depth, f"for ({self.index_ctype} {iv} = {lb} + threadIdx.x * {step}; {iv} < {ub}; {iv} += blockDim.x * {step}) {{")
         self.in_split = True
         self._block(op.body.block, depth + 1, outer_loop=False)
         self.in_split = False
@@ -373,7 +387,7 @@ class CudaPrinter(CFamilyPrinter):
         e = self._emit
         e(1, f"/* {m} x {n} x {k} GEMM, 64 x 64 tiles, {'tf32 tensor cores (WMMA m16n16k8)' if tc else 'fp32, 4 x 4 per thread'} */")
         bk = 32 if tc else 16
-        e(1, "const int64_t hetc_row0 = (int64_t)blockIdx.y * 64, hetc_col0 = (int64_t)blockIdx.x * 64;")
+        e(1, f"const {self.index_ctype} hetc_row0 = blockIdx.y * 64, hetc_col0 = blockIdx.x * 64;")
         e(1, "const int hetc_tid = threadIdx.x;")
         if tc:
             e(1, f"__shared__ __align__(128) float hetc_As[64][{bk} + 4];")
@@ -389,7 +403,7 @@ class CudaPrinter(CFamilyPrinter):
             e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
             e(1, "float hetc_c[4][4] = {{0.0f}};")
             threads = THREADS
-        e(1, f"for (int64_t hetc_k0 = 0; hetc_k0 < {k}; hetc_k0 += {bk}) {{")
+        e(1, f"for ({self.index_ctype} hetc_k0 = 0; hetc_k0 < {k}; hetc_k0 += {bk}) {{")
         # A tile: consecutive threads walk k (A is row-major [M, K] or a view of it)
         e(2, f"for (int hetc_e = hetc_tid; hetc_e < 64 * {bk}; hetc_e += {threads}) {{")
         e(3, f"const int hetc_r = hetc_e / {bk}, hetc_kc = hetc_e % {bk};")

@@ -82,6 +82,9 @@ class ConvLowering:
                 extra = self.epilogue_args((ni * m + g * mg) * ohw, g * mg, mg, ohw)
                 if kk == 1 and all(st == 1 for st in strides) and padded == outsp:
                     self.gemm(op, wg, self.view(xg, [cg, ohw]), og, bg, kind="conv_gemm", extra=extra)
+                elif self.gpu:  # implicit GEMM: the tiles read the padded input, no im2col buffer
+                    b_load = self.im2col_load([cg, *padded], kernel, strides, dil, outsp)
+                    self.gemm_loops(op, wg, xg, og, bg, "conv_gemm", None, extra, False, b_load=b_load)
                 else:
                     bp = self.im2col_packed(op, xg, [cg, *padded], kernel, strides, dil, outsp, self.tile(mg, ohw)[1])
                     self.gemm(op, wg, None, og, bg, kind="conv_gemm", b_packed=bp, extra=extra)
@@ -183,6 +186,27 @@ class ConvLowering:
             return [0] * (2 * r)
         return list(_attr(op, "pads") or [0] * (2 * r))
 
+    def im2col_load(self, shape, kernel, strides, dil, out_spatial):
+        """B[kk, j] of a convolution's GEMM read from its padded input [C, *spatial]:
+        kk = (c, kernel taps), j = output position (both unravelled with div/rem)."""
+        kk_total = int(np.prod(kernel, dtype=np.int64))
+
+        def unravel(b, flat, dims):
+            out = []
+            for d in range(len(dims)):
+                stride = int(np.prod(dims[d + 1 :], dtype=np.int64))
+                q = b.value(arith.DivUIOp(flat, b.index(stride))) if stride > 1 else flat
+                out.append(b.value(arith.RemUIOp(q, b.index(dims[d]))) if d > 0 else q)
+            return out
+
+        def load(b, px, kk, j):
+            ci = b.value(arith.DivUIOp(kk, b.index(kk_total))) if kk_total > 1 else kk
+            kis = unravel(b, b.value(arith.RemUIOp(kk, b.index(kk_total))), kernel) if kk_total > 1 else [b.index(0)] * len(kernel)
+            ois = unravel(b, j, out_spatial)
+            return b.load(px, [ci] + [b.affine([(o, st), (ki, d)]) for o, ki, st, d in zip(ois, kis, strides, dil)])
+
+        return load
+
     def im2col_packed(self, op, xp, shape, kernel, strides, dil, out_spatial, nr: int) -> SSAValue:
         """im2col straight into the GEMM's packed-B panels Bp[ceil(prod(out)/nr), C*prod(kernel), nr]."""
         cg = shape[0]
@@ -195,11 +219,11 @@ class ConvLowering:
         b, (px, pp) = self.kernel("im2col", op, [xp, bp])
         e = xp.type.get_element_type()
         if n % nr:
-            with b.loop(0, k, parallel=k > 1) as r, b.loop(n % nr, nr) as jj:
+            with b.loop(0, k, parallel=k > 1) as r, b.loop(n % nr, nr, parallel=True) as jj:
                 b.store(b.const(0.0, e), pp, [b.index(nb - 1), r, jj])
-        with b.loop(0, cg, parallel=cg > 1) as ci, b.loops(kernel, parallel_outer=False) as kis:
+        with b.loop(0, cg, parallel=cg > 1) as ci, b.loops(kernel) as kis:
             row = b.affine([(ci, kk)] + list(zip(kis, kstr)))
-            with b.loops(out_spatial, parallel_outer=False) as ois:
+            with b.loops(out_spatial) as ois:
                 j = b.affine(list(zip(ois, ostr)))
                 src = [ci] + [b.affine([(o, st), (ki, d)]) for o, ki, st, d in zip(ois, kis, strides, dil)]
                 dst = [b.value(arith.DivUIOp(j, b.index(nr))), row, b.value(arith.RemUIOp(j, b.index(nr)))]

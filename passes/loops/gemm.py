@@ -220,14 +220,15 @@ class GemmLowering:
 
     def gemm_loops(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
-        b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool,
+        b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool, b_load=None, n: int | None = None,
     ) -> None:
         """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
         then bias and the fused epilogue on `acc` and one store. The kernel is marked
         `hetc.gemm = [M, N, K]` and its k loop `hetc.gemm_k`: a GPU printer tiles that
         nest (shared memory or tensor cores), reading A and B through the loads written
         here, so packed operands (im2col panels) need no separate form. Printed as it
-        stands, it is a correct one-thread-per-output GEMM."""
+        stands, it is a correct one-thread-per-output GEMM. `b_load(b, pb, kk, j)` reads
+        B[kk, j] from `bmat` some other way (a convolution's input, as an implicit GEMM)."""
         m, k = _shape(a)
         n = _shape(c)[1]
         bp = b_packed if b_packed is not None else bmat
@@ -246,7 +247,9 @@ class GemmLowering:
             with b.loop(0, k) as kk:
                 b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
                 va = b.load(pa, [i, kk])
-                if b_packed is not None:  # column panels Bp[N / nr, K, nr]
+                if b_load is not None:
+                    vb = b_load(b, pb, kk, j)
+                elif b_packed is not None:  # column panels Bp[N / nr, K, nr]
                     vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
                 else:
                     vb = b.load(pb, [kk, j])
