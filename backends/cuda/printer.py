@@ -179,6 +179,7 @@ class CudaPrinter(CFamilyPrinter):
         header = f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
         block = fn.body.block
         effects = _side_effects(block)
+        self.split_gemm_k = False
         launches: list[Launch] = []
         texts: list[str] = []
         gemm = self._gemm_parts(fn)
@@ -188,6 +189,9 @@ class CudaPrinter(CFamilyPrinter):
             # layers: few pixels, long K): a warp per output splits K over its lanes
             if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) < SM_COUNT and k >= WARP_MIN_TRIP:
                 gemm = None
+                # lanes along K read B[k, j] N apart: for a wide N, a thread per output
+                # (neighbours read neighbouring columns) is the coalesced choice
+                self.split_gemm_k = n < 2048
         if gemm is not None:
             texts.append(self._print_gemm(fn, f"{name}", gemm))
             m, n, k = gemm[0]
@@ -242,7 +246,7 @@ class CudaPrinter(CFamilyPrinter):
             if not _is_loop(op):
                 continue
             accs = None
-            if (REDUCTION_ATTR in op.attributes or GEMM_K_ATTR in op.attributes) and _static(op) \
+            if (REDUCTION_ATTR in op.attributes or GEMM_K_ATTR in op.attributes and self.split_gemm_k) and _static(op) \
                     and _trip_count(op) >= WARP_MIN_TRIP:
                 accs = _reduction_accumulators(op)
             if accs is None:
