@@ -18,7 +18,7 @@ import numpy as np
 from xdsl.dialects.builtin import Float32Type, ModuleOp
 
 from hetc.backends.cfamily.host import BufferCopy, interleave, plan_host
-from hetc.backends.cfamily.narrow import NarrowFloatHelpers, is_narrow_float
+from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter
 from hetc.backends.cfamily.vecmath import HELPERS as VECMATH
 from hetc.backends.cfamily.vecmath import definitions as vecmath_definitions
@@ -51,17 +51,6 @@ class C99Printer(CFamilyPrinter):
 
     def parallel_pragma(self) -> str | None:
         return f"#pragma omp parallel for schedule(static) num_threads({self.threads})" if self.threads > 1 else None
-
-    def convert_float(self, x: str, src, dst, round_mode: str | None = None) -> str:
-        """Narrow floats (bit patterns in uint16_t/uint8_t) convert through float with
-        the helpers of hetc.backends.cfamily.narrow (exact to float, nearest even back)."""
-        if is_narrow_float(src):
-            x = self.narrow.to_f32(x, src)
-            if not is_narrow_float(dst):
-                return x if dst.bitwidth == 32 else f"({self.scalar_type(dst)}){x}"
-        if is_narrow_float(dst):
-            return self.narrow.from_float(x, dst, double=src.bitwidth == 64, round_mode=round_mode)
-        return super().convert_float(x, src, dst, round_mode)
 
     def math_function(self, name: str, t) -> str:
         """float32 exp/tanh/erf as inline arithmetic (backends/cfamily/vecmath.py), so

@@ -105,7 +105,16 @@ class CFamilyPrinter:
 
     def convert_float(self, x: str, src: Attribute, dst: Attribute, round_mode: str | None = None) -> str:
         """arith.extf / arith.truncf of the C expression `x`. float <-> double are C casts;
-        a target that holds narrow floats converts them here (C99: helper functions)."""
+        narrow floats (bit patterns in uint16_t/uint8_t) convert through float with the
+        target's `self.narrow` helpers (hetc.backends.cfamily.narrow: exact to float,
+        nearest even back) where it has them."""
+        narrow = getattr(self, "narrow", None)
+        if narrow is not None and is_narrow_float(src):
+            x = narrow.to_f32(x, src)
+            if not is_narrow_float(dst):
+                return x if dst.bitwidth == 32 else f"({self.scalar_type(dst)}){x}"
+        if narrow is not None and is_narrow_float(dst):
+            return narrow.from_float(x, dst, double=src.bitwidth == 64, round_mode=round_mode)
         if is_narrow_float(src) or is_narrow_float(dst):
             raise NotImplementedError(f"{type(self).__name__} cannot convert {src} to {dst}")
         return f"({self.scalar_type(dst)}){x}"

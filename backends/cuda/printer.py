@@ -28,7 +28,7 @@ from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import Float32Type, IntegerAttr
 from xdsl.ir import Block, Operation, SSAValue
 
-from hetc.backends.cfamily.narrow import NarrowFloatHelpers, is_narrow_float
+from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_K_ATTR
@@ -150,15 +150,6 @@ class CudaPrinter(CFamilyPrinter):
         self.mode = "threads"
 
     # -- spelling ----------------------------------------------------------------------------
-
-    def convert_float(self, x: str, src, dst, round_mode: str | None = None) -> str:
-        if is_narrow_float(src):
-            x = self.narrow.to_f32(x, src)
-            if not is_narrow_float(dst):
-                return x if dst.bitwidth == 32 else f"({self.scalar_type(dst)}){x}"
-        if is_narrow_float(dst):
-            return self.narrow.from_float(x, dst, double=src.bitwidth == 64, round_mode=round_mode)
-        return super().convert_float(x, src, dst, round_mode)
 
     def float_literal(self, x: float, t) -> str:
         text = super().float_literal(x, t)
