@@ -15,8 +15,7 @@ import numpy as np
 from hetc.diagnostics import HetcError
 
 EXAMPLES = {
-    "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn\n"
-    "example: hetc compile examples/transformer_block.onnx --target cuda --precision tf32 -o out/tb_cuda",
+    "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
     "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784\n"
     "example: hetc run examples/cnn.onnx --target c --profile",
     "calibrate": "example: hetc calibrate                      # measure this machine -> ~/.cache/hetc/profile.toml\n"
