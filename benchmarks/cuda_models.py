@@ -123,26 +123,17 @@ def cache_dir() -> Path:
 
 def time_fn(fn, runs: int, warmup: int, cuda: bool) -> list[float]:
     """Seconds per call: CUDA events around each call on an idle GPU, else perf_counter."""
+    if cuda:
+        from hetc.backends.devices.gpu_bench import event_times
+
+        return event_times(fn, runs, warmup)
     for _ in range(warmup):
         fn()
-    if not cuda:
-        out = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-        return out
-    import torch
-
-    torch.cuda.synchronize()
     out = []
     for _ in range(runs):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
+        t0 = time.perf_counter()
         fn()
-        e.record()
-        e.synchronize()
-        out.append(s.elapsed_time(e) * 1e-3)
+        out.append(time.perf_counter() - t0)
     return out
 
 

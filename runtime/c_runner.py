@@ -11,6 +11,16 @@ from hetc.artifacts import read_manifest
 from hetc.diagnostics import HetcError
 
 
+def run_ptrs(lib: ctypes.CDLL, handle, manifest: dict, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Call a generated library's `hetc_model_run_ptrs` (C and CUDA targets alike) on
+    host arrays: the outputs (shaped from the manifest) and the status it returned."""
+    ins = [np.ascontiguousarray(x) for x in inputs]
+    outs = [np.empty(o["shape"], dtype=np.dtype(o["dtype"])) for o in manifest["outputs"]]
+    in_ptrs = (ctypes.c_void_p * max(len(ins), 1))(*[x.ctypes.data for x in ins])
+    out_ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[y.ctypes.data for y in outs])
+    return outs, lib.hetc_model_run_ptrs(handle, in_ptrs, out_ptrs)
+
+
 class CRunner:
     def __init__(self, out_dir: str | Path) -> None:
         self._load(Path(out_dir), Path(out_dir) / "libmodel.so")
@@ -36,11 +46,7 @@ class CRunner:
             self.lib.hetc_model_profile.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        ins = [np.ascontiguousarray(x) for x in inputs]
-        outs = [np.empty(o["shape"], dtype=np.dtype(o["dtype"])) for o in self.manifest["outputs"]]
-        in_ptrs = (ctypes.c_void_p * max(len(ins), 1))(*[x.ctypes.data for x in ins])
-        out_ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[y.ctypes.data for y in outs])
-        status = self.lib.hetc_model_run_ptrs(self.handle, in_ptrs, out_ptrs)
+        outs, status = run_ptrs(self.lib, self.handle, self.manifest, inputs)
         if status != 0:
             raise HetcError(f"the compiled model failed (status {status})")
         return outs

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hetc.artifacts import read_manifest
+from hetc.runtime.c_runner import run_ptrs
 from hetc.diagnostics import HetcError
 
 
@@ -46,11 +47,8 @@ class CudaRunner:
         return HetcError(f"{what} failed on the GPU: {self.lib.hetc_model_error().decode()}")
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        ins = [np.ascontiguousarray(x) for x in inputs]
-        outs = [np.empty(o["shape"], dtype=np.dtype(o["dtype"])) for o in self.manifest["outputs"]]
-        in_ptrs = (ctypes.c_void_p * max(len(ins), 1))(*[x.ctypes.data for x in ins])
-        out_ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[y.ctypes.data for y in outs])
-        if self.lib.hetc_model_run_ptrs(self.handle, in_ptrs, out_ptrs) != 0:
+        outs, status = run_ptrs(self.lib, self.handle, self.manifest, inputs)
+        if status != 0:
             raise self._fail("the compiled model")
         return outs
 

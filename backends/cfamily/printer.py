@@ -44,13 +44,22 @@ MATH_F = {
 }
 
 
-def _trip_count(loop: scf.ForOp) -> int:
+def static_bounds(loop: scf.ForOp) -> tuple[int, int, int] | None:
+    """(lb, ub, step) of a loop whose bounds are constants, else None."""
     bounds = []
     for v in (loop.lb, loop.ub, loop.step):
         owner = v.owner
         if not isinstance(owner, arith.ConstantOp) or not isinstance(owner.value, IntegerAttr):
-            return 1
+            return None
         bounds.append(owner.value.value.data)
+    return tuple(bounds)
+
+
+def _trip_count(loop: scf.ForOp) -> int:
+    """Iterations of a loop with constant bounds (1 when they are not constants)."""
+    bounds = static_bounds(loop)
+    if bounds is None:
+        return 1
     lb, ub, step = bounds
     return max(0, -(-(ub - lb) // step))
 
@@ -161,6 +170,19 @@ class CFamilyPrinter:
     # -- kernels --------------------------------------------------------------------------------
 
     def print_kernel(self, fn: func.FuncOp) -> str:
+        self.lines = [self.kernel_comment(fn), self.begin_kernel(fn, fn.sym_name.data)]
+        self._block(fn.body.block, 1, outer_loop=True)
+        self.lines.append("}")
+        return "\n".join(self.lines)
+
+    def kernel_comment(self, fn: func.FuncOp) -> str:
+        """`/* conv_gemm for ONNX node /layer1/conv1 */`"""
+        nodes = [a.data for a in fn.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in fn.attributes else []
+        kind = fn.attributes["hetc.kernel"].data if "hetc.kernel" in fn.attributes else "kernel"
+        return f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
+
+    def begin_kernel(self, fn: func.FuncOp, name: str) -> str:
+        """Fresh printing state for `fn`; the line opening a kernel function `name`."""
         self.names: dict[SSAValue, str] = {}
         self.shapes: dict[SSAValue, list[int]] = {}
         self.lines: list[str] = []
@@ -169,18 +191,12 @@ class CFamilyPrinter:
         params = []
         written = self._written_args(fn)
         for i, arg in enumerate(fn.body.block.args):
-            name = f"p{i}"
-            self.names[arg] = name
+            pname = f"p{i}"
+            self.names[arg] = pname
             self.shapes[arg] = list(arg.type.get_shape())
             const = "" if arg in written else "const "
-            params.append(self.kernel_param(self.scalar_type(arg.type.get_element_type()), name, self.shapes[arg], const))
-        nodes = [a.data for a in fn.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in fn.attributes else []
-        kind = fn.attributes["hetc.kernel"].data if "hetc.kernel" in fn.attributes else "kernel"
-        header = f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
-        self.lines = [header, f"{self.kernel_qualifiers} {fn.sym_name.data}({', '.join(params)}) {{"]
-        self._block(fn.body.block, 1, outer_loop=True)
-        self.lines.append("}")
-        return "\n".join(self.lines)
+            params.append(self.kernel_param(self.scalar_type(arg.type.get_element_type()), pname, self.shapes[arg], const))
+        return f"{self.kernel_qualifiers} {name}({', '.join(params)}) {{"
 
     def _written_args(self, fn: func.FuncOp) -> set[SSAValue]:
         return {op.memref for op in fn.walk() if isinstance(op, memref.StoreOp)}

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import arith, func, memref, scf
-from xdsl.dialects.builtin import Float32Type, IntegerAttr
+from xdsl.dialects.builtin import Float32Type
 from xdsl.ir import Block, Operation, SSAValue
 
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
-from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count
+from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count, static_bounds
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_K_ATTR
 
@@ -63,26 +63,29 @@ def _is_loop(op: Operation) -> bool:
     return isinstance(op, scf.ForOp)
 
 
+#: ops that touch memory or loop: what a kernel's top level is split into phases by
+EFFECTS = (scf.ForOp, memref.LoadOp, memref.StoreOp, memref.AllocaOp)
+
+
 def _side_effects(block: Block) -> list[Operation]:
-    return [op for op in block.ops if not isinstance(op, PURE) and not isinstance(op, scf.YieldOp | func.ReturnOp)
-            and not _is_expression(op)]
+    return [op for op in block.ops if isinstance(op, EFFECTS)]
 
 
 def _is_expression(op: Operation) -> bool:
-    """A value computation (arith/math op that neither loads, stores, allocates nor loops)."""
-    return not isinstance(op, (scf.ForOp, memref.LoadOp, memref.StoreOp, memref.AllocaOp, scf.YieldOp, func.ReturnOp))
-
-
-def _distributable(loop: scf.ForOp) -> bool:
-    return PARALLEL_ATTR in loop.attributes or _trip_count(loop) == 1 and _static(loop)
+    """A value computation (an arith/math op that neither loads, stores, allocates nor loops)."""
+    return not isinstance(op, (*EFFECTS, scf.YieldOp, func.ReturnOp))
 
 
 def _static(loop: scf.ForOp) -> bool:
-    return all(isinstance(v.owner, arith.ConstantOp) and isinstance(v.owner.value, IntegerAttr) for v in (loop.lb, loop.ub, loop.step))
+    return static_bounds(loop) is not None
 
 
 def _bounds(loop: scf.ForOp) -> tuple[int, int, int]:
-    return tuple(v.owner.value.value.data for v in (loop.lb, loop.ub, loop.step))
+    return static_bounds(loop)
+
+
+def _distributable(loop: scf.ForOp) -> bool:
+    return PARALLEL_ATTR in loop.attributes or _static(loop) and _trip_count(loop) == 1
 
 
 def parallel_prefix(loop: scf.ForOp) -> list[scf.ForOp]:
@@ -147,7 +150,13 @@ class CudaPrinter(CFamilyPrinter):
         self.precision = precision
         self.narrow = NarrowFloatHelpers("static __device__ __forceinline__")
         self.launches: dict[str, list[Launch]] = {}
+        #: "threads" (grid mappings) or "block" (one-block fallback); see _op
         self.mode = "threads"
+        self.in_split = False
+        #: reduction loops split over a warp's lanes -> their accumulators' combine helpers
+        self.warp_loops: dict[scf.ForOp, dict[SSAValue, str]] = {}
+        #: this GEMM nest's k loop may be split over lanes (see print_kernel)
+        self.split_gemm_k = False
 
     # -- spelling ----------------------------------------------------------------------------
 
@@ -165,11 +174,7 @@ class CudaPrinter(CFamilyPrinter):
 
     def print_kernel(self, fn: func.FuncOp) -> str:
         name = fn.sym_name.data
-        nodes = [a.data for a in fn.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in fn.attributes else []
-        kind = fn.attributes["hetc.kernel"].data if "hetc.kernel" in fn.attributes else "kernel"
-        header = f"/* {kind}" + (f" for ONNX node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else "") + " */"
-        block = fn.body.block
-        effects = _side_effects(block)
+        effects = _side_effects(fn.body.block)
         self.split_gemm_k = False
         launches: list[Launch] = []
         texts: list[str] = []
@@ -184,8 +189,7 @@ class CudaPrinter(CFamilyPrinter):
                 # (neighbours read neighbouring columns) is the coalesced choice
                 self.split_gemm_k = n < 2048
         if gemm is not None:
-            texts.append(self._print_gemm(fn, f"{name}", gemm))
-            m, n, k = gemm[0]
+            texts.append(self._print_gemm(fn, name, gemm))
             launches.append(Launch(name, (-(-n // 64), -(-m // 64)), THREADS if self.precision == "fp32" else 128, 2 * m * n * k))
         elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
             for index, loop in enumerate(effects):
@@ -197,7 +201,7 @@ class CudaPrinter(CFamilyPrinter):
             texts.append(self._print_single_block(fn, name))
             launches.append(Launch(name, (1, 1), THREADS))
         self.launches[name] = launches
-        return "\n\n".join([header + "\n" + texts[0], *texts[1:]])
+        return "\n\n".join([self.kernel_comment(fn) + "\n" + texts[0], *texts[1:]])
 
     def _signature(self, fn: func.FuncOp, fname: str) -> str:
         # 32-bit index arithmetic (64-bit division is emulated on the GPU) wherever every
@@ -205,25 +209,12 @@ class CudaPrinter(CFamilyPrinter):
         sizes = [int(np.prod(a.type.get_shape(), dtype=np.int64)) for a in fn.body.block.args]
         sizes += [_bounds(op)[1] for op in fn.walk() if isinstance(op, scf.ForOp) and _static(op)]
         self.index_ctype = "int" if max(sizes, default=0) < (1 << 31) - 1024 else "int64_t"
-        self.names: dict[SSAValue, str] = {}
-        self.shapes: dict[SSAValue, list[int]] = {}
-        self.lines: list[str] = []
-        self.counter = 0
-        self.parallel_depth = 0
-        written = self._written_args(fn)
-        params = []
-        for i, arg in enumerate(fn.body.block.args):
-            pname = f"p{i}"
-            self.names[arg] = pname
-            self.shapes[arg] = list(arg.type.get_shape())
-            const = "" if arg in written else "const "
-            params.append(self.kernel_param(self.scalar_type(arg.type.get_element_type()), pname, self.shapes[arg], const))
-        return f"{self.kernel_qualifiers} {fname}({', '.join(params)}) {{"
+        return self.begin_kernel(fn, fname)
 
     def _pure_top(self, fn: func.FuncOp, depth: int) -> None:
         """The kernel's top-level constants and value computations (every phase has them)."""
         for op in fn.body.block.ops:
-            if isinstance(op, PURE) or _is_expression(op):
+            if _is_expression(op):
                 self._op(op, depth, False)
 
     def _print_phase(self, fn: func.FuncOp, fname: str, loop: scf.ForOp) -> tuple[str, Launch]:
@@ -277,7 +268,7 @@ class CudaPrinter(CFamilyPrinter):
         return "\n".join(self.lines), Launch(fname, (blocks, 1), THREADS)
 
     def _op(self, op: Operation, depth: int, outer_loop: bool) -> None:
-        accs = getattr(self, "warp_loops", {}).get(op) if isinstance(op, scf.ForOp) else None
+        accs = self.warp_loops.get(op) if isinstance(op, scf.ForOp) else None
         if accs is None:
             if self.mode == "block" and isinstance(op, scf.ForOp) and PARALLEL_ATTR in op.attributes and not self.in_split:
                 self._block_split_loop(op, depth)
@@ -303,9 +294,6 @@ class CudaPrinter(CFamilyPrinter):
             self._emit(depth, f"{ref}[0] = {helper}({ref}[0]);")
 
     # -- one block ----------------------------------------------------------------------------
-
-    mode = "threads"
-    in_split = False
 
     def _print_single_block(self, fn: func.FuncOp, fname: str) -> str:
         self.lines = [self._signature(fn, fname)]

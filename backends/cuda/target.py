@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from hetc.backends.c.target import WEIGHTS_MAGIC
 from hetc.backends.cfamily.host import BufferCopy, KernelCall, interleave, nbytes, plan_host
-from hetc.backends.cuda.printer import CudaPrinter, Launch, device_prelude
+from hetc.backends.cuda.printer import GEMM_PRECISIONS, CudaPrinter, Launch, device_prelude
 from hetc.diagnostics import HetcError
 
 
@@ -316,7 +316,7 @@ def emit_cuda(module: ModuleOp, source_name: str, version: str, threads: int = 1
     from hetc.backends.cuda.toolchain import build_library, gpu_arch
     from hetc.backends.targets import compile_report
 
-    if precision not in ("fp32", "tf32"):
+    if precision not in GEMM_PRECISIONS:
         raise HetcError(f"unknown CUDA precision '{precision}' (fp32: exact float32 GEMMs on the CUDA cores; "
                         "tf32: GEMMs on the tensor cores, 10-bit mantissa inputs)")
     arch = arch or gpu_arch()

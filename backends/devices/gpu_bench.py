@@ -43,11 +43,12 @@ def catalog_name(cuda_name: str) -> str | None:
     return None
 
 
-def _time(fn, runs: int) -> float:
-    """Median seconds of `fn` over `runs` timed calls (CUDA events), after warm-up."""
+def event_times(fn, runs: int, warmup: int = 3) -> list[float]:
+    """Seconds of each of `runs` calls of `fn`, CUDA events around each call on an idle
+    GPU (synchronized before the next), after `warmup` untimed calls."""
     import torch
 
-    for _ in range(3):
+    for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
     times = []
@@ -58,7 +59,12 @@ def _time(fn, runs: int) -> float:
         b.record()
         b.synchronize()
         times.append(a.elapsed_time(b) * 1e-3)
-    times.sort()
+    return times
+
+
+def _time(fn, runs: int) -> float:
+    """Median seconds of `fn` over `runs` timed calls (CUDA events), after warm-up."""
+    times = sorted(event_times(fn, runs))
     return times[len(times) // 2]
 
 
