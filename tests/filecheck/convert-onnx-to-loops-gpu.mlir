@@ -1,0 +1,81 @@
+// RUN: hetc-opt %s --split-input-file -p "convert-onnx-to-loops{target=gpu}" | filecheck %s
+
+// The GPU form of the loop lowering (target=gpu; the CUDA target's pipeline). A GEMM
+// is the plain nest i, j (parallel) -> acc = sum_k A[i,k] B[k,j], marked hetc.gemm =
+// [M, N, K] with its k loop hetc.gemm_k; B is the weight as it is (no packed panels),
+// and the fused bias and ReLU act on the accumulator before the one store. The CUDA
+// printer tiles this nest, printing these very loads at tile coordinates.
+// CHECK-NOT:   packed
+// CHECK-LABEL: func.func private @k0_gemm(%0: memref<2x3xf32>, %1: memref<3x4xf32>, %2: memref<2x4xf32>, %3: memref<4xf32>) attributes {hetc.onnx_nodes = ["mm"], hetc.kernel = "gemm", hetc.gemm = [2 : i64, 4 : i64, 3 : i64]}
+// CHECK:         scf.for %[[I:.*]] = {{.*}} {
+// CHECK:           scf.for %[[J:.*]] = {{.*}} {
+// CHECK:             %[[ACC:.*]] = memref.alloca() : memref<1xf32>
+// CHECK:             scf.for %[[K:.*]] = {{.*}} {
+// CHECK-NEXT:          %[[A:.*]] = memref.load %0[%[[I]], %[[K]]] : memref<2x3xf32>
+// CHECK-NEXT:          %[[B:.*]] = memref.load %1[%[[K]], %[[J]]] : memref<3x4xf32>
+// CHECK:               arith.mulf %[[A]], %[[B]] : f32
+// CHECK:               memref.store %{{.*}}, %[[ACC]]
+// CHECK-NEXT:        } {hetc.gemm_k}
+// CHECK:             %[[S:.*]] = memref.load %[[ACC]]
+// CHECK:             %[[BIAS:.*]] = memref.load %3[%[[J]]] : memref<4xf32>
+// CHECK-NEXT:        %[[T:.*]] = arith.addf %[[S]], %[[BIAS]] : f32
+// CHECK:             %[[Y:.*]] = arith.maximumf %[[T]], %{{.*}} : f32
+// CHECK-NEXT:        memref.store %[[Y]], %2[%[[I]], %[[J]]] : memref<2x4xf32>
+// CHECK-NEXT:      } {hetc.parallel}
+// CHECK-NEXT:    } {hetc.parallel}
+func.func @main(%x: tensor<2x3xf32>) -> tensor<2x4xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<3x4xf32>} : () -> tensor<3x4xf32>
+  %b = "onnx.Constant"() {value = dense<5.000000e-01> : tensor<4xf32>} : () -> tensor<4xf32>
+  %m = "onnx.MatMul"(%x, %w) {hetc.node = "mm"} : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+  %a = "onnx.Add"(%m, %b) {hetc.node = "bias"} : (tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %y = "onnx.Relu"(%a) {hetc.node = "relu"} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+// A 3x3 convolution is an implicit GEMM: no im2col kernel or buffer; the k loop reads
+// the padded input directly, unravelling k = (channel, tap row, tap column) and
+// j = (output row, output column) with div/rem. Every loop of the pad kernel's two
+// phases (fill, copy) is parallel.
+// CHECK-NOT:   im2col
+// CHECK-LABEL: func.func private @k0_pad
+// CHECK-COUNT-3: } {hetc.parallel}
+// CHECK-COUNT-3: } {hetc.parallel}
+// CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<2x6x6xf32>, %2: memref<3x16xf32>) attributes {hetc.onnx_nodes = ["conv"], hetc.kernel = "conv_gemm", hetc.gemm = [3 : i64, 16 : i64, 18 : i64]}
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:             scf.for %[[K:.*]] = {{.*}} {
+// CHECK:           %[[C:.*]] = arith.divui %[[K]], %{{.*}} : index
+// CHECK:           %[[TAP:.*]] = arith.remui %[[K]], %{{.*}} : index
+// CHECK:           %[[KY:.*]] = arith.divui %[[TAP]]
+// CHECK:           %[[KX:.*]] = arith.remui %[[TAP]]
+// CHECK:           %[[Y:.*]] = arith.addi %{{.*}}, %[[KY]] : index
+// CHECK:           %[[X:.*]] = arith.addi %{{.*}}, %[[KX]] : index
+// CHECK:           memref.load %1[%[[C]], %[[Y]], %[[X]]] : memref<2x6x6xf32>
+// CHECK:         } {hetc.gemm_k}
+// CHECK-NOT:   im2col
+func.func @main(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<3x2x3x3xf32>} : () -> tensor<3x2x3x3xf32>
+  %y = "onnx.Conv"(%x, %w) {pads = array<i64: 1, 1, 1, 1>, hetc.node = "conv"} : (tensor<1x2x4x4xf32>, tensor<3x2x3x3xf32>) -> tensor<1x3x4x4xf32>
+  func.return %y : tensor<1x3x4x4xf32>
+}
+
+// -----
+
+// A reduction's loop over the reduced dimension is marked hetc.reduction: the CUDA
+// printer may split it over a warp's lanes (the accumulator is updated only by its
+// maximumf, and combined across lanes after the loop).
+// CHECK-LABEL: func.func private @k0_reduce_max
+// CHECK:         scf.for
+// CHECK:           %[[ACC:.*]] = memref.alloca() : memref<1xf32>
+// CHECK:           scf.for
+// CHECK:             arith.maximumf
+// CHECK:             memref.store %{{.*}}, %[[ACC]]
+// CHECK-NEXT:      } {hetc.reduction}
+// CHECK:         } {hetc.parallel}
+func.func @main(%x: tensor<2x100xf32>) -> tensor<2x1xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %a = "onnx.Constant"() {value = dense<1> : tensor<1xi64>} : () -> tensor<1xi64>
+  %y = "onnx.ReduceMax"(%x, %a) {keepdims = 1 : si64, hetc.node = "rmax"} : (tensor<2x100xf32>, tensor<1xi64>) -> tensor<2x1xf32>
+  func.return %y : tensor<2x1xf32>
+}
