@@ -106,6 +106,11 @@ def _emit_hls(module: ModuleOp, source_name: str, version: str, threads: int = 1
 
 def _emit_cuda(module: ModuleOp, source_name: str, version: str, threads: int = 1, **options) -> dict[str, bytes | str]:
     from hetc.backends.cuda.target import emit_cuda
+    from hetc.diagnostics import HetcError
+
+    unknown = sorted(set(options) - {"precision", "arch", "build"})
+    if unknown:
+        raise HetcError(f"target 'cuda' has no option {', '.join(unknown)} (it takes precision, arch, build)")
 
     return emit_cuda(module, source_name, version, threads, **options)
 

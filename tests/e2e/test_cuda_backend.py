@@ -194,6 +194,14 @@ def test_missing_nvcc_is_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+@pytest.mark.parametrize("options,message", [({"precision": "fp8"}, "unknown CUDA precision 'fp8'"),
+                                             ({"part": "u280"}, "target 'cuda' has no option part")])
+def test_bad_target_options_are_clear_errors(options, message, tmp_path):
+    with pytest.raises(HetcError, match=message):
+        hetc.build(EXAMPLES / "mlp.onnx", "cuda", tmp_path / "out", {"x": (1, 784)}, target_options=options)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(HAS_GPU, reason="checks the message given where there is no GPU")
 def test_running_without_a_gpu_says_so(tmp_path):
     out = _build(EXAMPLES / "mlp.onnx", tmp_path / "out", {"x": (1, 784)})
