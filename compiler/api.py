@@ -62,12 +62,17 @@ class Session:
         self.out_dir = Path(out_dir)
         self.manifest = read_manifest(self.out_dir)
         target = self.manifest["target"]
-        if target not in TARGETS:
+        if target not in TARGETS and target != "partitioned":
             raise HetcError(f"'{out_dir}' was built for unknown target '{target}'")
         self.target = target
         self._inputs = self.manifest["inputs"]
         self._outputs = self.manifest["outputs"]
-        self._runner = TARGETS[target].load(self.out_dir)
+        if target == "partitioned":
+            from hetc.runtime.partitioned_runner import PartitionedRunner
+
+            self._runner = PartitionedRunner(self.out_dir)
+        else:
+            self._runner = TARGETS[target].load(self.out_dir)
 
     @property
     def input_names(self) -> list[str]:
@@ -139,6 +144,56 @@ def _source_hash(model) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
+def emit_module(
+    module: ModuleOp,
+    target: str,
+    source_name: str,
+    *,
+    threads: int = 1,
+    layout: str = "auto",
+    fusion: str = "ilp",
+    progress: Callable[[str], None] | None = None,
+    target_options: Mapping[str, object] | None = None,
+    source: str = "",
+    source_sha256: str = "",
+    frozen_inputs: Sequence[str] = (),
+    out_name: str = "out",
+) -> dict[str, bytes | str]:
+    """Lower an `onnx`-dialect module (after the graph pipeline) with `target`'s passes and
+    emitter; returns the output folder's files, manifest and README included."""
+    fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
+    in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
+    out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
+    ftype = fn.function_type
+    options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": f"mode={fusion}"}
+    target_passes = [f"{p}{{{options[p]}}}" if options.get(p) else p for p in TARGETS[target].passes]
+    run_pipeline(module, target_passes, progress=progress)
+    if progress:
+        progress(f"emit {target}")
+    files = TARGETS[target].emit(module, source_name, _version(), threads, **dict(target_options or {}))
+    manifest = {
+        "hetc_version": _version(),
+        "target": target,
+        "source": source or source_name,
+        "source_sha256": source_sha256,
+        "onnx_opset": onnx_d.ONNX_OPSET,
+        "pipeline": [*GRAPH_PIPELINE, *target_passes],
+        "frozen_inputs": list(frozen_inputs),
+        "threads": threads,
+        "inputs": _describe(in_names, list(ftype.inputs.data)),
+        "outputs": _describe(out_names, list(ftype.outputs.data)),
+        "files": sorted(files),
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
+    files["README.md"] = (
+        f"# {source_name} compiled by hetc {_version()} for target `{target}`\n\n"
+        f"{TARGETS[target].readme}\n\n"
+        "Inputs and outputs (names, dtypes, shapes) are listed in `manifest.json`.\n"
+        f"From Python: `hetc.Session('{out_name}').run({{name: array}})`.\n"
+    )
+    return files
+
+
 def build(
     model: str | Path | onnx.ModelProto,
     target: str,
@@ -169,40 +224,15 @@ def build(
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             raise HetcError(f"target '{target}' takes no target options (got {', '.join(target_options)})")
     module = compile_module(model, input_shapes, frozen_inputs=frozen_inputs, progress=progress)
-    fn = next(op for op in module.ops if getattr(op, "sym_name", None) and op.sym_name.data == "main")
-    in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
-    out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
-    ftype = fn.function_type
     source_name = Path(model).name if not isinstance(model, onnx.ModelProto) else (model.graph.name or "model")
-    options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": f"mode={fusion}"}
-    target_passes = [f"{p}{{{options[p]}}}" if options.get(p) else p for p in TARGETS[target].passes]
     try:
-        run_pipeline(module, target_passes, progress=progress)
-        if progress:
-            progress(f"emit {target}")
-        files = TARGETS[target].emit(module, source_name, _version(), threads, **dict(target_options or {}))
+        files = emit_module(
+            module, target, source_name, threads=threads, layout=layout, fusion=fusion, progress=progress,
+            target_options=target_options, source=str(model) if not isinstance(model, onnx.ModelProto) else source_name,
+            source_sha256=_source_hash(model), frozen_inputs=sorted(frozen_inputs or {}), out_name=Path(out_dir).name,
+        )  # fmt: skip
     except HetcError as err:
         raise err.with_file(str(model)) if not isinstance(model, onnx.ModelProto) else err
-    manifest = {
-        "hetc_version": _version(),
-        "target": target,
-        "source": str(model) if not isinstance(model, onnx.ModelProto) else source_name,
-        "source_sha256": _source_hash(model),
-        "onnx_opset": onnx_d.ONNX_OPSET,
-        "pipeline": [*GRAPH_PIPELINE, *target_passes],
-        "frozen_inputs": sorted(frozen_inputs or {}),
-        "threads": threads,
-        "inputs": _describe(in_names, list(ftype.inputs.data)),
-        "outputs": _describe(out_names, list(ftype.outputs.data)),
-        "files": sorted(files),
-    }
-    files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
-    files["README.md"] = (
-        f"# {source_name} compiled by hetc {_version()} for target `{target}`\n\n"
-        f"{TARGETS[target].readme}\n\n"
-        "Inputs and outputs (names, dtypes, shapes) are listed in `manifest.json`.\n"
-        f"From Python: `hetc.Session('{Path(out_dir).name}').run({{name: array}})`.\n"
-    )
     return write_output_dir(out_dir, files)
 
 

@@ -17,7 +17,8 @@ from hetc.diagnostics import HetcError
 EXAMPLES = {
     "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
     "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784\n"
-    "example: hetc run examples/cnn.onnx --target c --profile",
+    "example: hetc run examples/cnn.onnx --target c --profile\n"
+    "example: hetc run examples/cnn.onnx --targets cpu,cuda --check    # placed over CPU and GPU, one plan",
     "calibrate": "example: hetc calibrate                      # measure this machine -> ~/.cache/hetc/profile.toml\n"
     "example: hetc calibrate --validate examples/cnn.onnx examples/transformer_block.onnx --report out/calibration.json",
     "place": "example: hetc place examples/dag_topcuoglu.json --scheduler heft      # HEFT: makespan 80\n"
@@ -91,8 +92,45 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="HLS target: weights as on-chip ROMs, or read from DDR through an m_axi port (float only); "
         "auto = ROMs while they fit in the part's BRAM",
     )
+    p.add_argument(
+        "--targets",
+        metavar="LIST",
+        help="partition the model over several devices: cpu,cuda (or catalog devices, e.g. cpu,h200); every op is "
+        "placed by the cost model and --scheduler, each partition compiled for its device (overrides --target)",
+    )
+    p.add_argument("--scheduler", choices=("heft", "ilp", "greedy"), default="heft",
+                   help="--targets: how ops are placed (default heft)")  # fmt: skip
+    p.add_argument("--pin", action="append", default=[], metavar="NODE=DEVICE",
+                   help="--targets: force an ONNX node (or every op of a type, e.g. MatMul=cpu) onto a device")  # fmt: skip
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def _build(args: argparse.Namespace, out: Path | str, progress) -> Path:
+    """build() for --target, build_partitioned() for --targets."""
+    from hetc.api import build
+    from hetc.opt import parse_shape_bindings
+
+    shapes = parse_shape_bindings(args.input_shape)
+    if args.targets:
+        from hetc.partitioned import build_partitioned, devices_for_targets
+
+        pins = {}
+        for spec in args.pin:
+            if "=" not in spec:
+                raise HetcError(f"--pin {spec}: expected NODE=DEVICE (e.g. MatMul=cpu)")
+            k, v = spec.split("=", 1)
+            pins[k] = v
+        return build_partitioned(
+            args.model, out, devices_for_targets(args.targets.split(",")), shapes, scheduler=args.scheduler,
+            pins=pins, threads=args.threads, fusion=args.fusion, progress=progress,
+        )  # fmt: skip
+    if args.pin:
+        raise HetcError("--pin needs --targets (it places ops of a partitioned model)")
+    return build(
+        args.model, args.target, out, shapes, threads=args.threads, layout=args.layout, fusion=args.fusion,
+        progress=progress, target_options=_target_options(args),
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,16 +339,30 @@ def print_profile(calls: list[tuple[str, float]], top: int = 15) -> None:
         print(f"  {t * 1e3:>9.3f} ms {100 * t / total:>5.1f}%  {label}")
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    from hetc.api import build
-    from hetc.opt import parse_shape_bindings
+def print_partitions(sess, feeds: dict[str, np.ndarray], runs: int) -> None:
+    """Measured wall time per launch of a partitioned model next to the placement's prediction."""
+    report = json.loads((sess.out_dir / "report.json").read_text())
+    predicted: dict[str, float] = {}
+    node_part = {n: p["name"] for p in report["partitions"] for n in p["nodes"]}
+    for task in report.get("ops", []):
+        part = node_part.get(task.get("node", ""))
+        if part:
+            predicted[part] = predicted.get(part, 0.0) + task.get("end_s", 0.0) - task.get("start_s", 0.0)
+    totals: dict[str, float] = {}
+    for _ in range(runs):
+        sess.run(feeds)
+        for label, t in sess._runner.last_times:
+            totals[label] = totals.get(label, 0.0) + t / runs
+    print("launch                        measured    predicted (placement's cost model)")
+    for label, t in totals.items():
+        part = label.split(" ")[0]
+        pred = predicted.get(part)
+        print(f"  {label:<28}{t * 1e3:>8.3f} ms" + (f"  {pred * 1e3:>8.3f} ms" if pred is not None else ""))
 
+
+def cmd_compile(args: argparse.Namespace) -> int:
     progress = Progress(args.quiet)
-    out = build(
-        args.model, args.target, args.output, parse_shape_bindings(args.input_shape),
-        threads=args.threads, layout=args.layout, fusion=args.fusion, progress=progress,
-        target_options=_target_options(args),
-    )
+    out = _build(args, args.output, progress)
     if not args.quiet:
         print(f"wrote {out}/ (see {out}/README.md and manifest.json)")
         report_file = Path(out) / "report.json"
@@ -360,21 +412,19 @@ def print_compile_report(report: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hetc.api import Session, build
-    from hetc.opt import parse_shape_bindings
+    from hetc.api import Session
 
     progress = Progress(args.quiet)
     with tempfile.TemporaryDirectory(prefix="hetc-run-") as tmp:
-        out = build(
-            args.model, args.target, Path(tmp) / "out", parse_shape_bindings(args.input_shape),
-            threads=args.threads, layout=args.layout, fusion=args.fusion, progress=progress,
-            target_options=_target_options(args),
-        )
+        out = _build(args, Path(tmp) / "out", progress)
         sess = Session(out)
         feeds = _load_inputs(args.inputs) if args.inputs else random_inputs(sess.manifest["inputs"], args.seed)
-        progress(f"run {args.target}")
+        progress(f"run {args.targets or args.target}")
         outs = sess.run(feeds)
-        if args.profile:
+        if args.profile and args.targets:
+            progress(f"profile: {args.profile} runs, wall time per launch")
+            print_partitions(sess, feeds, args.profile)
+        elif args.profile:
             progress(f"profile: {args.profile} runs with per-kernel timers")
             print_profile(sess.profile(feeds, args.profile))
     if args.save_outputs:

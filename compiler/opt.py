@@ -49,6 +49,13 @@ class HetcOptMain(xDSLOptMain):
             return HE
 
         self.ctx.register_dialect("he", he_dialect)
+
+        def sched_dialect():
+            from hetc.dialects.sched import SCHED
+
+            return SCHED
+
+        self.ctx.register_dialect("sched", sched_dialect)
         # hetc's `hw` (targets, placement) replaces xdsl's CIRCT `hw` of the same name,
         # which hetc does not use; the context has no public way to override a registration.
         self.ctx._registered_dialects.pop("hw", None)

@@ -29,9 +29,10 @@ def make_context() -> Context:
     from hetc.dialects.he import HE
     from hetc.dialects.hw import HW
     from hetc.dialects.onnx import ONNX
+    from hetc.dialects.sched import SCHED
 
     ctx = Context()
-    for dialect in (Builtin, Func, ONNX, HW, HE):
+    for dialect in (Builtin, Func, ONNX, HW, HE, SCHED):
         ctx.load_dialect(dialect)
     return ctx
 

@@ -20,6 +20,7 @@ def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.he_einsum_pack import HeEinsumPack
     from hetc.passes.he_choose_packing import HeChoosePacking
     from hetc.passes.place_model import HetcPlace
+    from hetc.passes.partition import Partition
     from hetc.passes.plan_memory import PlanMemory
     from hetc.passes.verify_shapes import VerifyShapes
 
@@ -28,6 +29,6 @@ def all_passes() -> dict[str, type[ModulePass]]:
         ChooseLayout, Fuse, ConvertOnnxToLoops, PlanMemory,
         HeNttToMatmul, HeBat, HeBarrett,
         HeChoosePacking, HeMatvecBsgs, HeEinsumPack,
-        HetcPlace,
+        HetcPlace, Partition,
     ]
     return {p.name: p for p in passes}
