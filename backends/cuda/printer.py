@@ -31,7 +31,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count, static_bounds
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
-from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_K_ATTR
+from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
 
 THREADS = 256
 #: a reduction loop this long or longer gets a warp per iteration
@@ -54,7 +54,7 @@ SM_COUNT = 132
 @dataclass(frozen=True)
 class Launch:
     function: str  # the __global__ function
-    grid: tuple[int, int]  # blocks in x, y
+    grid: tuple[int, ...]  # blocks in x, y (and z: a batched GEMM's products)
     block: int  # threads per block
     flops: int = 0  # 2 M N K for a GEMM phase
 
@@ -181,16 +181,18 @@ class CudaPrinter(CFamilyPrinter):
         gemm = self._gemm_parts(fn)
         if gemm is not None:
             m, n, k = gemm[0]
+            nbatch = _trip_count(gemm[-1]) if gemm[-1] is not None else 1
             # few rows (batch-1 dense layers) or too few tiles to fill the GPU (late CNN
             # layers: few pixels, long K): a warp per output splits K over its lanes
-            if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) < SM_COUNT and k >= WARP_MIN_TRIP:
+            if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and k >= WARP_MIN_TRIP:
                 gemm = None
                 # lanes along K read B[k, j] N apart: for a wide N, a thread per output
                 # (neighbours read neighbouring columns) is the coalesced choice
                 self.split_gemm_k = n < 2048
         if gemm is not None:
             texts.append(self._print_gemm(fn, name, gemm))
-            launches.append(Launch(name, (-(-n // 64), -(-m // 64)), THREADS if self.precision == "fp32" else 128, 2 * m * n * k))
+            launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS if self.precision == "fp32" else 128,
+                                   2 * m * n * k * nbatch))  # fmt: skip
         elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
             for index, loop in enumerate(effects):
                 fname = name if len(effects) == 1 else f"{name}_p{index}"
@@ -328,6 +330,13 @@ class CudaPrinter(CFamilyPrinter):
         if len(loops) != 1:
             return None
         li = loops[0]
+        lbatch = None
+        if GEMM_BATCH_ATTR in li.attributes:  # B products: the batch goes on the grid's z axis
+            lbatch = li
+            inner = [op for op in li.body.block.ops if _is_loop(op)]
+            if len(inner) != 1:
+                return None
+            li = inner[0]
         lj = [op for op in li.body.block.ops if _is_loop(op)]
         if len(lj) != 1:
             return None
@@ -346,7 +355,7 @@ class CudaPrinter(CFamilyPrinter):
         args = list(fn.body.block.args)
         if la.memref is not args[0] or lb_.memref is not args[1]:
             return None
-        return mnk, li, lj, lk, la, lb_, allocas[0]
+        return mnk, li, lj, lk, la, lb_, allocas[0], lbatch
 
     def _slice(self, load: memref.LoadOp, body: Block) -> list[Operation]:
         """The ops of `body` that `load` needs (its index arithmetic), in order, and itself."""
@@ -359,13 +368,17 @@ class CudaPrinter(CFamilyPrinter):
         return [op for op in body.ops if op in need]
 
     def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
-        (m, n, k), li, lj, lk, la, lb_, acc = parts
+        (m, n, k), li, lj, lk, la, lb_, acc, lbatch = parts
         tc = self.precision == "tf32"
         self.lines = [self._signature(fn, fname)]
         self._pure_top(fn, 1)
-        for op in list(li.body.block.ops) + list(lj.body.block.ops):
+        outer = list(lbatch.body.block.ops) if lbatch is not None else []
+        for op in outer + list(li.body.block.ops) + list(lj.body.block.ops):
             if isinstance(op, arith.ConstantOp):
                 self._op(op, 1, False)
+        if lbatch is not None:
+            self._emit(1, f"const {self.index_ctype} hetc_bt = blockIdx.z;")
+            self.names[lbatch.body.block.args[0]] = "hetc_bt"
         i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
         e = self._emit
         e(1, f"/* {m} x {n} x {k} GEMM, 64 x 64 tiles, {'tf32 tensor cores (WMMA m16n16k8)' if tc else 'fp32, 4 x 4 per thread'} */")
@@ -438,7 +451,7 @@ class CudaPrinter(CFamilyPrinter):
         e(1, "}")
         # the nest's own ops after the k loop (bias, epilogue, store), per output element
         after = list(lj.body.block.ops)
-        pre = [op for op in li.body.block.ops if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
+        pre = [op for op in outer + list(li.body.block.ops) if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
         pre += [op for op in after[: after.index(lk)] if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
         post = after[after.index(lk) + 1 :]
         if tc:

@@ -42,7 +42,8 @@ def print_cuda(module: ModuleOp, *, precision: str = "fp32", source_name: str = 
         for launch in launches:
             fname = launch.function
             gx, gy = max(1, launch.grid[0]), max(1, launch.grid[1])
-            lines.append(f"{fname}<<<dim3({gx}, {gy}), {launch.block}, 0, m->stream>>>({', '.join(s.args)});")
+            gz = max(1, launch.grid[2]) if len(launch.grid) > 2 else 1
+            lines.append(f"{fname}<<<dim3({gx}, {gy}, {gz}), {launch.block}, 0, m->stream>>>({', '.join(s.args)});")
             lines.append(f"HETC_LAUNCHED({len(launch_labels)});")
             suffix = launch.function[len(s.callee):] if launch.function.startswith(s.callee) else ""
             launch_labels.append(s.label.replace(" <- ", f"{suffix} <- ", 1) if suffix else s.label)

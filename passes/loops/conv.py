@@ -66,6 +66,14 @@ class ConvLowering:
         kk = int(np.prod(kernel, dtype=np.int64))
         mg = m // group
         depthwise = group == c and cg == 1 and mg == 1
+        if self.gpu and n > 1 and group == 1 and not depthwise:
+            # every image in one implicit-GEMM kernel: the batch on the grid's z axis
+            xp = self.pad_into(op, self.view(x, [n * c, *insp]), [n * c, *insp], pads, 0.0)
+            b_load = self.im2col_load([c, *padded], kernel, strides, dil, outsp, batch_rows=c)
+            extra = self.epilogue_args(0, 0, m, ohw, batch=n)
+            self.gemm_loops(op, self.view(w, [m, c * kk]), xp, self.view(out, [n, m, ohw]), bias, "conv_gemm", None, extra,
+                            False, b_load=b_load, batch=n)  # fmt: skip
+            return
         for ni in range(n):
             xn = self.view(x, [c, *insp], ni * c * hw)
             on = self.view(out, [m, ohw], ni * m * ohw)
@@ -186,9 +194,10 @@ class ConvLowering:
             return [0] * (2 * r)
         return list(_attr(op, "pads") or [0] * (2 * r))
 
-    def im2col_load(self, shape, kernel, strides, dil, out_spatial):
+    def im2col_load(self, shape, kernel, strides, dil, out_spatial, batch_rows: int = 0):
         """B[kk, j] of a convolution's GEMM read from its padded input [C, *spatial]:
-        kk = (c, kernel taps), j = output position (both unravelled with div/rem)."""
+        kk = (c, kernel taps), j = output position (both unravelled with div/rem).
+        `batch_rows` = C: the input is [N * C, *spatial] and the load takes the image index."""
         kk_total = int(np.prod(kernel, dtype=np.int64))
 
         def unravel(b, flat, dims):
@@ -199,8 +208,10 @@ class ConvLowering:
                 out.append(b.value(arith.RemUIOp(q, b.index(dims[d]))) if d > 0 else q)
             return out
 
-        def load(b, px, kk, j):
+        def load(b, px, kk, j, bt=None):
             ci = b.value(arith.DivUIOp(kk, b.index(kk_total))) if kk_total > 1 else kk
+            if bt is not None:
+                ci = b.affine([(bt, batch_rows), (ci, 1)])
             kis = unravel(b, b.value(arith.RemUIOp(kk, b.index(kk_total))), kernel) if kk_total > 1 else [b.index(0)] * len(kernel)
             ois = unravel(b, j, out_spatial)
             return b.load(px, [ci] + [b.affine([(o, st), (ki, d)]) for o, ki, st, d in zip(ois, kis, strides, dil)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from contextlib import contextmanager
 
 import numpy as np
@@ -16,6 +18,9 @@ from hetc.passes.loop_builder import LoopBuilder, finish_kernel
 GEMM_ATTR = "hetc.gemm"
 #: on that nest's reduction loop
 GEMM_K_ATTR = "hetc.gemm_k"
+#: on the outer parallel loop of a batched GEMM nest (GPU loop form): B independent
+#: [M, N, K] products in one kernel (a GPU printer puts the batch on the grid's z axis)
+GEMM_BATCH_ATTR = "hetc.gemm_batch"
 
 from hetc.passes.loops.ops import FUSABLE_UNARY, _broadcast_mode, _clip_args, _shape
 from hetc.passes.loops.scalar import _scalar
@@ -67,15 +72,16 @@ class GemmLowering:
             cur = user.results[0]
         return chain
 
-    def epilogue_args(self, c_offset: int, row_offset: int, rows: int, cols: int) -> list[SSAValue]:
-        """Views of the epilogue's other operands for one GEMM call."""
+    def epilogue_args(self, c_offset: int, row_offset: int, rows: int, cols: int, batch: int = 0) -> list[SSAValue]:
+        """Views of the epilogue's other operands for one GEMM call (`batch` > 0: for a
+        batched nest, full operands as [batch, rows, cols])."""
         args = []
         for user, pos, mode in self.epilogue:
             if mode == "unary":
                 continue
             other = self.buffers[user.operands[1 - pos]]
             if mode == "full":
-                args.append(self.view(other, [rows, cols], c_offset))
+                args.append(self.view(other, [batch, rows, cols] if batch else [rows, cols], c_offset))
             elif mode == "row":
                 args.append(self.view(other, [rows], row_offset))
             elif mode == "col":
@@ -84,7 +90,7 @@ class GemmLowering:
                 args.append(self.view(other, [1]))
         return args
 
-    def apply_epilogue(self, b: LoopBuilder, y: SSAValue, params: list[SSAValue], row, col) -> SSAValue:
+    def apply_epilogue(self, b: LoopBuilder, y: SSAValue, params: list[SSAValue], row, col, bt=None) -> SSAValue:
         it = iter(params)
         for user, pos, mode in self.epilogue:
             if mode == "unary":
@@ -96,7 +102,8 @@ class GemmLowering:
                 y = _scalar(b, user, _clip_args(xs) if user.OP_TYPE == "Clip" else xs)
                 continue
             p = next(it)
-            idx = {"full": [row, col], "row": [row], "col": [col], "scalar": [b.index(0)]}[mode]
+            full = [row, col] if bt is None else [bt, row, col]
+            idx = {"full": full, "row": [row], "col": [col], "scalar": [b.index(0)]}[mode]
             v = b.load(p, idx)
             y = _scalar(b, user, [y, v] if pos == 0 else [v, y])
         return y
@@ -221,6 +228,7 @@ class GemmLowering:
     def gemm_loops(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
         b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool, b_load=None, n: int | None = None,
+        batch: int = 0,
     ) -> None:
         """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
         then bias and the fused epilogue on `acc` and one store. The kernel is marked
@@ -228,9 +236,12 @@ class GemmLowering:
         nest (shared memory or tensor cores), reading A and B through the loads written
         here, so packed operands (im2col panels) need no separate form. Printed as it
         stands, it is a correct one-thread-per-output GEMM. `b_load(b, pb, kk, j)` reads
-        B[kk, j] from `bmat` some other way (a convolution's input, as an implicit GEMM)."""
-        m, k = _shape(a)
-        n = _shape(c)[1]
+        B[kk, j] from `bmat` some other way (a convolution's input, as an implicit GEMM).
+        `batch` > 0: B products in one nest under a parallel loop marked
+        `hetc.gemm_batch`; c is [B, M, N], a and bmat are [B, ...] or shared [M, K] /
+        [K, N], and `b_load(b, pb, kk, j, bt)` gets the batch index too."""
+        m, k = _shape(a)[-2:]
+        n = _shape(c)[-1]
         bp = b_packed if b_packed is not None else bmat
         nr = _shape(b_packed)[2] if b_packed is not None else 0
         args = [a, bp, c] + ([bias] if bias is not None else []) + list(extra)
@@ -241,25 +252,33 @@ class GemmLowering:
         pextra = params[3 + (bias is not None) :]
         e = c.type.get_element_type()
         zero = b.index(0)
-        with b.loop(0, m, parallel=m > 1) as i, b.loop(0, n, parallel=n > 1) as j:
+        a_batched = batch and len(_shape(a)) == 3
+        b_batched = batch and b_load is None and b_packed is None and len(_shape(bmat)) == 3
+        with contextlib.ExitStack() as stack:
+            bt = None
+            if batch:
+                bt = stack.enter_context(b.loop(0, batch, parallel=True))
+                b.block.parent_op().attributes[GEMM_BATCH_ATTR] = IntegerAttr(batch, 64)
+            i = stack.enter_context(b.loop(0, m, parallel=m > 1))
+            j = stack.enter_context(b.loop(0, n, parallel=n > 1))
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             b.store(b.const(0.0, e), acc, [zero])
             with b.loop(0, k) as kk:
                 b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
-                va = b.load(pa, [i, kk])
+                va = b.load(pa, [bt, i, kk] if a_batched else [i, kk])
                 if b_load is not None:
-                    vb = b_load(b, pb, kk, j)
+                    vb = b_load(b, pb, kk, j, bt) if batch else b_load(b, pb, kk, j)
                 elif b_packed is not None:  # column panels Bp[N / nr, K, nr]
                     vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
                 else:
-                    vb = b.load(pb, [kk, j])
+                    vb = b.load(pb, [bt, kk, j] if b_batched else [kk, j])
                 b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(va, vb)))), acc, [zero])
             y = b.load(acc, [zero])
             if pbias is not None:
                 y = b.value(arith.AddfOp(y, b.load(pbias, [j if bias_per_col else i])))
             if self.epilogue:
-                y = self.apply_epilogue(b, y, pextra, i, j)
-            b.store(y, pc, [i, j])
+                y = self.apply_epilogue(b, y, pextra, i, j, bt)
+            b.store(y, pc, [bt, i, j] if batch else [i, j])
         finish_kernel(b)
 
     @contextmanager
@@ -302,6 +321,21 @@ class GemmLowering:
                 result.append(sum(i * st for i, st, dim in zip(idx, strides, dims) if dim != 1))
             return result
 
-        for oa, ob, oc in zip(offsets(sa, m * k), offsets(sb, k * n), range(0, max(1, int(np.prod(batch))) * m * n, m * n)):
+        nb = max(1, int(np.prod(batch)))
+        oas, obs = offsets(sa, m * k), offsets(sb, k * n)
+        if self.gpu and nb > 1:
+            # one kernel for every batch index (attention's per-head products) when each
+            # operand is either batched contiguously or shared by all
+            def mode(offs: list[int], mat: int):
+                return "full" if offs == list(range(0, nb * mat, mat)) else ("shared" if not any(offs) else None)
+
+            ma, mb = mode(oas, m * k), mode(obs, k * n)
+            if ma and mb:
+                av = self.view(a, [nb, m, k] if ma == "full" else [m, k])
+                bv = self.view(bm, [nb, k, n] if mb == "full" else [k, n])
+                extra = self.epilogue_args(0, 0, m, n, batch=nb)
+                self.gemm_loops(op, av, bv, self.view(out, [nb, m, n]), None, "gemm", None, extra, False, batch=nb)
+                return
+        for oa, ob, oc in zip(oas, obs, range(0, nb * m * n, m * n)):
             extra = self.epilogue_args(oc, 0, m, n)
             self.gemm(op, self.view(a, [m, k], oa), self.view(bm, [k, n], ob), self.view(out, [m, n], oc), extra=extra)

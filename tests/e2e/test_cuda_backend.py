@@ -144,6 +144,37 @@ def test_matmul_shapes_with_ragged_tiles(m, k, n, tmp_path):
             _check(sess.run(feeds), ort_outputs(model, feeds), TOL[precision])
 
 
+@pytest.mark.parametrize("case", ["conv", "matmul"])
+def test_batched_products_are_one_launch(case, tmp_path):
+    """A convolution over a batch (tiled: enough tiles) and per-head MatMuls (warp per
+    output: few tiles) each become one kernel with the batch on the grid's z axis / in the
+    flattened thread index, fused residual epilogue included."""
+    rng = np.random.default_rng(1)
+    if case == "conv":
+        w = onnx.numpy_helper.from_array(rng.standard_normal((128, 16, 3, 3)).astype(np.float32), "w")
+        nodes = [h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), h.make_node("Add", ["c", "r"], ["s"]),
+                 h.make_node("Relu", ["s"], ["y"])]  # fmt: skip
+        ins = [h.make_tensor_value_info("x", T.FLOAT, [8, 16, 32, 32]), h.make_tensor_value_info("r", T.FLOAT, [8, 128, 32, 32])]
+        outs, inits = [h.make_tensor_value_info("y", T.FLOAT, [8, 128, 32, 32])], [w]
+    else:
+        nodes = [h.make_node("MatMul", ["q", "k"], ["y"])]
+        ins = [h.make_tensor_value_info("q", T.FLOAT, [2, 4, 16, 32]), h.make_tensor_value_info("k", T.FLOAT, [2, 4, 32, 16])]
+        outs, inits = [h.make_tensor_value_info("y", T.FLOAT, [2, 4, 16, 16])], []
+    model = h.make_model(h.make_graph(nodes, case, ins, outs, inits), opset_imports=[h.make_opsetid("", 17)])
+    path = tmp_path / f"{case}.onnx"
+    onnx.save(model, path)
+    out = _build(path, tmp_path / "out")
+    cu = (out / "model.cu").read_text()
+    gemm_kernels = re.findall(r"__global__ void (?:__launch_bounds__\(\d+\) )?(\w*gemm\w*)\(", cu)
+    assert len(gemm_kernels) == 1, gemm_kernels
+    if case == "conv":
+        assert "hetc_bt = blockIdx.z" in cu and re.search(r"<<<dim3\(\d+, \d+, 8\)", cu)
+    if HAS_GPU:
+        sess = hetc.Session(out)
+        feeds = _feeds(sess, seed=2)
+        _check(sess.run(feeds), ort_outputs(model, feeds), 1e-4)
+
+
 def test_softmax_rows_longer_and_shorter_than_a_warp(tmp_path):
     x = h.make_tensor_value_info("x", T.FLOAT, [6, 1000])
     model = _one_op("Softmax", [x], [h.make_tensor_value_info("y", T.FLOAT, [6, 1000])], axis=-1)

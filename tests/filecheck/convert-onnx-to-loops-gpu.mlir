@@ -79,3 +79,42 @@ func.func @main(%x: tensor<2x100xf32>) -> tensor<2x1xf32> attributes {hetc.input
   %y = "onnx.ReduceMax"(%x, %a) {keepdims = 1 : si64, hetc.node = "rmax"} : (tensor<2x100xf32>, tensor<1xi64>) -> tensor<2x1xf32>
   func.return %y : tensor<2x1xf32>
 }
+
+// -----
+
+// Batched products (attention's per-head MatMuls, numpy broadcasting of the batch dims)
+// are one kernel: the batch is an outer parallel loop marked hetc.gemm_batch = B (the
+// CUDA printer puts it on the grid's z axis), each operand indexed by it; a shared
+// operand (here the weight, broadcast over the batch) is read without it.
+// CHECK-LABEL: func.func private @k0_gemm(%0: memref<6x4x5xf32>, %1: memref<5x3xf32>, %2: memref<6x4x3xf32>)
+// CHECK-SAME:    hetc.gemm = [4 : i64, 3 : i64, 5 : i64]
+// CHECK:         scf.for %[[BT:.*]] = {{.*}} {
+// CHECK:           scf.for %[[I:.*]] = {{.*}} {
+// CHECK:             scf.for %[[J:.*]] = {{.*}} {
+// CHECK:               scf.for %[[K:.*]] = {{.*}} {
+// CHECK-NEXT:            memref.load %0[%[[BT]], %[[I]], %[[K]]] : memref<6x4x5xf32>
+// CHECK-NEXT:            memref.load %1[%[[K]], %[[J]]] : memref<5x3xf32>
+// CHECK:               } {hetc.gemm_k}
+// CHECK:               memref.store %{{.*}}, %2[%[[BT]], %[[I]], %[[J]]] : memref<6x4x3xf32>
+// CHECK:         } {hetc.parallel, hetc.gemm_batch = 6 : i64}
+// CHECK-NOT:   func.func private @k1_gemm
+func.func @main(%x: tensor<2x3x4x5xf32>) -> tensor<2x3x4x3xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<5x3xf32>} : () -> tensor<5x3xf32>
+  %y = "onnx.MatMul"(%x, %w) {hetc.node = "mm"} : (tensor<2x3x4x5xf32>, tensor<5x3xf32>) -> tensor<2x3x4x3xf32>
+  func.return %y : tensor<2x3x4x3xf32>
+}
+
+// -----
+
+// A convolution over a batch of images is one implicit-GEMM kernel too: the batch loop
+// outside the GEMM nest, the image index in the padded input's row (n * C + c) and in the
+// output [N, M, OH*OW].
+// CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<8x6x6xf32>, %2: memref<4x3x16xf32>)
+// CHECK-SAME:    hetc.gemm = [3 : i64, 16 : i64, 18 : i64]
+// CHECK:         memref.store %{{.*}}, %2[%{{.*}}, %{{.*}}, %{{.*}}] : memref<4x3x16xf32>
+// CHECK:         } {hetc.parallel, hetc.gemm_batch = 4 : i64}
+func.func @main(%x: tensor<4x2x4x4xf32>) -> tensor<4x3x4x4xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<3x2x3x3xf32>} : () -> tensor<3x2x3x3xf32>
+  %y = "onnx.Conv"(%x, %w) {hetc.node = "conv", pads = array<i64: 1, 1, 1, 1>, kernel_shape = array<i64: 3, 3>} : (tensor<4x2x4x4xf32>, tensor<3x2x3x3xf32>) -> tensor<4x3x4x4xf32>
+  func.return %y : tensor<4x3x4x4xf32>
+}
