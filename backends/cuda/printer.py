@@ -21,6 +21,8 @@ nest (a *phase*; phases of one kernel run as consecutive launches, which orders 
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +51,9 @@ GEMM_PRECISIONS = ("fp32", "tf32")
 GEMM_TILE_MIN_ROWS = 16
 #: streaming multiprocessors of the GPUs this is tuned on (H100 / H200: 132)
 SM_COUNT = 132
+#: a GEMM too small to tile with at least this many outputs gets a thread per output
+#: rather than a warp per output (HETC_CUDA_THREAD_OUTPUTS overrides it, for tuning)
+THREAD_PER_OUTPUT_MIN = int(os.environ.get("HETC_CUDA_THREAD_OUTPUTS", "16384"))
 
 
 @dataclass(frozen=True)
@@ -186,9 +191,10 @@ class CudaPrinter(CFamilyPrinter):
             # layers: few pixels, long K): a warp per output splits K over its lanes
             if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and k >= WARP_MIN_TRIP:
                 gemm = None
-                # lanes along K read B[k, j] N apart: for a wide N, a thread per output
-                # (neighbours read neighbouring columns) is the coalesced choice
-                self.split_gemm_k = n < 2048
+                # lanes along K read B[k, j] N apart (a column of a row-major B): once there
+                # are enough outputs to fill the GPU with threads, or N is wide, a thread per
+                # output (neighbours read neighbouring columns, coalesced) is the better choice
+                self.split_gemm_k = n < 2048 and m * n * nbatch < THREAD_PER_OUTPUT_MIN
         if gemm is not None:
             texts.append(self._print_gemm(fn, name, gemm))
             launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS if self.precision == "fp32" else 128,
