@@ -184,6 +184,7 @@ class CudaPrinter(CFamilyPrinter):
         launches: list[Launch] = []
         texts: list[str] = []
         gemm = self._gemm_parts(fn)
+        ksplit = None
         if gemm is not None:
             m, n, k = gemm[0]
             nbatch = _trip_count(gemm[-1]) if gemm[-1] is not None else 1
@@ -195,7 +196,17 @@ class CudaPrinter(CFamilyPrinter):
                 # are enough outputs to fill the GPU with threads, or N is wide, a thread per
                 # output (neighbours read neighbouring columns, coalesced) is the better choice
                 self.split_gemm_k = n < 2048 and m * n * nbatch < THREAD_PER_OUTPUT_MIN
-        if gemm is not None:
+                parts = self._gemm_parts(fn)
+                if self.split_gemm_k and n >= 32 and k >= WARP_MIN_TRIP and parts is not None \
+                        and list(parts[5].indices)[-1] is parts[2].body.block.args[0]:
+                    # a row-major B (not an implicit-GEMM convolution, whose im2col reads
+                    # along K stay close anyway) with enough columns: lanes along N
+                    # (coalesced B), the warps of a block along K
+                    ksplit = parts
+        if ksplit is not None:
+            texts.append(self._print_ksplit(fn, name, ksplit))
+            launches.append(Launch(name, (nbatch * m * -(-n // 32), 1), THREADS, 2 * m * n * k * nbatch))
+        elif gemm is not None:
             texts.append(self._print_gemm(fn, name, gemm))
             launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS if self.precision == "fp32" else 128,
                                    2 * m * n * k * nbatch))  # fmt: skip
@@ -372,6 +383,49 @@ class CudaPrinter(CFamilyPrinter):
                     if isinstance(v.owner, Operation) and v.owner.parent_block() is body:
                         need.add(v.owner)
         return [op for op in body.ops if op in need]
+
+    def _print_ksplit(self, fn: func.FuncOp, fname: str, parts) -> str:
+        """A GEMM too small to tile, with N >= 32: a block per (batch, row, 32 columns); its
+        lanes take neighbouring columns (coalesced reads of a row-major B, A broadcast) and
+        its 8 warps split K; the partial sums meet in shared memory, warp 0 finishes."""
+        (m, n, k), li, lj, lk, la, lb_, acc, lbatch = parts
+        slices = THREADS // 32
+        self.lines = [self._signature(fn, fname)]
+        self._pure_top(fn, 1)
+        outer = list(lbatch.body.block.ops) if lbatch is not None else []
+        e, t = self._emit, self.index_ctype
+        nb = -(-n // 32)
+        e(1, f"/* {m} x {n} x {k} GEMM: 32 columns x {slices} slices of K per block */")
+        e(1, f"__shared__ float hetc_part[{slices}][32];")
+        e(1, "const int hetc_lane = threadIdx.x & 31, hetc_w = threadIdx.x >> 5;")
+        e(1, f"const {t} hetc_b = blockIdx.x;")
+        e(1, f"const {t} hetc_j = (hetc_b % {nb}) * 32 + hetc_lane;")
+        e(1, f"const {t} hetc_i = (hetc_b / {nb}) % {m};")
+        if lbatch is not None:
+            e(1, f"const {t} hetc_bt = hetc_b / {nb * m};")
+            self.names[lbatch.body.block.args[0]] = "hetc_bt"
+        self.names[li.body.block.args[0]], self.names[lj.body.block.args[0]] = "hetc_i", "hetc_j"
+        after = list(lj.body.block.ops)
+        for op in outer + list(li.body.block.ops) + after[: after.index(lk)]:
+            if not _is_loop(op):
+                self._op(op, 1, False)
+        ref = self.names[acc.results[0]]
+        kv = self._fresh("i")
+        self.names[lk.body.block.args[0]] = kv
+        lo, hi, step = _bounds(lk)
+        e(1, f"if (hetc_j < {n}) {{")
+        e(2, f"for ({t} {kv} = {lo} + hetc_w * {step}; {kv} < {hi}; {kv} += {slices * step}) {{")
+        self._block(lk.body.block, 3, outer_loop=False)
+        e(2, "}")
+        e(1, "}")
+        e(1, f"hetc_part[hetc_w][hetc_lane] = {ref}[0];")
+        e(1, "__syncthreads();")
+        e(1, f"if (hetc_w != 0 || hetc_j >= {n}) return;")
+        e(1, f"for (int hetc_s = 1; hetc_s < {slices}; hetc_s++) {ref}[0] += hetc_part[hetc_s][hetc_lane];")
+        for op in after[after.index(lk) + 1 :]:
+            self._op(op, 1, False)
+        self.lines.append("}")
+        return "\n".join(self.lines)
 
     def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
         (m, n, k), li, lj, lk, la, lb_, acc, lbatch = parts
