@@ -194,8 +194,9 @@ class CudaPrinter(CFamilyPrinter):
                 gemm = None
                 # lanes along K read B[k, j] N apart (a column of a row-major B): once there
                 # are enough outputs to fill the GPU with threads, or N is wide, a thread per
-                # output (neighbours read neighbouring columns, coalesced) is the better choice
-                self.split_gemm_k = n < 2048 and m * n * nbatch < THREAD_PER_OUTPUT_MIN
+                # output (neighbours read neighbouring columns, coalesced) is the better choice;
+                # not for a narrow N (a few pixels), where neighbouring threads change rows
+                self.split_gemm_k = n < 32 or n < 2048 and m * n * nbatch < THREAD_PER_OUTPUT_MIN
                 parts = self._gemm_parts(fn)
                 if self.split_gemm_k and n >= 32 and k >= WARP_MIN_TRIP and parts is not None \
                         and list(parts[5].indices)[-1] is parts[2].body.block.args[0]:
