@@ -185,6 +185,10 @@ def replay(problem: SpmProblem, plan: SpmPlan) -> Traffic:
     stored_once: set[str] = set()
     comp = noncomp = loads = stores = peak = moved = 0
     prod = problem.producer()
+    readers: dict[str, list[str]] = {}  # tensor -> ops reading it, in problem order
+    for op in problem.ops:
+        for r in dict.fromkeys(op.reads):
+            readers.setdefault(r, []).append(op.name)
 
     def place(i: int, name: str, off: int) -> None:
         nonlocal peak
@@ -256,9 +260,10 @@ def replay(problem: SpmProblem, plan: SpmPlan) -> Traffic:
         else:
             raise HetcError(f"step {i}: unknown step {s!r}")
         if isinstance(s, Free):
-            # a value dropped with no DRAM copy must never be needed again
-            if s.tensor not in in_dram:
-                later = [op.name for op in problem.ops if op.name not in computed and s.tensor in op.reads]
+            # a value dropped with no DRAM copy must never be needed again (an allocation
+            # whose producer has not run yet holds no value: dropping it is always legal)
+            if s.tensor not in in_dram and not (s.tensor in prod and prod[s.tensor] not in computed):
+                later = [o for o in readers.get(s.tensor, ()) if o not in computed]
                 if later or t[s.tensor].kind == "output":
                     raise HetcError(f"step {i}: '{s.tensor}' freed without a DRAM copy but still needed ({', '.join(later) or 'graph output'})")
     missing = [op.name for op in problem.ops if op.name not in computed]
