@@ -49,7 +49,8 @@ class HlsRunner:
         from hetc.backends.hls.target import build_testbench
 
         files = {p.name: p.read_text() for p in self.out_dir.iterdir() if p.suffix in (".cpp", ".h")}
-        prec = Precision.parse(json.loads((self.out_dir / "report.json").read_text())["hls"]["precision"])
+        text = json.loads((self.out_dir / "report.json").read_text())["hls"]["precision"]
+        prec = Precision("fixed", 32, 16) if text.startswith("auto") else Precision.parse(text)  # auto: per-layer ap_fixed
         tb = build_testbench(files, prec)
         with tempfile.TemporaryDirectory(prefix="hetc-csim-") as tmp:
             d = Path(data_dir) if data_dir else Path(tmp)

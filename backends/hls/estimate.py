@@ -22,6 +22,17 @@ Operator costs are those Vitis HLS reports for float32 (full-DSP cores) and for
 ``ap_fixed<W,I>`` on UltraScale+ at about 300 MHz; they are estimates, good for
 comparing pragma choices, not sign-off numbers (run `run_hls.tcl` for those).
 
+Calibration, plainly: no synthesis has run for this table. Its sources are (a) the
+float32 core latencies/DSP counts as Vitis HLS's operator/core characterization lists
+them for UltraScale+ (fadd 2 DSP, fmul 3 DSP with full-DSP cores; latencies at ~300 MHz),
+written from the authors' knowledge of those reports, not re-measured; (b) for ap_fixed,
+one DSP48E2 per 27x18 multiplier tile, ``ceil(W/27) * ceil(W/18)`` DSPs, LUT-only adders
+of W LUTs; (c) BRAM_18K as 512 x 36 bits per bank, LUTRAM under 1 Kib. No published
+hls4ml or Vitis number has been compared against it here (vendor tools do not run on
+this machine, and no cited synthesis report was checked in time); until someone runs
+`run_hls.tcl` and fills predicted-vs-synthesized in benchmarks/RESULTS.md, treat every
+estimate as relative (pragma A vs pragma B), not absolute.
+
 The pragma search picks, per innermost loop, an unroll factor, or a full unroll with
 the PIPELINE moved to its parent ("hoist"; array partitioning of the arrays the loop
 walks follows: cyclic, factor = U or the trip count) minimizing the model's latency under
@@ -37,7 +48,7 @@ from dataclasses import dataclass, field
 
 from xdsl.dialects import arith, func, math, memref, scf
 from xdsl.dialects.builtin import IndexType, ModuleOp
-from xdsl.ir import SSAValue
+from xdsl.ir import Block, SSAValue
 
 from hetc.backends.cfamily.printer import _trip_count
 
@@ -77,6 +88,8 @@ KERNEL_CONTROL = (0, 0, 150, 120)
 MAXI = (2, 1500, 2200)
 AXILITE = (0, 300, 400)
 MAXI_BURST_SETUP = 64
+#: operand width up to which a multiplier is built from LUTs rather than a DSP (the rule hls4ml's docs give)
+LUT_MULT_MAX_BITS = 10
 
 
 @dataclass(frozen=True)
@@ -102,14 +115,21 @@ class Precision:
     def __str__(self) -> str:
         return "float" if self.kind == "float" else f"ap_fixed<{self.width},{self.integer}>"
 
+    def of(self, kernel: str) -> "Precision":
+        """The precision of a kernel (one for all here; per layer in precision.LayerPrecision)."""
+        return self
+
+    def array_width(self, array: str) -> int:
+        return self.width
+
     def op_cost(self, kind: str) -> tuple[int, int, int, int]:
         if self.kind == "float":
             return FLOAT_OPS[kind]
         w = self.width
         if kind == "fadd":
             return (1, 0, w, w)
-        if kind == "fmul":
-            dsp = pymath.ceil(w / 27) * pymath.ceil(w / 18)
+        if kind == "fmul":  # DSP48E2 tiles of 27x18; narrow products in LUTs (Vitis' default binding)
+            dsp = 0 if w <= LUT_MULT_MAX_BITS else pymath.ceil(w / 27) * pymath.ceil(w / 18)
             return (2 if w <= 18 else 3, dsp, 20 if dsp else w * w // 2, 2 * w)
         if kind == "fdiv":
             return (w + 4, 0, w * w // 2, w * w)
@@ -140,6 +160,11 @@ class Loop:
     mult: int = 1  # iterations of the enclosing loops
     flat: int = 1  # innermost loops: iterations of the perfect nest above it that HLS flattens into it
     parent: "Loop | None" = field(default=None, repr=False)
+    accesses: Counter = field(default_factory=Counter)  # array -> loads/stores in the body (children excluded)
+    carried: bool = False  # an iteration reads what an earlier one stored (a reduction), locals of the body aside
+    depth_fx: int = 0  # `depth` and `rec` with the fixed-point operator latencies
+    rec_fx: int = 0
+    depth_reg: int = 0  # `depth_fx` with arrays as registers (complete partitioning): loads/stores take no cycle
 
     @property
     def innermost(self) -> bool:
@@ -162,6 +187,7 @@ class Design:
     io_words: int  # words moved over m_axi per run (inputs + outputs)
     io_ports: int
     axi: set[str] = field(default_factory=set)  # weights read from DDR through m_axi (not on chip)
+    sizes: dict[str, int] = field(default_factory=dict)  # array sizes where `arrays` leaves some out (the search's parts)
 
 
 def op_kind(op) -> str | None:
@@ -217,10 +243,13 @@ class _KernelAnalysis:
     def loop(self, op: scf.ForOp, mult: int) -> Loop:
         trip = _trip_count(op)
         lp = Loop(self.keys[op], trip, mult=mult)
+        lp.carried = _carried(op, self.array_of)
         iv = op.body.block.args[0]
         varying = {iv}
         ready: dict[SSAValue, int] = {}
-        prec = Precision()
+        ready_fx: dict[SSAValue, int] = {}
+        ready_reg: dict[SSAValue, int] = {}
+        prec, fx = Precision(), Precision("fixed", 16, 6)
         for inner in op.body.block.ops:
             if isinstance(inner, scf.ForOp):
                 child = self.loop(inner, mult * trip)
@@ -238,7 +267,17 @@ class _KernelAnalysis:
             for r in inner.results:
                 ready[r] = start + lat
             lp.depth = max(lp.depth, start + lat)
+            start_fx = max((ready_fx.get(x, 0) for x in inner.operands), default=0)
+            for r in inner.results:
+                ready_fx[r] = start_fx + fx.op_cost(kind)[0]
+            lp.depth_fx = max(lp.depth_fx, start_fx + fx.op_cost(kind)[0])
+            lat_reg = 0 if kind in ("load", "store") else fx.op_cost(kind)[0]
+            start_reg = max((ready_reg.get(x, 0) for x in inner.operands), default=0)
+            for r in inner.results:
+                ready_reg[r] = start_reg + lat_reg
+            lp.depth_reg = max(lp.depth_reg, start_reg + lat_reg)
             if isinstance(inner, (memref.LoadOp, memref.StoreOp)):
+                lp.accesses[self.array_of(inner.memref)] += 1
                 if any(x in varying for x in inner.indices):
                     lp.walks[self.array_of(inner.memref)] += 1
         # a store to an address fixed in this loop that the loop also reads: a carried dependence
@@ -248,7 +287,28 @@ class _KernelAnalysis:
                 if isinstance(o, memref.StoreOp) and not any(x in varying for x in o.indices):
                     if self.array_of(o.memref) in loads:
                         lp.rec = max(lp.rec, ready.get(o.value, 0) + 1)
+                        lp.rec_fx = max(lp.rec_fx, ready_fx.get(o.value, 0) + 1)
         return lp
+
+
+def _carried(op: scf.ForOp, array_of) -> bool:
+    """Does an iteration of `op` read what an earlier one stored? A store anywhere in its body
+    whose address does not depend on its index, to an array the body also reads and that is not
+    allocated inside the body (a fresh copy per iteration)."""
+    iv = op.body.block.args[0]
+    memo: dict[SSAValue, bool] = {}
+
+    def depends(v: SSAValue) -> bool:
+        if v not in memo:
+            memo[v] = False
+            owner = v.owner
+            memo[v] = v is iv or (not isinstance(owner, Block) and any(depends(x) for x in owner.operands))
+        return memo[v]
+
+    inside = {o.results[0] for o in op.walk() if isinstance(o, memref.AllocaOp)}
+    loaded = {array_of(o.memref) for o in op.walk() if isinstance(o, memref.LoadOp) and o.memref not in inside}
+    return any(isinstance(o, memref.StoreOp) and o.memref not in inside and array_of(o.memref) in loaded
+               and not any(depends(x) for x in o.indices) for o in op.walk())
 
 
 def host_roots(main: func.FuncOp) -> tuple[dict[SSAValue, tuple[str, int]], dict[str, int], set[str]]:
@@ -378,14 +438,23 @@ def ports(arr: str, partition: dict[str, int]) -> int:
 
 def pipelined_latency(lp: Loop, u: int, partition: dict[str, int], prec: Precision) -> tuple[int, int]:
     """(cycles of one execution of an innermost pipelined loop, its II) at unroll `u`."""
-    rec = lp.rec
+    rec = op_rec(lp, prec)
     if rec:
         rec = rec + (u - 1) * prec.op_cost("fadd")[0]  # U chained adds per iteration
     port = max((pymath.ceil(a * u / ports(arr, partition)) for arr, a in lp.walks.items()), default=1)
     ii = max(1, rec, port)
     iters = pymath.ceil(lp.trip / u) * lp.flat
-    depth = lp.depth + (pymath.ceil(pymath.log2(u)) if u > 1 else 0)
+    depth = op_depth(lp, prec) + (pymath.ceil(pymath.log2(u)) if u > 1 else 0)
     return (iters - 1) * ii + depth + 2, ii
+
+
+def op_depth(lp: Loop, prec: Precision) -> int:
+    """Critical path of the loop body's own ops at `prec`'s operator latencies."""
+    return lp.depth_fx if prec.kind == "fixed" else lp.depth
+
+
+def op_rec(lp: Loop, prec: Precision) -> int:
+    return lp.rec_fx if prec.kind == "fixed" else lp.rec
 
 
 #: innermost loops up to this trip count may be unrolled fully under a pipelined parent
@@ -399,16 +468,26 @@ def can_hoist(lp: Loop) -> bool:
     return lp.innermost and p is not None and p.children == [lp] and bool(p.ops) and 1 < lp.trip <= MAX_HOIST_TRIP
 
 
-def hoisted_latency(parent: Loop, partition: dict[str, int], prec: Precision) -> int:
-    """Cycles of one execution of `parent` pipelined at II=1 with its innermost child unrolled fully."""
+def hoisted_latency(parent: Loop, partition: dict[str, int], prec: Precision, flat: int = 1) -> int:
+    """Cycles of one execution of `parent` pipelined at II=1 with its innermost child unrolled
+    fully; `flat` iterations of the perfect nest above it flatten into that pipeline."""
     lp = parent.children[0]
     port = max((pymath.ceil(a * lp.trip / ports(arr, partition)) for arr, a in lp.walks.items()), default=1)
-    inner_depth = lp.rec * lp.trip if lp.rec else lp.depth + pymath.ceil(pymath.log2(lp.trip))
-    return (parent.trip - 1) * max(1, port) + parent.depth + inner_depth + 2
+    rec = op_rec(lp, prec)
+    inner_depth = rec * lp.trip if rec else op_depth(lp, prec) + pymath.ceil(pymath.log2(lp.trip))
+    return (parent.trip * flat - 1) * max(1, port) + op_depth(parent, prec) + inner_depth + 2
 
 
-def serial_latency(parent: Loop, child_cycles: int) -> int:
-    return parent.trip * (parent.depth + child_cycles + 1) + 1
+def perfect_above(lp: Loop) -> int:
+    """Iterations of the perfect nest directly above `lp` (Vitis flattens it into a pipelined `lp`)."""
+    n, p = 1, lp.parent
+    while p is not None and _perfect(p):
+        n, p = n * p.trip, p.parent
+    return n
+
+
+def serial_latency(parent: Loop, child_cycles: int, prec: Precision | None = None) -> int:
+    return parent.trip * (op_depth(parent, prec or Precision()) + child_cycles + 1) + 1
 
 
 def loop_resources(lp: Loop, u: int, prec: Precision) -> tuple[int, int, int]:
@@ -429,6 +508,11 @@ def array_bram(elements: int, banks: int, width: int) -> tuple[int, int]:
     return banks * pymath.ceil(width / 36) * pymath.ceil(depth / 512), (banks * width // 2 if banks > 1 else 0)
 
 
+def is_intermediate(design: Design, arr: str) -> bool:
+    """An array passed between kernels of the top (t<k>): a ping-pong buffer under DATAFLOW."""
+    return arr.startswith("t") and arr[1:].isdigit()
+
+
 def default_pragmas(design: Design) -> dict:
     return {"unroll": {lp.key: 1 for lp in all_loops(design) if lp.innermost}, "hoist": [], "partition": {}}
 
@@ -441,64 +525,115 @@ def _chain(lp: Loop) -> list[Loop]:
     return out
 
 
-def estimate(design: Design, pragmas: dict, part: dict, prec: Precision) -> dict:
-    """The model's latency and resources for `pragmas` ({"unroll": {loop: U}, "partition": {array: P}})."""
+def estimate(design: Design, pragmas: dict, part: dict, prec: Precision, dataflow: bool = False) -> dict:
+    """The model's latency and resources for `pragmas` ({"unroll": {loop: U}, "partition": {array: P}}).
+
+    Stages are the kernels and the m_axi copies of the I/O (one stage). Without DATAFLOW they run
+    one after another: interval = latency = their sum. With `#pragma HLS DATAFLOW` over them,
+    intermediates become ping-pong buffers (twice the memory) and a new input can enter every
+    max-stage cycles: interval = the largest stage, latency still the sum (one input's path)."""
     unroll, partition, hoist = pragmas["unroll"], pragmas.get("partition", {}), set(pragmas.get("hoist", ()))
+    nests = set(pragmas.get("pipeline", ()))  # loops pipelined with everything below unrolled
     dsp, lut, ff, bram = 0, 0, 0, 0
     cycles = 0
+    kp = prec
 
     def run(lp: Loop) -> int:
         nonlocal dsp, lut, ff
-        inner = flattened_inner(lp)
-        if inner is not None and inner is not lp:
-            for c in _chain(lp)[:-1]:  # loop control of the flattened levels
+        chain = _chain(lp)
+        for i, c in enumerate(chain):  # a whole nest pipelined (nest.py); the perfect levels above flatten into it
+            if c.key in nests:
+                from hetc.backends.hls.nest import nest_latency, nest_resources
+
+                d, l, f = nest_resources(c, kp)
+                dsp, lut, ff = dsp + d, lut + l, ff + f
+                return nest_latency(c, partition, kp, pymath.prod(x.trip for x in chain[:i]) if i else perfect_above(c),
+                                    design.sizes or design.arrays)
+        last = chain[-1]
+        hoisted = len(last.children) == 1 and last.children[0].key in hoist
+        if len(chain) > 1 and (last.innermost or hoisted):
+            for c in chain[:-1]:  # loop control of the levels flattened into the pipeline below
                 lut, ff = lut + LOOP_CONTROL[2], ff + LOOP_CONTROL[3]
-            return run(inner)
+            if last.innermost:
+                return run(last)
+            d, l, f = loop_resources(last, 1, kp)
+            child = last.children[0]
+            d2, l2, f2 = loop_resources(child, child.trip, kp)
+            dsp, lut, ff = dsp + d + d2, lut + l + l2, ff + f + f2
+            return hoisted_latency(last, partition, kp, perfect_above(last))
         if lp.innermost:
             u = unroll.get(lp.key, 1)
-            d, l, f = loop_resources(lp, u, prec)
+            d, l, f = loop_resources(lp, u, kp)
             dsp, lut, ff = dsp + d, lut + l, ff + f
-            return pipelined_latency(lp, u, partition, prec)[0]
-        d, l, f = loop_resources(lp, 1, prec)
+            return pipelined_latency(lp, u, partition, kp)[0]
+        d, l, f = loop_resources(lp, 1, kp)
         dsp, lut, ff = dsp + d, lut + l, ff + f
         if len(lp.children) == 1 and lp.children[0].key in hoist:
             child = lp.children[0]
-            d, l, f = loop_resources(child, child.trip, prec)
+            d, l, f = loop_resources(child, child.trip, kp)
             dsp, lut, ff = dsp + d, lut + l, ff + f
-            return hoisted_latency(lp, partition, prec)
-        return serial_latency(lp, sum(run(c) for c in lp.children))
+            return hoisted_latency(lp, partition, kp)
+        return serial_latency(lp, sum(run(c) for c in lp.children), kp)
 
+    stages: list[int] = []
     for k in design.kernels:
-        cycles += sum(run(lp) for lp in k.loops) + 2
+        kp = prec.of(k.name)  # run() reads it: the kernel's precision (per-layer fixed point)
+        stages.append(sum(run(lp) for lp in k.loops) + 2)
+        cycles += stages[-1]
         lut += KERNEL_CONTROL[2]
         ff += KERNEL_CONTROL[3]
     for arr, n in design.arrays.items():  # all on chip: intermediates, ROMs, locals, the copies of the I/O
-        b, l = array_bram(n, partition.get(arr, 1), prec.width)
-        bram, lut = bram + b, lut + l
-    cycles += design.io_words + design.io_ports * MAXI_BURST_SETUP
+        b, l = array_bram(n, partition.get(arr, 1), prec.array_width(arr))
+        pingpong = 2 if dataflow and is_intermediate(design, arr) else 1
+        bram, lut = bram + pingpong * b, lut + pingpong * l
+    io = design.io_words + design.io_ports * MAXI_BURST_SETUP
+    cycles += io
+    if io:
+        stages.append(io)
     bram += design.io_ports * MAXI[0] + AXILITE[0]
     lut += design.io_ports * MAXI[1] + AXILITE[1]
     ff += design.io_ports * MAXI[2] + AXILITE[2]
+    interval = max(stages, default=cycles) if dataflow else cycles
     return {"latency_cycles": int(cycles), "dsp": int(dsp), "bram": int(bram), "lut": int(lut), "ff": int(ff),
-            "latency_us": round(cycles / part["clock_mhz"], 3),
+            "latency_us": round(cycles / part["clock_mhz"], 3), "interval_cycles": int(interval),
+            "dataflow": dataflow,
             "fits": bool(dsp <= part["dsp"] and bram <= part["bram"] and lut <= part["lut"] and ff <= part["ff"])}
 
 
 # -- the search ----------------------------------------------------------------------------------------
 
 
-def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: float = 5.0, seed: int = 0) -> tuple[dict, dict]:
+def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: float = 5.0, seed: int = 0,
+                   caps: dict[str, int] | None = None, dataflow: bool = False) -> tuple[dict, dict]:
     """Unroll factor per innermost loop (and the cyclic partitions they need) minimizing the
-    model's latency within UTILIZATION of the part. Returns (pragmas, solver info)."""
-    from ortools.sat.python import cp_model
-
+    model's latency within UTILIZATION of the part, and within `caps` ({"dsp": n, "lut": n,
+    "ff": n, "bram": n}, totals; e.g. another design's resources) where given. With `dataflow`
+    the objective is the interval (the largest stage: kernel or m_axi copies) first, then the latency.
+    Returns (pragmas, solver info)."""
     inner = [lp for lp in all_loops(design) if lp.innermost]
     base = default_pragmas(design)
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:  # the default pragmas, said so in the report
+        return base, {"solver": "none", "status": "no solver: ortools is not installed (default pragmas)",
+                      "time_limit_s": time_limit, "seed": seed, "loops": len(inner),
+                      "fallback": "default pragmas (ortools is not installed)"}  # fmt: skip
     m = cp_model.CpModel()
     x = {(lp.key, u): m.NewBoolVar(f"x_{lp.key}_{u}") for lp in inner for u in unroll_choices(lp)}
     h = {lp.key: m.NewBoolVar(f"h_{lp.key}") for lp in inner if can_hoist(lp)}
     for lp in inner:
         m.AddExactlyOne([x[lp.key, u] for u in unroll_choices(lp)] + ([h[lp.key]] if lp.key in h else []))
+    # whole nests pipelined (nest.py): everything below unrolled, so no other choice below, one per path
+    from hetc.backends.hls.nest import can_pipeline_nest, complete_partition, subtree
+
+    nests = [lp for lp in all_loops(design) if can_pipeline_nest(lp)]
+    z = {p.key: m.NewBoolVar(f"z_{p.key}") for p in nests}
+    for p in nests:
+        for d, _ in subtree(p)[1:]:
+            if d.innermost:
+                m.AddImplication(z[p.key], x[d.key, 1])
+            if d.key in z:
+                m.AddBoolOr([z[p.key].Not(), z[d.key].Not()])
     # candidate partitions of each array: the unroll factors of the loops walking it
     cand: dict[str, set[int]] = {}
     for lp in inner:
@@ -507,6 +642,10 @@ def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: f
                 cand.setdefault(arr, {1}).update(unroll_choices(lp))
                 if lp.key in h:
                     cand[arr].add(lp.trip)
+    nest_parts = {p.key: complete_partition(p, design.arrays) for p in nests}
+    for parts in nest_parts.values():
+        for a, n in parts.items():
+            cand.setdefault(a, {1}).add(n)
     y = {(a, p): m.NewBoolVar(f"y_{a}_{p}") for a, ps in cand.items() for p in ps}
     for a, ps in cand.items():
         m.AddExactlyOne(y[a, p] for p in ps)
@@ -523,49 +662,82 @@ def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: f
     # costs: everything with the default pragmas, then the changes per choice
     ref = estimate(design, base, part, prec)
     lat_terms, res_terms = [], {"dsp": [], "lut": [], "ff": [], "bram": []}
+    lat_kernel: list[str] = []  # the kernel (dataflow stage) of each latency term
     fixed = dict(ref)
     for lp in inner:
+        lpp = prec.of(lp.key.split("/")[0])  # the loop's kernel's precision (per-layer fixed point)
         part_u = {arr: u for arr in lp.walks}
-        l1, _ = pipelined_latency(lp, 1, {}, prec)
-        r1 = loop_resources(lp, 1, prec)
+        l1, _ = pipelined_latency(lp, 1, {}, lpp)
+        r1 = loop_resources(lp, 1, lpp)
         for u in unroll_choices(lp):
-            lu, _ = pipelined_latency(lp, u, part_u, prec)
+            lu, _ = pipelined_latency(lp, u, part_u, lpp)
             lat_terms.append((lp.mult // lp.flat * (lu - l1), x[lp.key, u]))
-            ru = loop_resources(lp, u, prec)
+            lat_kernel.append(lp.key.split("/")[0])
+            ru = loop_resources(lp, u, lpp)
             for i, r in enumerate(("dsp", "lut", "ff")):
                 res_terms[r].append((ru[i] - r1[i], x[lp.key, u]))
         if lp.key in h:
             par = lp.parent
-            base_cycles = serial_latency(par, l1)
-            hl = hoisted_latency(par, {arr: lp.trip for arr in lp.walks}, prec)
-            lat_terms.append((par.mult * (hl - base_cycles), h[lp.key]))
-            ru = loop_resources(lp, lp.trip, prec)
+            base_cycles = serial_latency(par, l1, lpp)
+            flat = perfect_above(par)  # the perfect nest above flattens into the hoisted pipeline
+            hl = hoisted_latency(par, {arr: lp.trip for arr in lp.walks}, lpp, flat)
+            lat_terms.append((par.mult // flat * hl - par.mult * base_cycles, h[lp.key]))
+            lat_kernel.append(lp.key.split("/")[0])
+            ru = loop_resources(lp, lp.trip, lpp)
             for i, r in enumerate(("dsp", "lut", "ff")):
                 res_terms[r].append((ru[i] - r1[i], h[lp.key]))
+    for p in nests:
+        for a, n in nest_parts[p.key].items():
+            m.AddImplication(z[p.key], y[a, n])
+        top, kernel = p, p.key.split("/")[0]
+        while top.parent is not None:
+            top = top.parent
+        mini = Design([Kernel(kernel, [top], Counter(), {})], {}, set(), 0, 0, sizes=design.arrays)  # the nest alone
+        kp = prec.of(kernel)
+        e0 = estimate(mini, base, part, kp)
+        e1 = estimate(mini, {**base, "pipeline": [p.key], "partition": nest_parts[p.key]}, part, kp)
+        lat_terms.append((e1["latency_cycles"] - e0["latency_cycles"], z[p.key]))
+        lat_kernel.append(kernel)
+        for r in ("dsp", "lut", "ff"):
+            res_terms[r].append((e1[r] - e0[r], z[p.key]))
     for a, ps in cand.items():
-        b1, l1 = array_bram(design.arrays[a], 1, prec.width)
+        b1, l1 = array_bram(design.arrays[a], 1, prec.array_width(a))
         for p in ps:
-            bp, lp_ = array_bram(design.arrays[a], p, prec.width)
+            bp, lp_ = array_bram(design.arrays[a], p, prec.array_width(a))
             res_terms["bram"].append((bp - b1, y[a, p]))
             res_terms["lut"].append((lp_ - l1, y[a, p]))
     for r in res_terms:
-        limit = int(part[r] * UTILIZATION) - fixed[r]
+        limit = min(int(part[r] * UTILIZATION), int((caps or {}).get(r, part[r]))) - fixed[r]
         m.Add(sum(c * v for c, v in res_terms[r]) <= max(limit, 0))
-    m.Minimize(sum(c * v for c, v in lat_terms))
+    total = sum(c * v for c, v in lat_terms)
+    if dataflow:  # stage = a kernel's cycles with the default pragmas plus its choices' changes
+        stages = {k.name: estimate(Design([k], {}, set(), 0, 0), base, part, prec.of(k.name))["latency_cycles"]
+                  for k in design.kernels}
+        io = design.io_words + design.io_ports * MAXI_BURST_SETUP
+        interval = m.NewIntVar(io, io + sum(stages.values()) + sum(abs(c) for c, _ in lat_terms), "interval")
+        for name, cycles in stages.items():
+            m.Add(interval >= cycles + sum(c * v for (c, v), k in zip(lat_terms, lat_kernel) if k == name))
+        m.Minimize(interval * (abs(int(ref["latency_cycles"])) + 1) + total)
+    else:
+        m.Minimize(total)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = 1
     status = solver.Solve(m)
     info = {"solver": "cp-sat", "status": solver.StatusName(status), "time_limit_s": time_limit, "seed": seed,
-            "loops": len(inner), "utilization_cap": UTILIZATION}
+            "loops": len(inner), "nests": len(nests), "utilization_cap": UTILIZATION, **({"caps": dict(caps)} if caps else {})}
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         info["fallback"] = "default pragmas (the default already exceeds the part, or no solution in time)"
         return base, info
     info["optimal"] = status == cp_model.OPTIMAL
-    info["predicted_latency_cycles"] = int(ref["latency_cycles"] + round(solver.ObjectiveValue()))
+    info["predicted_latency_cycles"] = int(ref["latency_cycles"] + (solver.Value(total) if lat_terms else 0))
+    if dataflow:
+        info["objective"] = "interval (largest stage), then latency"
+        info["predicted_interval_cycles"] = int(solver.Value(interval))
     hoist = sorted(k for k, v in h.items() if solver.Value(v))
     unroll = {lp.key: next((u for u in unroll_choices(lp) if solver.Value(x[lp.key, u])), lp.trip) for lp in inner}
     partition = {a: next(p for p in ps if solver.Value(y[a, p])) for a, ps in cand.items()}
     partition = {a: p for a, p in partition.items() if p > 1}
-    return {"unroll": unroll, "hoist": hoist, "partition": partition}, info
+    pipeline = sorted(k for k, v in z.items() if solver.Value(v))
+    return {"unroll": unroll, "hoist": hoist, "partition": partition, "pipeline": pipeline}, info

@@ -129,3 +129,92 @@ def test_weights_through_m_axi(tmp_path):
     assert HlsRunner(out).csim([feeds["image"]], want)["passed"]
     hls = json.loads((out / "report.json").read_text())["hls"]
     assert "m_axi" in hls["weights"]
+
+
+def _tiny_mlp(path: Path) -> Path:
+    """8-16-4 MLP (Gemm, Relu, Gemm), seeded: small enough for three g++ builds in a few seconds."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    w1 = (rng.standard_normal((8, 16)) / 3).astype(np.float32)
+    w2 = (rng.standard_normal((16, 4)) / 4).astype(np.float32)
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array((0.1 * rng.standard_normal(16)).astype(np.float32), "b1"),
+             numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(np.zeros(4, np.float32), "b2")]
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1"), helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2")]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.skipif(not _have_ap_types(), reason="needs the Apache-2.0 ap_fixed.h (pip install 'hetc[hls]')")
+def test_precision_auto_chooses_ap_fixed_per_layer_within_the_bound(tmp_path):
+    path = _tiny_mlp(tmp_path / "tiny.onnx")
+    out = tmp_path / "out"
+    sess = hetc.compile(path, target="hls", output_dir=out, target_options={"precision": "auto", "error_bound": 0.01})
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    fx = hls["fixed_point"]
+    search = fx["search"]
+    assert search["status"] == "ok" and search["evaluations"] > 3
+    assert fx["within_bound"] and all(o["rel_err"] <= 0.01 for o in fx["outputs"])
+    # the search's emulation build rounds and saturates as ap_fixed does: same error as the real build
+    assert fx["calibration_output_error"] == pytest.approx(search["emulated_output_error"], rel=1e-3, abs=1e-7)
+    assert fx["calibration_output_error"] <= 0.01
+    layers = fx["per_layer"]
+    assert len(layers) >= 2
+    from hetc.backends.hls.precision import F_MAX, integer_bits
+
+    for layer in layers:
+        assert layer["precision"] == f"ap_fixed<{layer['W']},{layer['I']}>"
+        assert layer["I"] >= integer_bits(search["ranges"][layer["kernel"]])  # nothing saturates on calibration data
+        assert f"typedef ap_fixed<{layer['W']}, {layer['I']}, AP_RND_CONV, AP_SAT> {layer['kernel']}_t;" in (
+            out / "hetc_top.h").read_text()
+    assert any(layer["W"] < layer["I"] + F_MAX for layer in layers)  # the search dropped bits somewhere
+    feeds = _feeds(sess)
+    want = ort_outputs(path, feeds)[0]
+    assert np.max(np.abs(sess.run(feeds)[0] - want)) <= 0.02 * np.max(np.abs(want))
+    # a looser bound never needs more bits
+    loose = hetc.compile(path, target="hls", output_dir=tmp_path / "loose",
+                         target_options={"precision": "auto", "error_bound": 0.05})
+    assert loose is not None
+    lw = json.loads((tmp_path / "loose" / "report.json").read_text())["hls"]["fixed_point"]["per_layer"]
+    assert sum(x["W"] for x in lw) <= sum(x["W"] for x in layers)
+
+
+def test_dataflow_top_matches_onnxruntime_and_reports_the_interval(tmp_path):
+    path = EXAMPLES / "cnn.onnx"
+    out = tmp_path / "out"
+    sess = hetc.compile(path, target="hls", output_dir=out, target_options={"dataflow": True, "pragmas": "default"})
+    top = (out / "hetc_top.cpp").read_text()
+    assert "#pragma HLS DATAFLOW" in top and "HETC_BUF data_t t1[" in top
+    feeds = _feeds(sess)
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    df = hls["dataflow"]
+    assert df["enabled"] and hls["estimate"]["dataflow"]
+    on, off = df["with_dataflow"], df["without_dataflow"]
+    assert on["latency_cycles"] == off["latency_cycles"] == off["interval_cycles"]
+    assert on["interval_cycles"] < on["latency_cycles"]
+    assert on["bram"] >= off["bram"]  # ping-pong buffers
+
+
+def test_search_pipelines_whole_nests_and_csim_still_matches(tmp_path):
+    path = _tiny_mlp(tmp_path / "tiny.onnx")
+    out = tmp_path / "out"
+    sess = hetc.compile(path, target="hls", output_dir=out)
+    hls = json.loads((out / "report.json").read_text())["hls"]
+    nests = hls["pragmas"]["pipeline_nests"]
+    assert nests and hls["searched"]["search"]["nests"] >= len(nests)
+    assert hls["estimate"]["latency_cycles"] < hls["default"]["estimate"]["latency_cycles"]
+    top = (out / "hetc_top.cpp").read_text()
+    for key in nests:  # the nest's loop carries the PIPELINE, the loops below it UNROLL
+        kernel = key.split("/")[0]
+        body = top[top.index(f"static void {kernel}("):]
+        body = body[: body.index("\n}\n")]
+        assert body.count("#pragma HLS PIPELINE") >= 1 and "#pragma HLS UNROLL\n" in body
+    feeds = _feeds(sess)
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))

@@ -144,3 +144,16 @@ def test_printer_places_the_chosen_pragmas(design_module):
             assert f"type=cyclic factor={p}" in top
     assert "restrict" not in top
     assert "set_part {xcu280-fsvh2892-2L-e}" in tcl_script(PARTS["u280"])
+
+
+
+def test_pragma_search_without_ortools_falls_back_and_says_so(design_module, monkeypatch):
+    """No CP-SAT (ortools not installed, as on the GPU machine): the default pragmas, said so."""
+    import sys
+
+    for name in ("ortools", "ortools.sat", "ortools.sat.python"):
+        monkeypatch.setitem(sys.modules, name, None)
+    d = analyze(design_module)
+    pragmas, info = search_pragmas(d, PARTS["u280"], F32, time_limit=5, seed=0)
+    assert pragmas == default_pragmas(d)
+    assert "ortools is not installed" in info["status"]

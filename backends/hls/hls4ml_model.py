@@ -1,0 +1,110 @@
+"""An analytic model of hls4ml's io_parallel architecture, for comparing hetc's HLS designs
+with hls4ml's on the same models without vendor synthesis.
+
+hls4ml gives no latency or resource numbers without Vitis/Vivado HLS, and neither runs
+here. So the comparison puts an estimate of hls4ml's design next to hetc's estimate, both
+from the same operator table (`Precision.op_cost`, `array_bram` of `estimate.py`); both
+columns are analytic estimates, neither is a synthesis result.
+
+What the model assumes about hls4ml 1.x's io_parallel templates with the Latency strategy
+(`nnet_dense_latency.h`, `nnet_conv2d_latency.h`, `nnet_pooling.h`, `nnet_activation.h`):
+
+* the top function is one pipeline (``#pragma HLS PIPELINE``), layers one after another,
+  every intermediate array fully partitioned (registers);
+* Dense(n_in, n_out) at reuse factor R: ``ceil(n_in * n_out / R)`` multipliers and as many
+  adders (``ALLOCATION ... limit=multiplier_limit``), pipelined at II = R; latency
+  ``R - 1 + mult + ceil(log2 n_in) * add + 1`` (an adder tree, one level a cycle, and the
+  output cast); weights are constants folded into logic at R = 1 and block-partitioned
+  ROMs of depth R (``array_bram``: LUTRAM while a bank holds <= 1 Kib) at R > 1;
+* Conv2D: ``n_partitions`` steps (output pixels / ParallelizationFactor), each pipelined
+  at II = R over ``n_pixels * fh * fw * n_chan * n_filt / R`` multipliers; latency
+  ``n_partitions * R - 1 + 1 (fill_buffer) + mult + ceil(log2(fh*fw*n_chan)) * add + 1``;
+* ReLU: one comparator per element, 1 cycle; max pooling: ``pool_h * pool_w - 1``
+  comparators per output in a tree, ``ceil(log2(pool_h * pool_w)) + 1`` cycles;
+  Reshape/Flatten/Transpose/Input: wiring;
+* a multiplier takes DSPs (``op_cost("fmul")``: ceil(W/27)*ceil(W/18)) when its operands
+  are wider than 10 bits, LUTs (W*W/2) otherwise; the default ``ap_fixed<16,6>`` takes DSPs.
+
+What it leaves out (each makes real hls4ml designs smaller than this estimate): synthesis
+folding multiplications by constant weights (zeros, powers of two) into LUTs or nothing,
+and register retiming. Each of those applies to hetc's constant ROMs as much, but hetc's
+weights sit in ROMs read one element per cycle, which synthesis does not fold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from hetc.backends.hls.estimate import Precision, array_bram
+
+
+def _log2(n: int) -> int:
+    return math.ceil(math.log2(n)) if n > 1 else 0
+
+
+def layer_estimate(layer: dict, prec: Precision) -> dict:
+    """One hls4ml layer: `layer` holds its class_name and the attributes hls4ml keeps
+    (n_in, n_out, reuse_factor, n_chan, n_filt, filt_height, filt_width, out_height,
+    out_width, n_partitions, pool_height, pool_width). Returns latency, interval and resources."""
+    kind = layer["class_name"]
+    rf = max(1, int(layer.get("reuse_factor", 1)))
+    w = prec.width
+    m_lat, m_dsp, m_lut, m_ff = prec.op_cost("fmul")  # LUTs up to LUT_MULT_MAX_BITS, as for hetc's design
+    a_lat, _, a_lut, a_ff = prec.op_cost("fadd")
+    c_lut = prec.op_cost("fcmp")[2]
+    out = {"name": layer.get("name", kind), "class_name": kind, "latency": 0, "interval": 1,
+           "mults": 0, "dsp": 0, "lut": 0, "ff": 0, "bram": 0}
+    if kind in ("Dense",):
+        n_in, n_out = int(layer["n_in"]), int(layer["n_out"])
+        mults = math.ceil(n_in * n_out / rf)
+        out["latency"] = rf - 1 + m_lat + _log2(n_in) * a_lat + 1
+        out["interval"] = rf
+        weights = n_in * n_out
+        n_regs = n_out
+    elif kind in ("Conv2D", "Conv1D"):
+        fh, fw = int(layer.get("filt_height", 1)), int(layer.get("filt_width", 1))
+        n_chan, n_filt = int(layer["n_chan"]), int(layer["n_filt"])
+        pixels = int(layer.get("out_height", 1)) * int(layer["out_width"])
+        parts = int(layer.get("n_partitions", pixels))
+        n_pixels = max(1, pixels // parts)
+        mult_in = fh * fw * n_chan
+        mults = math.ceil(n_pixels * mult_in * n_filt / rf)
+        out["latency"] = parts * rf - 1 + 1 + m_lat + _log2(mult_in) * a_lat + 1
+        out["interval"] = parts * rf
+        weights = mult_in * n_filt
+        n_regs = pixels * n_filt + n_pixels * mult_in  # output array and the data buffer
+    elif kind in ("Activation", "ReLU"):
+        n = int(layer["n_in"])
+        out.update(latency=1, lut=n * c_lut, ff=n * w)
+        return out
+    elif kind in ("Pooling2D", "Pooling1D"):
+        area = int(layer.get("pool_height", 1)) * int(layer.get("pool_width", layer.get("pool_height", 1)))
+        n = int(layer.get("out_height", 1)) * int(layer.get("out_width", 1)) * int(layer["n_filt"])
+        out.update(latency=_log2(area) + 1, interval=rf, lut=n * (area - 1) * c_lut, ff=n * w)
+        return out
+    else:  # Input, Reshape, Flatten, Transpose: wiring
+        return out
+    out["mults"] = mults
+    out["dsp"] = mults * m_dsp
+    out["lut"] = mults * (m_lut + a_lut)
+    out["ff"] = mults * (m_ff + a_ff) + n_regs * w
+    if rf > 1:  # weights in ROMs, one bank per multiplier, R words deep
+        b, lut = array_bram(weights, mults, w)
+        out["bram"], out["lut"] = b, out["lut"] + lut
+    return out
+
+
+def design_estimate(layers: Iterable[dict], prec: Precision, clock_mhz: float) -> dict:
+    """The whole io_parallel design: latency = sum of the layers' (one pipeline, layer after
+    layer), interval = the largest layer interval, resources added up."""
+    per = [layer_estimate(lay, prec) for lay in layers]
+    total = {k: sum(p[k] for p in per) for k in ("latency", "dsp", "lut", "ff", "bram", "mults")}
+    return {
+        "latency_cycles": int(total["latency"]),
+        "interval_cycles": int(max((p["interval"] for p in per), default=1)),
+        "dsp": int(total["dsp"]), "bram": int(total["bram"]), "lut": int(total["lut"]), "ff": int(total["ff"]),
+        "multipliers": int(total["mults"]),
+        "latency_us": round(total["latency"] / clock_mhz, 3),
+        "layers": per,
+    }
