@@ -23,9 +23,17 @@ the row buffer. The modes:
   and a fixed seed; convexity is enforced by cuts added while solving. It falls back to
   greedy (and says so) if the solver finds nothing better or runs out of cut rounds.
 
+The prices are the target device's (`device=`, a catalog name; the host CPU by
+default): bytes over its streaming bandwidth (the C kernels' measured `stream_bandwidth`
+where the catalog has a `[kernels]` table, else the main memory's) plus its launch
+overhead per kernel. On the CPU a launch is a function call (worth ~750 bytes of
+traffic), on an H100 a kernel launch (worth ~13 MB): the GPU's ILP all but counts kernels.
+
 Ops get `hetc.group` (an index) and `hetc.group_kind`; groups are made contiguous in
-program order; `@main` gets `hetc.fusion_report` (mode, groups, predicted time and
-bytes, solver status and gap).
+program order; `@main` gets `hetc.fusion_report` (mode, device, groups with their kinds,
+bytes saved and roofline time, predicted time and bytes of the whole graph under each of
+none/greedy/ilp, solver status and gap, and the horizontal groups hetc-fuse-horizontal
+formed before it, if any).
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, StringAttr, T
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from hetc.backends.cost_model import CPU
+from hetc.backends import cost_model
+from hetc.backends.devices import Device, load_catalog
 from hetc.dialects import onnx as onnx_d
 from hetc.passes.loops.ops import BINARY, FUSABLE_UNARY, UNARY, VARIADIC, _attr, _broadcast_mode
 
@@ -50,8 +59,9 @@ KIND_ATTR = "hetc.group_kind"
 REPORT_ATTR = "hetc.fusion_report"
 #: longest row a row group keeps in its stack buffers (floats)
 MAX_ROW = 8192
-#: predicted cost of one more kernel call (call, loop setup, cold first lines)
-LAUNCH_SECONDS = 0.3e-6
+#: hetc-fuse-horizontal's record of the sibling GEMMs it merged (read into the report)
+HORIZONTAL_ATTR = "hetc.horizontal_report"
+MODES = ("none", "greedy", "ilp")
 _ELEMENTWISE = UNARY | BINARY | VARIADIC
 _ROW_REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1", "ReduceL2"}
 
@@ -131,13 +141,45 @@ class Plan:
     predicted_bytes: int = 0
     predicted_time_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    price: Price | None = None
+    #: per kernel: nodes, kind, bytes saved, roofline time on the device
+    details: list[dict] = field(default_factory=list)
+    #: mode -> predicted time, bytes and kernels of that mode's partition
+    predictions: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Price:
+    """What a partition costs on one device: bytes / bandwidth + kernels x launch."""
+
+    device: str
+    bandwidth_Bps: float
+    launch_s: float
+    dev: Device | None = None
+
+    @staticmethod
+    def of(device: str | Device = "cpu") -> Price:
+        """The catalog device's prices (`HetcError` naming the catalog for an unknown name)."""
+        dev = device if isinstance(device, Device) else load_catalog().device(device)
+        # the C kernels' measured streaming rate where the catalog has one (the host)
+        bw = float(dev.kernels.get("stream_bandwidth", dev.bandwidth))
+        return Price(dev.name, bw, float(dev.launch_overhead_s), dev)
+
+    def seconds(self, moved: int, kernels: int) -> float:
+        return moved / self.bandwidth_Bps + kernels * self.launch_s
+
+    @property
+    def launch_bytes(self) -> int:
+        """One launch in bytes of traffic (the ILP's integer objective unit)."""
+        return max(1, round(self.launch_s * self.bandwidth_Bps))
 
 
 class FusionProblem:
     """The ops of one function, their candidate edges, legality and cost."""
 
-    def __init__(self, fn: func.FuncOp) -> None:
+    def __init__(self, fn: func.FuncOp, price: Price | None = None) -> None:
         self.fn = fn
+        self.price = price or Price.of("cpu")
         self.ops = [op for op in fn.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE != "Constant"
                     and not isinstance(op, onnx_d.NoValueOp)]
         self.index = {op: i for i, op in enumerate(self.ops)}
@@ -295,7 +337,7 @@ class FusionProblem:
                 if readers or r in self.returned:
                     moved += _nbytes(r) * (1 + len(readers))
         kernels = len(set(comp.values()))
-        return moved, moved / CPU.stream_bandwidth + kernels * LAUNCH_SECONDS, kernels
+        return moved, self.price.seconds(moved, kernels), kernels
 
 
 def _compatible(a: tuple[tuple[int, ...], int], b: tuple[tuple[int, ...], int]) -> bool:
@@ -376,7 +418,7 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                     for v in user_vars:
                         m.AddImplication(v.Not(), written)
                     terms.append(size * written)
-        launch_units = max(1, int(LAUNCH_SECONDS * CPU.stream_bandwidth))  # bytes worth of one launch
+        launch_units = problem.price.launch_bytes  # bytes worth of one launch on this device
         objective = sum(terms) - launch_units * sum(x)
         m.Minimize(objective)
         for i, e in enumerate(problem.edges):
@@ -438,17 +480,25 @@ def _joining_path(chosen: list[Edge], a: Operation, b: Operation) -> list[Edge] 
     return path
 
 
-def plan_fusion(fn: func.FuncOp, mode: str, time_limit: float = 5.0) -> Plan:
-    problem = FusionProblem(fn)
+def _choose(problem: FusionProblem, mode: str, time_limit: float) -> tuple[list[Edge], str, float, list[str]]:
     if mode == "none":
-        chosen, status, gap, notes = [], "none", 0.0, []
-    elif mode == "greedy":
-        chosen, status, gap, notes = greedy(problem), "greedy", 0.0, []
-    elif mode == "ilp":
-        chosen, status, gap, notes = solve_ilp(problem, time_limit)
-    else:
-        raise ValueError(f"unknown fusion mode '{mode}' (none, greedy or ilp)")
+        return [], "none", 0.0, []
+    if mode == "greedy":
+        return greedy(problem), "greedy", 0.0, []
+    if mode == "ilp":
+        return solve_ilp(problem, time_limit)
+    raise ValueError(f"unknown fusion mode '{mode}' (none, greedy or ilp)")
+
+
+def plan_fusion(fn: func.FuncOp, mode: str, time_limit: float = 5.0, device: str | Device = "cpu",
+                compare: bool = True) -> Plan:
+    """The partition `mode` chooses, priced on `device`. `compare`: also price the other
+    modes' partitions (`Plan.predictions`, for the report; the ILP runs again if it was
+    not the mode)."""
+    problem = FusionProblem(fn, Price.of(device))
+    chosen, status, gap, notes = _choose(problem, mode, time_limit)
     plan = Plan(mode, chosen, status, gap, notes=notes)
+    plan.price = problem.price
     comp = problem.components(chosen)
     kind_of = {}
     for e in chosen:
@@ -460,7 +510,34 @@ def plan_fusion(fn: func.FuncOp, mode: str, time_limit: float = 5.0) -> Plan:
         plan.groups.append(ops)
         plan.kinds.append(kind_of.get(c, "single"))
     plan.predicted_bytes, plan.predicted_time_s, _ = problem.cost(chosen)
+    plan.details = [_group_detail(problem, ops, kind) for ops, kind in zip(plan.groups, plan.kinds)]
+    for other in MODES if compare else (mode,):
+        edges = chosen if other == mode else _choose(problem, other, time_limit)[0]
+        moved, seconds, kernels = problem.cost(edges)
+        plan.predictions[other] = {"predicted_time_s": seconds, "predicted_bytes": moved, "kernels": kernels}
     return plan
+
+
+def _group_detail(problem: FusionProblem, ops: list[Operation], kind: str) -> dict:
+    """One kernel of the plan: its ONNX nodes, kind, the bytes fusing it saved (traffic of
+    its ops' results unfused minus fused) and the cost model's roofline time on the device."""
+    inside = set(ops)
+    saved = 0
+    for op in ops:
+        for r in op.results:
+            if not isinstance(r.type, TensorType):
+                continue
+            users = [u.operation for u in r.uses]
+            out = [u for u in users if u not in inside]
+            unfused = _nbytes(r) * (1 + len({id(u) for u in users})) if users or r in problem.returned else 0
+            fused = _nbytes(r) * (1 + len({id(u) for u in out})) if out or r in problem.returned else 0
+            saved += unfused - fused
+    try:
+        est = cost_model.estimate(list(ops), problem.price.dev, corrected=False).time_s if problem.price.dev else None
+    except (ValueError, KeyError):  # a dtype the device does not compute in: no estimate
+        est = None
+    return {"nodes": [op.node_name or op.OP_TYPE for op in ops], "ops": [op.OP_TYPE for op in ops], "kind": kind,
+            "bytes_saved": int(saved), "predicted_time_s": est}
 
 
 def _reorder(fn: func.FuncOp, plan: Plan) -> None:
@@ -499,21 +576,26 @@ def _reorder(fn: func.FuncOp, plan: Plan) -> None:
             block.insert_op_before(op, block.first_op)
 
 
-def fuse(module: ModuleOp, mode: str = "ilp", time_limit: float = 5.0) -> list[Plan]:
+def fuse(module: ModuleOp, mode: str = "ilp", time_limit: float = 5.0, device: str = "cpu") -> list[Plan]:
     plans = []
     for fn in [op for op in module.ops if isinstance(op, func.FuncOp)]:
-        plan = plan_fusion(fn, mode, time_limit)
+        plan = plan_fusion(fn, mode, time_limit, device)
         _reorder(fn, plan)
         for g, (ops, kind) in enumerate(zip(plan.groups, plan.kinds)):
             for op in ops:
                 op.attributes[GROUP_ATTR] = IntegerAttr(g, i64)
                 op.attributes[KIND_ATTR] = StringAttr(kind)
-        fn.attributes[REPORT_ATTR] = StringAttr(json.dumps(report(plan)))
+        rep = report(plan)
+        horizontal = fn.attributes.get(HORIZONTAL_ATTR)
+        if isinstance(horizontal, StringAttr):
+            rep["horizontal"] = json.loads(horizontal.data)
+        fn.attributes[REPORT_ATTR] = StringAttr(json.dumps(rep))
         plans.append(plan)
     return plans
 
 
 def report(plan: Plan) -> dict:
+    price = plan.price
     return {
         "mode": plan.mode,
         "groups": [[op.node_name or op.OP_TYPE for op in ops] for ops in plan.groups if len(ops) > 1],
@@ -523,6 +605,12 @@ def report(plan: Plan) -> dict:
         "predicted_bytes": plan.predicted_bytes,
         "solver": {"status": plan.status, "gap": plan.gap},
         "notes": plan.notes,
+        # which device's prices: the groups and every predicted time below are its
+        "device": price.device if price else None,
+        "prices": {"bandwidth_Bps": price.bandwidth_Bps, "launch_s": price.launch_s} if price else None,
+        # every kernel (fused or not) in program order, and the whole graph under each mode
+        "kernel_details": plan.details,
+        "predictions": plan.predictions,
     }
 
 
@@ -534,6 +622,8 @@ class Fuse(ModulePass):
     mode: str = "ilp"
     #: CP-SAT time limit per function, seconds
     time_limit: float = 5.0
+    #: the catalog device whose bandwidth and launch overhead price the groups
+    device: str = "cpu"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        fuse(op, self.mode, float(self.time_limit))
+        fuse(op, self.mode, float(self.time_limit), self.device)

@@ -154,3 +154,102 @@ def test_zoo_models_match_onnxruntime_without_and_with_greedy_fusion(name, mode,
     feeds = zoo.make_inputs(name, 0)
     sess = hetc.compile(path, target="c", fusion=mode, input_shapes={k: v.shape for k, v in feeds.items()})
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+
+
+def _qkv_model() -> onnx.ModelProto:
+    """Q, K, V and a gated pair over one activation: Q and K with biases, V without (and
+    returned), GELU after the gate, a residual after K, a softmax reading Q and K."""
+    rng = np.random.default_rng(3)
+
+    def w(name, *shape):
+        return nh.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    inits = [w("wq", 16, 16), w("wk", 16, 16), w("wv", 16, 12), w("bq", 16), w("bk", 16),
+             nh.from_array(np.array([-1], np.int64), "axes")]
+    nodes = [
+        h.make_node("MatMul", ["x", "wq"], ["q0"], name="q"),
+        h.make_node("Add", ["q0", "bq"], ["q"], name="q_bias"),
+        h.make_node("MatMul", ["x", "wk"], ["k0"], name="k"),
+        h.make_node("Add", ["k0", "bk"], ["k1"], name="k_bias"),
+        h.make_node("Add", ["k1", "x"], ["k"], name="k_res"),
+        h.make_node("MatMul", ["x", "wv"], ["v"], name="v"),
+        h.make_node("Tanh", ["q"], ["qa"], name="q_act"),
+        h.make_node("Mul", ["qa", "k"], ["s"], name="qk"),
+        h.make_node("ReduceMax", ["s", "axes"], ["m"], name="max"),
+        h.make_node("Sub", ["s", "m"], ["d"], name="sub"),
+        h.make_node("Exp", ["d"], ["y"], name="exp"),
+    ]
+    graph = h.make_graph(nodes, "qkv", [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 16])],
+                         [h.make_tensor_value_info(n, T.FLOAT, None) for n in ("y", "v")], inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+def _horizontal_always(monkeypatch) -> None:
+    """The C target with hetc-fuse-horizontal forced on (its default prices a CPU call at
+    50 ns, which keeps small projections apart)."""
+    import dataclasses
+
+    from hetc.backends.targets import TARGETS
+
+    c = TARGETS["c"]
+    passes = tuple("hetc-fuse-horizontal{mode=always}" if p == "hetc-fuse-horizontal" else p for p in c.passes)
+    monkeypatch.setitem(TARGETS, "c", dataclasses.replace(c, passes=passes))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_horizontal_siblings_match_onnxruntime(mode, tmp_path, monkeypatch):
+    if mode != "none":
+        _horizontal_always(monkeypatch)
+    model = _qkv_model()
+    feeds = {"x": np.random.default_rng(4).standard_normal((2, 8, 16)).astype(np.float32)}
+    sess = hetc.compile(model, target="c", fusion=mode, output_dir=tmp_path / "out")
+    assert_matches(sess.run(feeds), ort_outputs(model, feeds))
+    fusion = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]
+    sets = fusion["horizontal"]["sets"]
+    if mode == "none":  # --fusion none turns the horizontal rewrite off too
+        assert sets == []
+        return
+    assert [s["nodes"] for s in sets] == [["q", "k", "v"]] and sets[0]["fused"] and sets[0]["widths"] == [16, 16, 12]
+    kinds = {tuple(g): k for g, k in zip(fusion["groups"], fusion["group_kinds"])}
+    # the concatenated bias is the new GEMM's epilogue; the GELU-ish Tanh after the Split still fuses
+    assert kinds.get(("q+2", "q+2")) == "epilogue"
+    assert any("q_act" in g and "qk" in g for g in fusion["groups"])
+
+
+def test_horizontal_default_prices_on_the_cpu(tmp_path):
+    """By default the C target prices the rewrite on the CPU: these projections stay apart
+    (the report says so), and the program is the same as without the pass."""
+    model = _qkv_model()
+    hetc.build(model, "c", tmp_path / "out")
+    sets = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]["horizontal"]
+    assert sets["device"] == "cpu" and sets["mode"] == "cost"
+    assert [s["fused"] for s in sets["sets"]] == [False] and sets["sets"][0]["predicted_gain_s"] < 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bert_mini", "gpt2_small", "t5_encoder"])
+def test_zoo_transformers_match_onnxruntime_with_horizontal_fusion(name, tmp_path_factory, monkeypatch):
+    """BERT's Q/K/V projections become one GEMM + Split; T5's bias-free Q/K/V and its
+    gated-GELU wi_0/wi_1 pair too; GPT-2's c_attn already is one GEMM (nothing to fuse).
+    All still match onnxruntime."""
+    pytest.importorskip("torch")
+    _horizontal_always(monkeypatch)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from models import zoo
+
+    cache = os.environ.get("HETC_CACHE")
+    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-hfuse")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = zoo.export(name, folder)
+    feeds = zoo.make_inputs(name, 0)
+    out = tmp_path_factory.mktemp("out") / "out"
+    sess = hetc.compile(path, target="c", input_shapes={k: v.shape for k, v in feeds.items()}, output_dir=out)
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+    sets = json.loads((out / "report.json").read_text())["fusion"]["horizontal"]["sets"]
+    fused = [s for s in sets if s["fused"]]
+    if name == "bert_mini":  # one Q/K/V set per layer
+        assert len(fused) == 2 and all(len(s["nodes"]) == 3 for s in fused)
+    elif name == "t5_encoder":  # per layer: Q/K/V (no biases) and gate/up
+        assert sorted(len(s["nodes"]) for s in fused) == [2, 2, 3, 3] and not any(s["bias"] for s in fused)
+    else:
+        assert fused == []
