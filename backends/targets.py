@@ -127,6 +127,18 @@ def _load_hls(out_dir: Path):
     return HlsRunner(out_dir)
 
 
+def _emit_npu(module: ModuleOp, source_name: str, version: str, threads: int = 1, **options) -> dict[str, bytes | str]:
+    from hetc.backends.npu.target import emit_npu
+
+    return emit_npu(module, source_name, version, threads, **options)
+
+
+def _load_npu(out_dir: Path):
+    from hetc.runtime.npu_runner import NpuRunner
+
+    return NpuRunner(out_dir)
+
+
 def _load_c(out_dir: Path):
     from hetc.runtime.c_runner import CRunner
 
@@ -146,7 +158,8 @@ TARGETS: dict[str, Target] = {
     "c": Target(
         "c",
         "C99 library for CPUs (model.c, model.h, weights.bin, libmodel.so)",
-        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse", "convert-onnx-to-loops", "hetc-plan-memory"),
+        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal", "hetc-fuse", "convert-onnx-to-loops",
+         "hetc-plan-memory"),
         _emit_c,
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "
@@ -156,7 +169,8 @@ TARGETS: dict[str, Target] = {
         "cuda",
         "CUDA library for NVIDIA GPUs (model.cu, model.h, weights.bin; libmodel.so built by nvcc)",
         # NCHW: the GPU mapping spreads every dim of a layer over threads either way
-        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse", "convert-onnx-to-loops{target=gpu}",
+        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal{device=h100}", "hetc-fuse{device=h100}",
+         "convert-onnx-to-loops{target=gpu}",
          "hetc-plan-memory"),
         _emit_cuda,
         _load_cuda,
@@ -175,5 +189,17 @@ TARGETS: dict[str, Target] = {
         "`weights.h` the weights as ROMs, `tb.cpp` the C-simulation testbench. With Vitis HLS: "
         "`vitis_hls -f run_hls.tcl` (csim + synthesis for the part). Without it, `libhls.so` is the g++ "
         "C-simulation build that `Session.run` calls. Estimates and the chosen pragmas: `report.json` (\"hls\").",
+    ),
+    "npu": Target(
+        "npu",
+        "C for the hetc NPU, a scratchpad accelerator (model.c against npu.h; libmodel.so linked with its simulator)",
+        # tiling, the loop lowering and the scratchpad plan depend on the preset: emit runs them
+        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce"),
+        _emit_npu,
+        _load_npu,
+        "`model.c` is the model as a program against `npu.h` (DMA in/out of a software-managed scratchpad, "
+        "kernels on scratchpad pointers); `libmodel.so` links it with the simulator `npu_sim.c` (rebuild with "
+        "`make`). API in `model.h`: `hetc_model_init(\"weights.bin\")`, `hetc_model_run(m, inputs..., outputs...)`, "
+        "`hetc_model_free(m)`. Traffic, cycles and the scratchpad picture: `report.json` / `report.html` (\"npu\").",
     ),
 }

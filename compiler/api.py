@@ -82,6 +82,12 @@ class Session:
     def output_names(self) -> list[str]:
         return [o["name"] for o in self._outputs]
 
+    @property
+    def stats(self) -> dict | None:
+        """Counters of the last run, where the target keeps them (NPU: the simulator's DMA
+        bytes, compulsory / non-compulsory split and cycles); None elsewhere."""
+        return getattr(self._runner, "stats", None)
+
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> list[np.ndarray]:
         """Run on `feeds` (input name -> array); returns outputs in graph order."""
         if not isinstance(feeds, Mapping):
@@ -144,6 +150,14 @@ def _source_hash(model) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
+def _with_options(spec: str, extra: str) -> str:
+    """`name{a=1}` + "b=2" -> `name{b=2,a=1}`: a target's own options (`hetc-fuse{device=h100}`)
+    win over the ones the caller fills in for every target (`mode=...`)."""
+    name, _, own = spec.partition("{")
+    opts = dict(kv.split("=", 1) for kv in f"{extra},{own.rstrip('}')}".split(",") if kv)
+    return f"{name}{{{','.join(f'{k}={v}' for k, v in opts.items())}}}" if opts else name
+
+
 def emit_module(
     module: ModuleOp,
     target: str,
@@ -165,12 +179,17 @@ def emit_module(
     in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
     out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
     ftype = fn.function_type
-    options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": f"mode={fusion}"}
-    target_passes = [f"{p}{{{options[p]}}}" if options.get(p) else p for p in TARGETS[target].passes]
+    options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": f"mode={fusion}",
+               "hetc-fuse-horizontal": "mode=off" if fusion == "none" else ""}
+    target_passes = [_with_options(p, options.get(p.partition("{")[0], "")) for p in TARGETS[target].passes]
     run_pipeline(module, target_passes, progress=progress)
     if progress:
         progress(f"emit {target}")
     files = TARGETS[target].emit(module, source_name, _version(), threads, **dict(target_options or {}))
+    if target in ("c", "cuda") and "report.json" in files:  # the same report as a page (predictions only)
+        from hetc.passes.fuse_report import render_compile_report
+
+        files["report.html"] = render_compile_report(json.loads(files["report.json"]), title=source_name, target=target)
     manifest = {
         "hetc_version": _version(),
         "target": target,

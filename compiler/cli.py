@@ -18,13 +18,16 @@ EXAMPLES = {
     "compile": "example: hetc compile examples/cnn.onnx --target numpy -o out/cnn",
     "run": "example: hetc run examples/mlp.onnx --target numpy --check --input-shape x=4x784\n"
     "example: hetc run examples/cnn.onnx --target c --profile\n"
-    "example: hetc run examples/cnn.onnx --targets cpu,cuda --check    # placed over CPU and GPU, one plan",
+    "example: hetc run examples/transformer_block.onnx --target c --profile --report-html /tmp/tb-report.html\n"
+    "example: hetc run examples/cnn.onnx --targets cpu,u250 --pin MaxPool=u250 --check\n"
+    "example: hetc run examples/cnn.onnx --target npu --npu-config npu-tiny --spm-alloc ilp --spm-time-limit 2 --check --report-json -",
     "calibrate": "example: hetc calibrate                      # measure this machine -> ~/.cache/hetc/profile.toml\n"
     "example: hetc calibrate --validate examples/cnn.onnx examples/transformer_block.onnx --report out/calibration.json",
     "place": "example: hetc place examples/dag_topcuoglu.json --scheduler heft      # HEFT: makespan 80\n"
     "example: hetc place examples/dag_topcuoglu.json --scheduler ilp --time-limit 5 --json out/place.json\n"
     "example: hetc place examples/cnn.onnx --devices cpu,h100 --scheduler ilp --report out/report.html\n"
     "example: hetc place examples/transformer_block.onnx --devices cpu,h100,npu --catalog my.toml --scheduler heft",
+    "agent": "example: hetc agent plan examples/agents/rag.yaml --fleet examples/agents/fleet.toml --sla 2s -o out/rag",
 }
 
 
@@ -75,7 +78,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         default=None,
-        help="HLS target: arithmetic, float or ap_fixed<W,I> (default float); CUDA target: GEMMs in fp32 "
+        help="HLS target: arithmetic, float, ap_fixed<W,I>, or auto (ap_fixed<W,I> per layer searched under "
+        "--error-bound, default float); CUDA target: GEMMs in fp32 "
         "(CUDA cores, default) or tf32 (tensor cores)",
     )
     p.add_argument(
@@ -92,6 +96,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="HLS target: weights as on-chip ROMs, or read from DDR through an m_axi port (float only); "
         "auto = ROMs while they fit in the part's BRAM",
     )
+    p.add_argument("--dataflow", action="store_true",
+                   help="HLS target: #pragma HLS DATAFLOW over the layers (ping-pong buffers; interval = largest stage)")
+    p.add_argument("--error-bound", type=float, default=None,
+                   help="HLS target, --precision auto: max|fixed - float| <= BOUND * max|float| per output (default 0.01)")
     p.add_argument(
         "--targets",
         metavar="LIST",
@@ -102,6 +110,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="--targets: how ops are placed (default heft)")  # fmt: skip
     p.add_argument("--pin", action="append", default=[], metavar="NODE=DEVICE",
                    help="--targets: force an ONNX node (or every op of a type, e.g. MatMul=cpu) onto a device")  # fmt: skip
+    p.add_argument("--npu-config", metavar="PRESET_OR_FILE", default="npu-edge",
+                   help="NPU target: a preset (npu-tiny 64 KiB, npu-edge 256 KiB, npu-large 2 MiB scratchpad) or a "
+                   "TOML file with the same keys (backends/npu/presets.toml); default npu-edge")  # fmt: skip
+    p.add_argument("--spm-alloc", choices=("ilp", "belady", "lru"), default="belady",
+                   help="NPU target: scratchpad allocator (CP-SAT over order, offsets and spills; furthest-next-use; "
+                   "LRU first-fit); default belady")  # fmt: skip
+    p.add_argument("--spm-time-limit", type=float, default=10.0, metavar="S", help="NPU target: ilp time limit (default 10)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
@@ -129,7 +144,7 @@ def _build(args: argparse.Namespace, out: Path | str, progress) -> Path:
         raise HetcError("--pin needs --targets (it places ops of a partitioned model)")
     return build(
         args.model, args.target, out, shapes, threads=args.threads, layout=args.layout, fusion=args.fusion,
-        progress=progress, target_options=_target_options(args),
+        progress=progress, target_options={**_target_options(args), **({"progress": progress} if args.target in ("npu", "hls") else {})},
     )  # fmt: skip
 
 
@@ -169,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     r.add_argument("--save-outputs", help="write the outputs to this .npz file")
+    r.add_argument("--report-json", metavar="OUT",
+                   help="write the compile report as JSON to OUT ('-': stdout); NPU target: key \"npu\" with the allocator's "
+                   "predicted traffic and the simulator's counted DMA bytes and cycles")  # fmt: skip
+    r.add_argument("--report-html", metavar="OUT",
+                   help="C/CUDA targets: write the compile report page to OUT (fusion groups, none/greedy/ilp, layout, "
+                   "arena), with each kernel's measured time beside its predicted one when --profile is given")  # fmt: skip
     r.add_argument(
         "--profile",
         type=int,
@@ -202,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     cal.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     _add_place_parser(sub)
+    from hetc.cli_agent import add_agent_parser  # hetc agent validate|plan|run
+
+    add_agent_parser(sub)
     return parser
 
 
@@ -374,9 +398,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _target_options(args: argparse.Namespace) -> dict:
     """Options only some targets take (the HLS target's part, precision and pragma mode)."""
     if args.target == "hls":
-        return {"part": args.part, "precision": args.precision or "float", "pragmas": args.pragmas, "weights": args.weights}
+        return {"part": args.part, "precision": args.precision or "float", "pragmas": args.pragmas, "weights": args.weights,
+                "dataflow": args.dataflow, "error_bound": args.error_bound}
     if args.target == "cuda":
         return {"precision": args.precision or "fp32"}
+    if args.target == "npu":
+        return {"npu_config": args.npu_config, "spm_alloc": args.spm_alloc, "time_limit": args.spm_time_limit}
     return {}
 
 
@@ -388,8 +415,12 @@ def print_compile_report(report: dict) -> None:
         print(
             f"fusion {fusion['mode']}: {fusion['kernels']} kernels, {len(fusion['groups'])} fused groups; predicted "
             f"{fusion['predicted_bytes'] / 1e6:.2f} MB moved, {fusion['predicted_time_s'] * 1e3:.3f} ms "
-            f"(solver: {solver['status']}, gap {solver['gap']:.3g})"
+            f"on {fusion.get('device') or 'cpu'} (solver: {solver['status']}, gap {solver['gap']:.3g})"
         )
+        fused_h = [s for s in (fusion.get("horizontal") or {}).get("sets", []) if s["fused"]]
+        if fused_h:
+            print(f"horizontal fusion: {len(fused_h)} sibling MatMul set(s) -> one GEMM + Split each "
+                  f"({', '.join(str(len(s['nodes'])) for s in fused_h)} MatMuls)")
     regions = report.get("layout", {}).get("regions", [])
     if regions:
         chosen = [r["layout"] for r in regions]
@@ -400,8 +431,17 @@ def print_compile_report(report: dict) -> None:
         for label, est in (("default", hls["default"]["estimate"]), ("searched", hls["searched"]["estimate"])):
             print(
                 f"hls {hls['part']} {hls['precision']} {label:>8}: {est['latency_cycles']} cycles "
-                f"({est['latency_us']} us), DSP {est['dsp']}, BRAM {est['bram']}, LUT {est['lut']}, FF {est['ff']}"
+                f"({est['latency_us']} us){', interval ' + str(est['interval_cycles']) if est.get('dataflow') else ''}, "
+                f"DSP {est['dsp']}, BRAM {est['bram']}, LUT {est['lut']}, FF {est['ff']}"
             )
+    npu = report.get("npu")
+    if npu:
+        t, solver = npu["traffic"], npu["solver"]
+        print(
+            f"npu {npu['preset']} ({npu['capacity_bytes'] // 1024} KiB scratchpad), {npu['ops']} tile ops, "
+            f"{npu['spm_alloc']}: DMA {t['compulsory']} B compulsory + {t['noncompulsory']} B non-compulsory, "
+            f"{npu['predicted']['cycles']} cycles predicted (solver: {solver['status']}, gap {solver['gap']:.3g})"
+        )
     plan = report.get("memory", {})
     if "arena_bytes" in plan:
         print(
@@ -421,12 +461,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         feeds = _load_inputs(args.inputs) if args.inputs else random_inputs(sess.manifest["inputs"], args.seed)
         progress(f"run {args.targets or args.target}")
         outs = sess.run(feeds)
+        if getattr(args, "report_json", None):
+            write_report_json(args.report_json, out, sess)
         if args.profile and args.targets:
             progress(f"profile: {args.profile} runs, wall time per launch")
             print_partitions(sess, feeds, args.profile)
         elif args.profile:
             progress(f"profile: {args.profile} runs with per-kernel timers")
-            print_profile(sess.profile(feeds, args.profile))
+            calls = sess.profile(feeds, args.profile)
+            print_profile(calls)
+        if getattr(args, "report_html", None):
+            write_report_html(args.report_html, out, args, calls if args.profile and not args.targets else None)
     if args.save_outputs:
         np.savez(args.save_outputs, **dict(zip(sess.output_names, outs)))
     for name, value in zip(sess.output_names, outs):
@@ -440,6 +485,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
+
+
+def write_report_html(path: str, out: Path, args: argparse.Namespace, calls) -> None:
+    """`out`'s compile report as a page, with the profiled calls' measured times if any."""
+    from hetc.passes.fuse_report import render_compile_report
+
+    report_file = Path(out) / "report.json"
+    if args.target not in ("c", "cuda") or not report_file.exists():
+        raise HetcError(f"--report-html needs the C or CUDA target (got '{args.target}')")
+    page = render_compile_report(json.loads(report_file.read_text()), calls, title=Path(args.model).name, target=args.target)
+    Path(path).write_text(page)
+
+
+def write_report_json(path: str, out: Path, sess) -> None:
+    """The compile report of `out`; for the NPU target with what the simulator counted in the run."""
+    report_file = Path(out) / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    stats = sess.stats
+    if "npu" in report and stats is not None:
+        n = report["npu"]
+        report = {"npu": {
+            "preset": n["preset"], "capacity_bytes": n["capacity_bytes"], "spm_alloc": n["spm_alloc"],
+            "traffic": n["traffic"],
+            "simulated": {"dma_bytes": stats["dma_in_bytes"] + stats["dma_out_bytes"],
+                          "noncompulsory": stats["noncompulsory_bytes"], "cycles": stats["cycles"],
+                          "compulsory": stats["compulsory_bytes"], "moved_bytes": stats["moved_bytes"],
+                          "gathered_bytes": stats["gathered_bytes"]},
+            "solver": n["solver"],
+            "predicted": n["predicted"],
+            "ops": n["ops"], "tensors": n["tensors"], "tiled_ops": n["tiled_ops"],
+        }}  # fmt: skip
+    text = json.dumps(report, indent=2) + "\n"
+    if path == "-":
+        print(text, end="")
+    else:
+        Path(path).write_text(text)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -503,7 +584,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        rc = {"compile": cmd_compile, "run": cmd_run, "calibrate": cmd_calibrate, "place": cmd_place}[args.command](args)
+        from hetc.cli_agent import cmd_agent
+
+        handlers = {
+            "compile": cmd_compile, "run": cmd_run, "calibrate": cmd_calibrate, "place": cmd_place, "agent": cmd_agent,
+        }  # fmt: skip
+        rc = handlers[args.command](args)
         sys.stdout.flush()  # a closed pipe surfaces here, inside the handlers below, not at exit
         return rc
     except HetcError as err:

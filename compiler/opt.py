@@ -50,6 +50,13 @@ class HetcOptMain(xDSLOptMain):
 
         self.ctx.register_dialect("he", he_dialect)
 
+        def agent_dialect():
+            from hetc.dialects.agent import AGENT
+
+            return AGENT
+
+        self.ctx.register_dialect("agent", agent_dialect)
+
         def sched_dialect():
             from hetc.dialects.sched import SCHED
 

@@ -6,9 +6,11 @@ from xdsl.passes import ModulePass
 
 
 def all_passes() -> dict[str, type[ModulePass]]:
+    from hetc.passes.agent_decompose import AgentDecompose
     from hetc.passes.canonicalize import Canonicalize
     from hetc.passes.choose_layout import ChooseLayout
     from hetc.passes.fuse import Fuse
+    from hetc.passes.fuse_horizontal import FuseHorizontal
     from hetc.passes.convert_onnx_to_loops import ConvertOnnxToLoops
     from hetc.passes.dce import DeadCodeElimination
     from hetc.passes.decompose import Decompose
@@ -23,12 +25,16 @@ def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.partition import Partition
     from hetc.passes.plan_memory import PlanMemory
     from hetc.passes.verify_shapes import VerifyShapes
+    from hetc.passes.npu_lower import NpuLower
+    from hetc.passes.npu_tile import NpuTile
 
     passes = [
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
-        ChooseLayout, Fuse, ConvertOnnxToLoops, PlanMemory,
+        ChooseLayout, FuseHorizontal, Fuse, ConvertOnnxToLoops, PlanMemory,
         HeNttToMatmul, HeBat, HeBarrett,
         HeChoosePacking, HeMatvecBsgs, HeEinsumPack,
         HetcPlace, Partition,
+        NpuTile, NpuLower,
+        AgentDecompose,
     ]
     return {p.name: p for p in passes}
