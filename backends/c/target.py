@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import Float32Type, ModuleOp
 
-from hetc.backends.cfamily.host import BufferCopy, interleave, plan_host
+from hetc.backends.cfamily.host import BufferCopy, interleave, plan_host, weights_reader_c
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter
 from hetc.backends.cfamily.vecmath import HELPERS as VECMATH
@@ -164,31 +164,19 @@ const char* hetc_model_error(void) {{ return hetc_error; }}
 
 {kernel_text}
 
+{weights_reader_c()}
+
 hetc_model* hetc_model_init(const char* weights_path) {{
   hetc_model* m = (hetc_model*)calloc(1, sizeof(hetc_model));
-  FILE* f = NULL;
   if (!m) goto fail;
   m->weights_block = malloc((size_t)HETC_WEIGHTS_BYTES + 64);
   m->arena_block = malloc((size_t)HETC_ARENA_BYTES + 64);
   if (!m->weights_block || !m->arena_block) {{ snprintf(hetc_error, sizeof hetc_error, "out of memory"); goto fail; }}
   m->weights = hetc_align64(m->weights_block);
   m->arena = hetc_align64(m->arena_block);
-  f = fopen(weights_path, "rb");
-  if (!f) {{ snprintf(hetc_error, sizeof hetc_error, "cannot open weights file %s", weights_path); goto fail; }}
-  char magic[8];
-  uint64_t size = 0;
-  if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "HETCWTS1", 8) != 0 || fread(&size, 8, 1, f) != 1 || size != HETC_WEIGHTS_BYTES) {{
-    snprintf(hetc_error, sizeof hetc_error, "%s is not the weights file of this model", weights_path);
-    goto fail;
-  }}
-  if (size && fread(m->weights, 1, size, f) != size) {{
-    snprintf(hetc_error, sizeof hetc_error, "%s is truncated", weights_path);
-    goto fail;
-  }}
-  fclose(f);
+  if (hetc_read_weights(weights_path, m->weights, HETC_WEIGHTS_BYTES)) goto fail;
   return m;
 fail:
-  if (f) fclose(f);
   hetc_model_free(m);
   return NULL;
 }}

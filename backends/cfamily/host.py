@@ -182,3 +182,21 @@ def interleave(program: HostProgram, format_step) -> list[str]:
         body.extend(format_step(index, step))
     body.extend(program.declarations[done:])
     return body
+
+
+def weights_reader_c(static: str = "static") -> str:
+    """C of `hetc_read_weights(path, dst, bytes)`, which every generated library (C, CUDA,
+    NPU) uses at init: checks the weights file's magic and size, reads its blob into host
+    memory `dst`, and on failure sets `hetc_error` (declared before it) and returns 1."""
+    return f"""{static} int hetc_read_weights(const char* path, void* dst, uint64_t bytes) {{
+  FILE* f = fopen(path, "rb");
+  if (!f) {{ snprintf(hetc_error, sizeof hetc_error, "cannot open weights file %s", path); return 1; }}
+  char magic[8];
+  uint64_t size = 0;
+  const int ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, "HETCWTS1", 8) == 0 && fread(&size, 8, 1, f) == 1 && size == bytes;
+  const int short_read = ok && size && fread(dst, 1, size, f) != size;
+  fclose(f);
+  if (!ok) {{ snprintf(hetc_error, sizeof hetc_error, "%s is not the weights file of this model", path); return 1; }}
+  if (short_read) {{ snprintf(hetc_error, sizeof hetc_error, "%s is truncated", path); return 1; }}
+  return 0;
+}}"""

@@ -15,7 +15,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from hetc.backends.c.target import WEIGHTS_MAGIC
-from hetc.backends.cfamily.host import BufferCopy, KernelCall, interleave, nbytes, plan_host
+from hetc.backends.cfamily.host import BufferCopy, KernelCall, interleave, nbytes, plan_host, weights_reader_c
 from hetc.backends.cuda.printer import GEMM_PRECISIONS, CudaPrinter, Launch, device_prelude
 from hetc.diagnostics import HetcError
 
@@ -179,6 +179,8 @@ extern "C" void hetc_model_free(hetc_model* m) {{
   free(m);
 }}
 
+{weights_reader_c()}
+
 static int hetc_init(hetc_model* m, const char* weights_path) {{
   int devices = 0;
   const cudaError_t e = cudaGetDeviceCount(&devices);
@@ -190,19 +192,10 @@ static int hetc_init(hetc_model* m, const char* weights_path) {{
   HETC_CHECK(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking));
   const char* g = getenv("HETC_CUDA_GRAPH");
   m->use_graph = !(g && g[0] == '0');
-  FILE* f = fopen(weights_path, "rb");
-  if (!f) {{ snprintf(hetc_error, sizeof hetc_error, "cannot open weights file %s", weights_path); return 1; }}
-  char magic[8];
-  uint64_t size = 0;
-  if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "HETCWTS1", 8) != 0 || fread(&size, 8, 1, f) != 1 || size != HETC_WEIGHTS_BYTES) {{
-    fclose(f);
-    snprintf(hetc_error, sizeof hetc_error, "%s is not the weights file of this model", weights_path);
-    return 1;
-  }}
+  const uint64_t size = HETC_WEIGHTS_BYTES;
   void* host = malloc(size ? size : 1);
-  const int short_read = host && size && fread(host, 1, size, f) != size;
-  fclose(f);
-  if (!host || short_read) {{ free(host); snprintf(hetc_error, sizeof hetc_error, "%s is truncated", weights_path); return 1; }}
+  if (!host) {{ snprintf(hetc_error, sizeof hetc_error, "out of memory"); return 1; }}
+  if (hetc_read_weights(weights_path, host, size)) {{ free(host); return 1; }}
   const cudaError_t w = cudaMalloc((void**)&m->weights, size ? size : 1);
   if (w == cudaSuccess && size) cudaMemcpy(m->weights, host, size, cudaMemcpyHostToDevice);  /* once, at init */
   free(host);

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetc.backends.c.target import WEIGHTS_MAGIC, C99Printer
-from hetc.backends.cfamily.host import elem_bytes, nbytes
+from hetc.backends.cfamily.host import elem_bytes, nbytes, weights_reader_c
 from hetc.backends.npu.config import NpuConfig
 from hetc.diagnostics import HetcError
 from hetc.dialects import npu
@@ -220,28 +220,19 @@ const char* hetc_model_error(void) {{ return hetc_error; }}
 
 {kernel_text}
 
+{weights_reader_c()}
+
 hetc_model* hetc_model_init(const char* weights_path) {{
   hetc_model* m = (hetc_model*)calloc(1, sizeof(hetc_model));
-  FILE* f = NULL;
   if (!m) return NULL;
   m->weights_block = malloc((size_t)HETC_WEIGHTS_BYTES + 64);
   m->dram_block = malloc((size_t)HETC_DRAM_BYTES + 64);
   if (!m->weights_block || !m->dram_block) {{ snprintf(hetc_error, sizeof hetc_error, "out of memory"); goto fail; }}
   m->weights = hetc_align64(m->weights_block);
   m->dram = hetc_align64(m->dram_block);
-  f = fopen(weights_path, "rb");
-  if (!f) {{ snprintf(hetc_error, sizeof hetc_error, "cannot open weights file %s", weights_path); goto fail; }}
-  char magic[8];
-  uint64_t size = 0;
-  if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "HETCWTS1", 8) != 0 || fread(&size, 8, 1, f) != 1 || size != HETC_WEIGHTS_BYTES) {{
-    snprintf(hetc_error, sizeof hetc_error, "%s is not the weights file of this model", weights_path);
-    goto fail;
-  }}
-  if (size && fread(m->weights, 1, size, f) != size) {{ snprintf(hetc_error, sizeof hetc_error, "%s is truncated", weights_path); goto fail; }}
-  fclose(f);
+  if (hetc_read_weights(weights_path, m->weights, HETC_WEIGHTS_BYTES)) goto fail;
   return m;
 fail:
-  if (f) fclose(f);
   hetc_model_free(m);
   return NULL;
 }}
