@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import Float32Type, ModuleOp
 
-from hetc.backends.cfamily.host import BufferCopy, interleave, plan_host, weights_reader_c
+from hetc.backends.cfamily.host import BufferCopy, interleave, plan_host, host_model_init_c
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter
 from hetc.backends.cfamily.vecmath import HELPERS as VECMATH
@@ -164,29 +164,7 @@ const char* hetc_model_error(void) {{ return hetc_error; }}
 
 {kernel_text}
 
-{weights_reader_c()}
-
-hetc_model* hetc_model_init(const char* weights_path) {{
-  hetc_model* m = (hetc_model*)calloc(1, sizeof(hetc_model));
-  if (!m) goto fail;
-  m->weights_block = malloc((size_t)HETC_WEIGHTS_BYTES + 64);
-  m->arena_block = malloc((size_t)HETC_ARENA_BYTES + 64);
-  if (!m->weights_block || !m->arena_block) {{ snprintf(hetc_error, sizeof hetc_error, "out of memory"); goto fail; }}
-  m->weights = hetc_align64(m->weights_block);
-  m->arena = hetc_align64(m->arena_block);
-  if (hetc_read_weights(weights_path, m->weights, HETC_WEIGHTS_BYTES)) goto fail;
-  return m;
-fail:
-  hetc_model_free(m);
-  return NULL;
-}}
-
-void hetc_model_free(hetc_model* m) {{
-  if (!m) return;
-  free(m->weights_block);
-  free(m->arena_block);
-  free(m);
-}}
+{host_model_init_c("arena", "HETC_ARENA_BYTES")}
 
 int hetc_model_run({', '.join(['hetc_model* m', *params])}) {{
   if (!m) return 1;

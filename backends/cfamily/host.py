@@ -99,20 +99,7 @@ def plan_host(module: ModuleOp, printer) -> HostProgram:
         blob[off : off + len(data)] = data
         goffset[g.sym_name.data] = off
     arena, arena_bytes = arena_plan(main)
-    # Kernels of identical code (the same GEMM for every batch or head, say) are printed
-    # once; calls go to the first of each. The comment line (its ONNX nodes) is not code.
-    same_as: dict[str, str] = {}
-    by_body: dict[str, str] = {}
-    kernel_texts = []
-    for k in kernels:
-        name = k.sym_name.data
-        text = printer.print_kernel(k)
-        key = text.split("\n", 1)[1].replace(name, "KERNEL")
-        if key in by_body:
-            same_as[name] = by_body[key]
-            continue
-        by_body[key] = name
-        kernel_texts.append(text)
+    kernel_texts, same_as = print_kernels_once(printer, kernels)
     in_names = [a.data for a in main.attributes["hetc.input_names"].data]
     out_names = [a.data for a in main.attributes["hetc.output_names"].data]
     n_in = len(in_names)
@@ -200,3 +187,52 @@ def weights_reader_c(static: str = "static") -> str:
   if (short_read) {{ snprintf(hetc_error, sizeof hetc_error, "%s is truncated", path); return 1; }}
   return 0;
 }}"""
+
+
+def host_model_init_c(block: str, size_macro: str) -> str:
+    """C of `hetc_model_init` / `hetc_model_free` for a host-memory model (C and NPU targets):
+    two 64-byte aligned blocks, `weights` (read by `hetc_read_weights`) and `block` of
+    `size_macro` bytes (the C arena, the NPU's DRAM homes), each kept with its `_block`
+    allocation for free()."""
+    return f"""{weights_reader_c()}
+
+hetc_model* hetc_model_init(const char* weights_path) {{
+  hetc_model* m = (hetc_model*)calloc(1, sizeof(hetc_model));
+  if (!m) return NULL;
+  m->weights_block = malloc((size_t)HETC_WEIGHTS_BYTES + 64);
+  m->{block}_block = malloc((size_t){size_macro} + 64);
+  if (!m->weights_block || !m->{block}_block) {{ snprintf(hetc_error, sizeof hetc_error, "out of memory"); goto fail; }}
+  m->weights = hetc_align64(m->weights_block);
+  m->{block} = hetc_align64(m->{block}_block);
+  if (hetc_read_weights(weights_path, m->weights, HETC_WEIGHTS_BYTES)) goto fail;
+  return m;
+fail:
+  hetc_model_free(m);
+  return NULL;
+}}
+
+void hetc_model_free(hetc_model* m) {{
+  if (!m) return;
+  free(m->weights_block);
+  free(m->{block}_block);
+  free(m);
+}}"""
+
+
+def print_kernels_once(printer, kernels: list[func.FuncOp]) -> tuple[list[str], dict[str, str]]:
+    """Kernels of identical code (the same GEMM for every batch, head or tile, say) are
+    printed once; calls go to the first of each. The comment line (its ONNX nodes) is not
+    code. Returns (the printed kernels, kernel name -> the name it is the same as)."""
+    same_as: dict[str, str] = {}
+    by_body: dict[str, str] = {}
+    texts = []
+    for k in kernels:
+        name = k.sym_name.data
+        text = printer.print_kernel(k)
+        key = text.split("\n", 1)[1].replace(name, "KERNEL")
+        if key in by_body:
+            same_as[name] = by_body[key]
+            continue
+        by_body[key] = name
+        texts.append(text)
+    return texts, same_as

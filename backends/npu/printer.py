@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetc.backends.c.target import WEIGHTS_MAGIC, C99Printer
-from hetc.backends.cfamily.host import elem_bytes, nbytes, weights_reader_c
+from hetc.backends.cfamily.host import elem_bytes, host_model_init_c, nbytes, print_kernels_once
 from hetc.backends.npu.config import NpuConfig
 from hetc.diagnostics import HetcError
 from hetc.dialects import npu
@@ -35,17 +35,7 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
     p = NpuPrinter()
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     kernels = [op for op in module.ops if isinstance(op, func.FuncOp) and op is not main]
-    # identical kernels (one per tile, often) print once
-    same_as, by_body, texts = {}, {}, []
-    for k in kernels:
-        name = k.sym_name.data
-        text = p.print_kernel(k)
-        key = text.split("\n", 1)[1].replace(name, "KERNEL")
-        if key in by_body:
-            same_as[name] = by_body[key]
-            continue
-        by_body[key] = name
-        texts.append(text)
+    texts, same_as = print_kernels_once(p, kernels)  # one per tile, often
     placed, wbytes = p.host_layout(module)
     blob = bytearray(wbytes)
     goff = {}
@@ -220,29 +210,7 @@ const char* hetc_model_error(void) {{ return hetc_error; }}
 
 {kernel_text}
 
-{weights_reader_c()}
-
-hetc_model* hetc_model_init(const char* weights_path) {{
-  hetc_model* m = (hetc_model*)calloc(1, sizeof(hetc_model));
-  if (!m) return NULL;
-  m->weights_block = malloc((size_t)HETC_WEIGHTS_BYTES + 64);
-  m->dram_block = malloc((size_t)HETC_DRAM_BYTES + 64);
-  if (!m->weights_block || !m->dram_block) {{ snprintf(hetc_error, sizeof hetc_error, "out of memory"); goto fail; }}
-  m->weights = hetc_align64(m->weights_block);
-  m->dram = hetc_align64(m->dram_block);
-  if (hetc_read_weights(weights_path, m->weights, HETC_WEIGHTS_BYTES)) goto fail;
-  return m;
-fail:
-  hetc_model_free(m);
-  return NULL;
-}}
-
-void hetc_model_free(hetc_model* m) {{
-  if (!m) return;
-  free(m->weights_block);
-  free(m->dram_block);
-  free(m);
-}}
+{host_model_init_c("dram", "HETC_DRAM_BYTES")}
 
 int hetc_model_run({', '.join(['hetc_model* m', *params])}) {{
   if (!m || npu_begin(&hetc_npu_config)) return 1;
