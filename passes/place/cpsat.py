@@ -33,6 +33,15 @@ a fixed seed (with 2 workers CP-SAT is not bit-for-bit deterministic at its time
 the best schedule found is re-timed exactly (in the input's own units) from its placement
 and per-device order. Graphs above `max_tasks` tasks are scheduled window by window (see
 `_windowed`).
+
+From LNS_MIN_TASKS tasks on (makespan objective, no memory capacities; `_solve_lns`) the
+time is shared: the large-neighbourhood search of lns.py first, from the warm start (20%
+of the time up to LP_MAX_TASKS tasks, 85% above), then the full model for the rest, hinted
+with the LNS answer and asked for a makespan strictly below it: the tighter upper bound
+prunes devices (bounds.device_bounds) and domains, and "infeasible" proves the LNS answer
+optimal. One long run of the full model proves more than two short ones, so the LNS goes
+first (TUNING["lns_first"] > 0 puts a run of the full model before it instead; measured
+worse: fewer proofs at 50 tasks, equal at 100).
 """
 
 from __future__ import annotations
@@ -55,9 +64,17 @@ from hetc.passes.place.taskgraph import EPS, Placement, Schedule, TaskGraph, tim
 #   cumulative: a redundant cumulative over all tasks (no gain measured);
 #   load / devbounds / devlinear: the per-device load and head/tail constraints;
 #   portfolio: the list-scheduling warm starts beyond HEFT, greedy and single device;
-#   params: extra CP-SAT parameters (e.g. {"linearization_level": 0}).
+#   params: extra CP-SAT parameters (e.g. {"linearization_level": 0});
+#   lns: the large-neighbourhood search (lns.py) from LNS_MIN_TASKS tasks on; lns_first /
+#      lns_share: the shares of the time of a first full-model run (0: none) and of the LNS
+#      up to LP_MAX_TASKS tasks (the rest: the full model, asked to beat the LNS answer);
+#      lns_first_large / lns_share_large: the same above LP_MAX_TASKS tasks; lns_workers:
+#      CP-SAT threads per LNS step (1 and 2 measured equal on the shared machine; 1 keeps
+#      the steps repeatable).
 TUNING: dict = {"z": False, "cumulative": False, "load": True, "devbounds": True, "devlinear": True,
-                "portfolio": True, "params": {}}  # fmt: skip
+                "portfolio": True, "params": {}, "lns": True, "lns_first": 0.0, "lns_share": 0.2,
+                "lns_first_large": 0.0, "lns_share_large": 0.85, "lns_workers": 1}  # fmt: skip
+LNS_MIN_TASKS = 30  # from this many tasks on, the full model shares its time with lns.py
 LP_MAX_TASKS = 60  # above this, CP-SAT runs without its LP relaxation (faster search, same proofs)
 
 MAX_TASKS = 400  # above this many tasks, schedule in topological windows
@@ -486,6 +503,8 @@ def cpsat_schedule(
     remaining = time_limit - (time.perf_counter() - t0)
     if len(graph.cost) > max_tasks and objective == "makespan":
         res = _windowed(gi, hint, remaining, seed, workers, say, notes)
+    elif objective == "makespan" and not gi.uses_memory and TUNING.get("lns", True) and len(gi.cost) >= LNS_MIN_TASKS:
+        res = _solve_lns(gi, hint, upper, remaining, seed, workers, progress, notes)
     else:
         res = _solve(
             gi, hint=hint, upper=upper, time_limit=remaining, seed=seed, workers=workers,
@@ -566,6 +585,77 @@ def cpsat_schedule(
         best.tasks, "ilp", status, optimal=optimal, gap=gap, lower_bound=bound, objective=objective,
         cost=total_cost(graph, best.tasks), solve_time=time.perf_counter() - t0, notes=notes,
     )  # fmt: skip
+
+
+def _solve_lns(
+    gi: TaskGraph,
+    hint: dict[str, Placement] | None,
+    upper: int,
+    time_limit: float,
+    seed: int,
+    workers: int,
+    progress: Progress | None,
+    notes: list[str],
+) -> _Result:
+    """Makespan without memory capacities, at LNS_MIN_TASKS tasks or more (see the module
+    docstring): optionally the full model (share TUNING["lns_first"]), then the
+    large-neighbourhood search (lns.py) from the best schedule so far, then the full model
+    asked to beat the LNS answer for the rest of the time (its proof or bound)."""
+    from hetc.passes.place.lns import lns
+
+    t0 = time.perf_counter()
+    left = lambda: time_limit - (time.perf_counter() - t0)  # noqa: E731
+    share_a, share_b = TUNING.get("lns_first", 0.0), TUNING.get("lns_share", 0.2)
+    if len(gi.cost) > LP_MAX_TASKS:
+        share_a, share_b = TUNING.get("lns_first_large", 0.0), TUNING.get("lns_share_large", 0.85)
+    if time_limit < 1.0 or hint is None:  # no room for the LNS (or nothing to start it from)
+        share_a = 1.0
+    if share_a <= 0:  # straight to the LNS, from the warm start
+        first = _Result(hint, "FEASIBLE", 0.0, float(upper), 0.0, [])
+    else:
+        first = _solve(
+            gi, hint=hint, upper=upper, time_limit=share_a * time_limit, seed=seed, workers=workers,
+            objective="makespan", sla=None, cost_coef=None, progress=progress,
+        )  # fmt: skip
+    if first.status in ("OPTIMAL", "INFEASIBLE") or left() < 0.2:
+        return first
+    inc = first.tasks if first.tasks is not None else hint
+    if inc is None:
+        return first
+    inc_mk = max(p.end for p in inc.values())
+    budget = share_b * time_limit if share_a + share_b < 1.0 else left()
+    lb = int(math.ceil(max(first.bound, lower_bound(gi)) - 1e-9)) if math.isfinite(first.bound) else 0
+    best, trace, stats = lns(
+        gi, inc, time_limit=min(budget, left()), seed=seed, workers=TUNING.get("lns_workers", 1) or workers,
+        stop_at=lb, progress=progress,
+    )  # fmt: skip
+    mk = max(p.end for p in best.values())
+    notes.append(
+        f"large-neighbourhood search: {stats['steps']} steps, {stats['improved']} improving, makespan "
+        f"{inc_mk:g} -> {mk:g}"
+    )
+    bound, status, tasks = first.bound, "FEASIBLE", best
+    if mk <= lb:
+        status = "OPTIMAL"
+    elif left() >= 0.2:
+        # the full model again, asked for something strictly better than the LNS answer:
+        # the tighter upper bound prunes devices (bounds.device_bounds) and domains, and
+        # "infeasible" is then a proof that the LNS answer is optimal
+        last = _solve(
+            gi, hint=canonical(gi, best, device_groups(gi)), upper=int(mk) - 1, time_limit=left(), seed=seed,
+            workers=workers, objective="makespan", sla=None, cost_coef=None, progress=progress,
+        )  # fmt: skip
+        if last.status == "INFEASIBLE":
+            status, bound = "OPTIMAL", float(mk)
+        else:
+            # its bound holds for schedules shorter than mk; the LNS answer covers the rest
+            bound = max(bound, min(last.bound, float(mk)))
+            if last.tasks is not None and last.value is not None and last.value < mk:
+                tasks, mk = last.tasks, last.value
+            if last.status == "OPTIMAL" or bound >= mk:
+                status = "OPTIMAL"
+    trace = first.trace + [(first.wall + w, v) for w, v in trace]
+    return _Result(tasks, status, bound, mk, time.perf_counter() - t0, trace)
 
 
 def _all_int(graph: TaskGraph) -> bool:
