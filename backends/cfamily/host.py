@@ -91,13 +91,7 @@ def plan_host(module: ModuleOp, printer) -> HostProgram:
     """Print the kernels with `printer` and walk @main into declarations and steps."""
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     kernels = [op for op in module.ops if isinstance(op, func.FuncOp) and op is not main]
-    placed, wbytes = printer.host_layout(module)
-    blob = bytearray(wbytes)
-    goffset = {}
-    for g, off in placed:
-        data = g.initial_value.data.data
-        blob[off : off + len(data)] = data
-        goffset[g.sym_name.data] = off
+    blob, goffset = weights_blob(module, printer)
     arena, arena_bytes = arena_plan(main)
     kernel_texts, same_as = print_kernels_once(printer, kernels)
     in_names = [a.data for a in main.attributes["hetc.input_names"].data]
@@ -236,3 +230,15 @@ def print_kernels_once(printer, kernels: list[func.FuncOp]) -> tuple[list[str], 
         by_body[key] = name
         texts.append(text)
     return texts, same_as
+
+
+def weights_blob(module: ModuleOp, printer) -> tuple[bytearray, dict[str, int]]:
+    """The weights file's blob laid out by `printer.host_layout` and each global's offset in it."""
+    placed, wbytes = printer.host_layout(module)
+    blob = bytearray(wbytes)
+    offsets = {}
+    for g, off in placed:
+        data = g.initial_value.data.data
+        blob[off : off + len(data)] = data
+        offsets[g.sym_name.data] = off
+    return blob, offsets

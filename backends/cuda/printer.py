@@ -191,14 +191,13 @@ class CudaPrinter(CFamilyPrinter):
             # few rows (batch-1 dense layers) or too few tiles to fill the GPU (late CNN
             # layers: few pixels, long K): a warp per output splits K over its lanes
             if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and k >= WARP_MIN_TRIP:
-                gemm = None
+                parts, gemm = gemm, None
                 # lanes along K read B[k, j] N apart (a column of a row-major B): once there
                 # are enough outputs to fill the GPU with threads, or N is wide, a thread per
                 # output (neighbours read neighbouring columns, coalesced) is the better choice;
                 # not for a narrow N (a few pixels), where neighbouring threads change rows
                 self.split_gemm_k = n < 32 or n < 2048 and m * n * nbatch < THREAD_PER_OUTPUT_MIN
-                parts = self._gemm_parts(fn)
-                if self.split_gemm_k and n >= 32 and k >= WARP_MIN_TRIP and parts is not None \
+                if self.split_gemm_k and n >= 32 and k >= WARP_MIN_TRIP \
                         and list(parts[5].indices)[-1] is parts[2].body.block.args[0]:
                     # a row-major B (not an implicit-GEMM convolution, whose im2col reads
                     # along K stay close anyway) with enough columns: lanes along N

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from hetc.backends.c.target import WEIGHTS_MAGIC, C99Printer
-from hetc.backends.cfamily.host import elem_bytes, host_model_init_c, nbytes, print_kernels_once
+from hetc.backends.cfamily.host import elem_bytes, host_model_init_c, nbytes, print_kernels_once, weights_blob
 from hetc.backends.npu.config import NpuConfig
 from hetc.diagnostics import HetcError
 from hetc.dialects import npu
@@ -36,13 +36,8 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     kernels = [op for op in module.ops if isinstance(op, func.FuncOp) and op is not main]
     texts, same_as = print_kernels_once(p, kernels)  # one per tile, often
-    placed, wbytes = p.host_layout(module)
-    blob = bytearray(wbytes)
-    goff = {}
-    for g, off in placed:
-        data = g.initial_value.data.data
-        blob[off : off + len(data)] = data
-        goff[g.sym_name.data] = off
+    blob, goff = weights_blob(module, p)
+    wbytes = len(blob)
     in_names = [a.data for a in main.attributes["hetc.input_names"].data]
     out_names = [a.data for a in main.attributes["hetc.output_names"].data]
     n_in = len(in_names)
