@@ -10,8 +10,9 @@
 Every call builds `he` IR (he.ntt, he.intt, he.modmul, he.modmatmul), runs the lowering
 pipeline (hetc-he-ntt-to-matmul, hetc-he-bat, hetc-he-barrett: 3-step matmul NTT, byte
 matmuls with wide accumulation, Barrett from multiply/add/shift) and executes the
-lowered form with the NumPy backend or as gcc-built C; target="cuda" (ntt, intt, polymul)
-runs the same 3-step matrices and byte planes on a GPU (backends/cuda_he). Results are exact. Compiled
+lowered form with the NumPy backend or as gcc-built C; target="cuda" runs the CUDA kernel
+library of backends/cuda_he (NTTs as the 3-step form applied recursively down to radix-16/32
+byte matmuls on int8 tensor cores; modmatmul as the BAT kernel). Results are exact. Compiled
 programs are cached per (operation, shapes, moduli, roots, target) in the process.
 
 `q` is one modulus (2 <= q < 2^32) or a list of RNS moduli; with L moduli the arrays
@@ -347,9 +348,10 @@ def _ntt_setup(x, q, root, name: str):
 
 
 def _cuda_ntt(arr: np.ndarray, moduli, roots, inverse: bool) -> np.ndarray:
-    """target="cuda": the same 3-step matrices and BAT byte planes as the lowering, run by
-    the CUDA kernel library (backends/cuda_he: int8 tensor-core byte matmuls with the
-    shift-sum, Barrett and twist in the epilogue), one launch pair per RNS limb."""
+    """target="cuda": the CUDA kernel library (backends/cuda_he): the 3-step form applied
+    recursively (radix-16/32 passes, each a BAT byte matmul on int8 tensor cores with the
+    shift-sum, reduction and twiddles in the epilogue; two passes per launch where they
+    fuse), one transform per RNS limb."""
     from hetc.backends.cuda_he import host
 
     if len(moduli) == 1:
@@ -392,8 +394,6 @@ def modmatmul(W, X, q, *, target: str = "numpy") -> np.ndarray:
     """(W @ X) mod q, exact, through BAT byte matmuls. W: [M, K] (or [L, M, K] with L RNS
     moduli), X: [K, N] or a vector [K] (then the result is a vector [M])."""
     moduli = _moduli(q)
-    if _check_target(target) == "cuda":
-        raise HetcError("target 'cuda' runs hetc.he.ntt, intt and polymul so far; use target='c' or 'numpy' for modmatmul")
     w = _residues("W", W, moduli)
     x = _residues("X", X, moduli)
     vector = x.ndim == w.ndim - 1
@@ -406,7 +406,15 @@ def modmatmul(W, X, q, *, target: str = "numpy") -> np.ndarray:
         )
     if w.shape[-1] != x.shape[-2] or w.shape[:-2] != x.shape[:-2]:
         raise HetcError(f"W @ X: shapes {list(w.shape)} and {list(np.shape(X))} do not match")
-    out = compile_modmatmul(w, x.shape, moduli, _check_target(target)).run(x)[0]
+    if _check_target(target) == "cuda":  # the BAT kernel of backends/cuda_he, one call per RNS limb
+        from hetc.backends.cuda_he import host
+
+        if len(moduli) == 1:
+            out = host.modmatmul(w, x, moduli[0])
+        else:
+            out = np.stack([host.modmatmul(w[i], x[i], qi) for i, qi in enumerate(moduli)])
+    else:
+        out = compile_modmatmul(w, x.shape, moduli, _check_target(target)).run(x)[0]
     return _restore(out[..., 0] if vector else out, X)
 
 

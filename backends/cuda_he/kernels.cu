@@ -318,6 +318,170 @@ he_bat_mma(const uint32_t* __restrict__ D, const uint8_t* __restrict__ W, const 
 }
 
 // ---------------------------------------------------------------------------------------
+// The multi-pass NTT on int8 tensor cores (variant 3): the 3-step form applied recursively,
+// N = R_0 R_1 ... R_{L-1} with radices R of 16 or 32, one launch per pass, in place.
+// Pass p (block size S = N / (R_0..R_{p-1}), stride s = S / R) splits every block into
+// groups of R elements at stride s (group g: block b = g / s, offset m = g % s, element i
+// at b S + m + i s) and replaces each group v by  tw(m, j) * sum_i F_p[j][i] v[i]  at the
+// same positions: a decimation-in-frequency step whose radix-R DFT rows are stored in
+// bit-reversed order, so that after the last pass the output is in SEAL's bit-reversed
+// order.  The sum is a BAT byte matmul: v's 4 byte planes (K = 4R bytes) times the
+// constant Wcat [4R columns = 4 output planes x R][4R], one m16n8k32 IMMA tile row per
+// 16 groups.  The epilogue never leaves 32 bits: with the plane sums P_0..P_3 (< 2^23),
+// lo = P_0 + 2^8 P_1 and hi = P_2 + 2^8 P_3 fit u32, and
+//   out = lo tw + hi (2^16 tw)  mod q
+// is two Shoup products against a table entry {tw, tw', 2^16 tw mod q, its tw'} (tw = 1
+// when the pass has no twiddle), which does the shift-sum, the reduction and the twiddle
+// at once.  The tables (mp_tables() in host.py) are per pass and indexed
+//   mode 1: tab[m]           (the negacyclic twist psi^(+-m), pass 0)
+//   mode 2: tab[slot s + m]  (the DIF twiddle omega_S^(+-m brev(slot)), contiguous in m)
+// "pro" tables (u32 pairs) multiply the inputs before the matmul, "epi" tables (u32
+// quadruples) the outputs.  Work per element: sum_p 16 R byte MACs (1024 for N = 2^16)
+// against 16 (C + R) = 8192 for the two-launch 3-step form above; traffic 8 bytes per
+// element per pass.
+#define MP_THREADS 128
+#define MP_TILE 2048  // elements per block (8 KB of u32)
+#ifndef MP_MINB
+#define MP_MINB 1  // min blocks per SM of the fused kernel (register cap); tuned on an H100
+#endif
+
+__device__ __forceinline__ uint32_t shoup_lazy(uint32_t x, uint32_t w, uint32_t wp, uint32_t q) {
+  return x * w - __umulhi(x, wp) * q;  // x w mod q in [0, 2q), any x < 2^32, q < 2^31
+}
+
+__device__ __forceinline__ uint32_t pack_plane(const uint32_t* v, int plane) {
+  // byte `plane` of v[0..3] as one word (v[0]'s in the low byte)
+  const uint32_t sel = 0x0040 + plane * 0x0011;  // prmt selectors: a.byte(plane), b.byte(plane)
+  return __byte_perm(__byte_perm(v[0], v[1], sel), __byte_perm(v[2], v[3], sel), 0x5410);
+}
+
+template <int R>
+__global__ void __launch_bounds__(MP_THREADS)
+he_ntt_pass(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn, int logs,
+            const uint8_t* __restrict__ wcat, const uint2* __restrict__ pro_tab, int pro_mode,
+            const uint4* __restrict__ epi_tab, int epi_mode, uint4 one, uint32_t q) {
+  // one: the epilogue's entry when the pass has no twiddle ({1, 2^16 mod q} and their Shoup words)
+  constexpr int G = MP_TILE / R;       // groups per tile
+  constexpr int K = 4 * R;             // bytes per group row (4 planes x R) = output columns
+  constexpr int LD = K + 16;           // padded row (no bank conflicts on fragment loads)
+  constexpr int MT = G / 4 / 16;       // m16 tiles per warp (4 warps)
+  constexpr int NT = K / 8;            // n8 tiles
+  constexpr int KS = K / 32;           // k32 steps
+  constexpr int LOGR = R == 16 ? 4 : 5;
+  constexpr int Q4 = R / 4;            // quads of slots per group
+  constexpr int GP = G + 4;            // staging pitch per slot when s >= G
+  static_assert(G * LD >= GP * R * 4, "the staging area must fit in sA");
+  __shared__ __align__(16) uint8_t sA[G * LD];   // byte planes of the tile, then the staged output
+  __shared__ __align__(16) uint8_t sB[K * LD];   // Wcat, column-major (column n: its K bytes)
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int gid = lane >> 2, tig = lane & 3;
+  const int n = 1 << logn, s = 1 << logs, logS = logs + LOGR;
+  const bool wide = s >= G;  // the tile is R runs of G consecutive groups (else G / s whole blocks)
+  const int g0 = blockIdx.x * G;  // first group of the tile
+  const int base = wide ? ((g0 >> logs) << logS) + (g0 & (s - 1)) : (g0 >> logs) << logS;
+  const uint32_t* xp = x + (int64_t)blockIdx.y * n + base;
+  uint32_t* yp = y + (int64_t)blockIdx.y * n + base;
+  uint32_t* stage = reinterpret_cast<uint32_t*>(sA);
+
+  for (int e = tid * 16; e < K * K; e += MP_THREADS * 16) {
+    const int col = e / K, k = e % K;
+    *reinterpret_cast<uint4*>(&sB[col * LD + k]) = __ldg(reinterpret_cast<const uint4*>(wcat + e));
+  }
+  // load: each thread takes quads (group gl, slots 4 i4 .. 4 i4 + 3)
+#pragma unroll
+  for (int it = 0; it < MP_TILE / 4 / MP_THREADS; it++) {
+    const int t = it * MP_THREADS + tid;
+    const int gl = s == 1 ? t / Q4 : t % G, i4 = s == 1 ? t % Q4 : t / G;
+    const int at = wide ? gl : ((gl >> logs) << logS) + (gl & (s - 1));  // tile offset of slot 0
+    const int m = (g0 + gl) & (s - 1);
+    uint32_t v[4];
+    if (s == 1) {
+      const uint4 w = *reinterpret_cast<const uint4*>(xp + at + 4 * i4);
+      v[0] = w.x, v[1] = w.y, v[2] = w.z, v[3] = w.w;
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; k++) v[k] = xp[at + (4 * i4 + k) * s];
+    }
+    if (pro_mode) {
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const uint2 w = __ldg(pro_tab + (pro_mode == 1 ? m : (4 * i4 + k) * s + m));
+        const uint32_t r = shoup_lazy(v[k], w.x, w.y, q);
+        v[k] = r >= q ? r - q : r;
+      }
+    }
+#pragma unroll
+    for (int jp = 0; jp < 4; jp++) *reinterpret_cast<uint32_t*>(sA + gl * LD + jp * R + 4 * i4) = pack_plane(v, jp);
+  }
+  __syncthreads();
+
+  int acc[MT][NT][4];
+#pragma unroll
+  for (int a = 0; a < MT; a++)
+#pragma unroll
+    for (int b = 0; b < NT; b++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) acc[a][b][c] = 0;
+#pragma unroll
+  for (int ks = 0; ks < KS; ks++) {
+    uint32_t fa[MT][4];
+#pragma unroll
+    for (int a = 0; a < MT; a++) {
+      const uint8_t* r0 = sA + (warp * MT * 16 + a * 16 + gid) * LD + ks * 32 + tig * 4;
+      fa[a][0] = *reinterpret_cast<const uint32_t*>(r0);
+      fa[a][1] = *reinterpret_cast<const uint32_t*>(r0 + 8 * LD);
+      fa[a][2] = *reinterpret_cast<const uint32_t*>(r0 + 16);
+      fa[a][3] = *reinterpret_cast<const uint32_t*>(r0 + 8 * LD + 16);
+    }
+#pragma unroll
+    for (int b = 0; b < NT; b++) {
+      const uint8_t* c0 = sB + (b * 8 + gid) * LD + ks * 32 + tig * 4;
+      uint32_t fb[2] = {*reinterpret_cast<const uint32_t*>(c0), *reinterpret_cast<const uint32_t*>(c0 + 16)};
+#pragma unroll
+      for (int a = 0; a < MT; a++) mma_u8(acc[a][b], fa[a], fb);
+    }
+  }
+  __syncthreads();  // every warp is done reading sA: reuse it to stage the output
+#pragma unroll
+  for (int a = 0; a < MT; a++)
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+      for (int jt = 0; jt < R / 8; jt++)
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          const uint32_t p0 = acc[a][jt][h * 2 + c], p1 = acc[a][R / 8 + jt][h * 2 + c];
+          const uint32_t p2 = acc[a][2 * (R / 8) + jt][h * 2 + c], p3 = acc[a][3 * (R / 8) + jt][h * 2 + c];
+          const uint32_t lo = p0 + (p1 << 8), hi = p2 + (p3 << 8);
+          const int gl = warp * MT * 16 + a * 16 + h * 8 + gid, j = jt * 8 + tig * 2 + c;
+          const int m = (g0 + gl) & (s - 1);
+          const uint4 w = epi_mode ? __ldg(epi_tab + (epi_mode == 1 ? m : j * s + m)) : one;
+          uint32_t r1 = shoup_lazy(lo, w.x, w.y, q), r2 = shoup_lazy(hi, w.z, w.w, q);
+          r1 = r1 >= q ? r1 - q : r1;
+          r2 = r2 >= q ? r2 - q : r2;
+          uint32_t v = r1 + r2;  // < 2q < 2^32
+          v = v >= q ? v - q : v;
+          stage[wide ? j * GP + gl : ((gl >> logs) << logS) + j * s + (gl & (s - 1))] = v;
+        }
+  __syncthreads();
+#pragma unroll
+  for (int it = 0; it < MP_TILE / 4 / MP_THREADS; it++) {
+    const int t = it * MP_THREADS + tid;
+    const int gl = s == 1 ? t / Q4 : t % G, i4 = s == 1 ? t % Q4 : t / G;
+    if (s == 1) {
+      *reinterpret_cast<uint4*>(yp + gl * R + 4 * i4) = *reinterpret_cast<const uint4*>(stage + gl * R + 4 * i4);
+    } else {
+      const int at = wide ? gl : ((gl >> logs) << logS) + (gl & (s - 1));
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const int i = 4 * i4 + k;
+        yp[at + i * s] = stage[wide ? i * GP + gl : at + i * s];
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // The u64 baseline: radix-2 negacyclic NTT (Longa-Naehrig / SEAL ordering)
 // ---------------------------------------------------------------------------------------
 __device__ __forceinline__ uint64_t mul_shoup(uint64_t x, uint64_t w, uint64_t wp, uint64_t q) {
@@ -458,6 +622,290 @@ static int ntt_u64_device(uint64_t* a, const uint64_t* w, const uint64_t* wp, in
   return 0;
 }
 
+// Two consecutive radix-16 forward passes in one launch (pass p at stride s1 = 16 s2, then
+// pass p + 1 at stride s2): the tile is closed under both, so the intermediate never leaves
+// shared memory (half the DRAM traffic of two launches).  Tile = 8 "columns" c x 16 x 16:
+// element (c, i, i') at base(c) + i s1 + i' s2, with base(c) = b S1 + m0 + c (s2 >= 8:
+// 8 consecutive offsets of one block) or (b0 + c) S1 (s2 == 1: 8 whole blocks).  Pass p's
+// groups are (c, i') with slots i; pass p + 1's are (c, j) with slots i' (j = pass p's
+// output slot, now a block of pass p + 1).
+__global__ void __launch_bounds__(MP_THREADS, MP_MINB)
+he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn, int logs2,
+              const uint8_t* __restrict__ wcat1, const uint8_t* __restrict__ wcat2,
+              const uint2* __restrict__ pro_tab, int pro_mode, const uint4* __restrict__ epi1, int epi1_mode,
+              const uint2* __restrict__ epi1_b, const uint4* __restrict__ epi2, int epi2_mode, uint4 one, uint32_t q) {
+  // epi1_mode 3 (the wide tiles): pass p's twiddle omega_S^(m brev(j)) with m = m' + s2 i'
+  // factors into epi1[j s2 + m'] (16 x 8 entries per tile, L1-friendly) times
+  // epi1_b[16 j + i'] = omega_256^(i' brev(j)), instead of one gather per element from an
+  // N-entry table (4x the tile's own bytes in scattered L2 sectors).
+  constexpr int R = 16, G = 128, K = 64, LD = K + 16, MT = 2, NT = 8, KS = 2;
+  __shared__ __align__(16) uint8_t sA[G * LD];
+  __shared__ __align__(16) uint8_t sA2[G * LD];
+  __shared__ __align__(16) uint8_t sB1[K * LD];
+  __shared__ __align__(16) uint8_t sB2[K * LD];
+  uint32_t* sAw = reinterpret_cast<uint32_t*>(sA);
+  // sA as words, rows of LD / 4 = 20 (16 used); the word index is XORed with the row's
+  // column c (row / 16) so the packing stores of 8 columns x 4 rows hit distinct banks,
+  // while a fragment's 8 rows (one c) keep the conflict-free pitch-20 pattern.
+  auto swz = [](int row, int w) { return row * (LD / 4) + (w ^ ((row >> 4) & 7)); };
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int gid = lane >> 2, tig = lane & 3;
+  const int n = 1 << logn, s2 = 1 << logs2, s1 = s2 << 4, big = s1 << 4;
+  const bool wide = s2 >= 8;
+  int base, cstride;
+  if (wide) {
+    const int per_b = s2 >> 3;
+    base = (blockIdx.x / per_b) * big + (blockIdx.x % per_b) * 8;
+    cstride = 1;
+  } else {
+    base = blockIdx.x * 8 * big;
+    cstride = big;
+  }
+  const int mc = wide ? (base & (s2 - 1)) : 0;  // m' of column 0 (pass p + 1's offset)
+  const uint32_t* xp = x + (int64_t)blockIdx.y * n + base;
+  uint32_t* yp = y + (int64_t)blockIdx.y * n + base;
+  for (int e = tid * 16; e < K * K; e += MP_THREADS * 16) {
+    const int col = e / K, k = e % K;
+    *reinterpret_cast<uint4*>(&sB1[col * LD + k]) = __ldg(reinterpret_cast<const uint4*>(wcat1 + e));
+    *reinterpret_cast<uint4*>(&sB2[col * LD + k]) = __ldg(reinterpret_cast<const uint4*>(wcat2 + e));
+  }
+#pragma unroll
+  for (int it = 0; it < MP_TILE / 4 / MP_THREADS; it++) {
+    const int t = it * MP_THREADS + tid;
+    const int c = wide ? t & 7 : (t >> 4) & 7, i2 = wide ? (t >> 3) & 15 : t & 15, i4 = t >> 7;
+    const int at = c * cstride + i2 * s2;
+    const int m1 = mc + c * wide + i2 * s2;  // pass p's offset m (< s1)
+    uint32_t v[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) v[k] = xp[at + (4 * i4 + k) * s1];
+    if (pro_mode) {
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const uint2 w = __ldg(pro_tab + (pro_mode == 1 ? m1 : (4 * i4 + k) * s1 + m1));
+        const uint32_t r = shoup_lazy(v[k], w.x, w.y, q);
+        v[k] = r >= q ? r - q : r;
+      }
+    }
+    const int row = c * 16 + i2;
+#pragma unroll
+    for (int jp = 0; jp < 4; jp++) sAw[swz(row, jp * 4 + i4)] = pack_plane(v, jp);
+  }
+  __syncthreads();
+  int acc[MT][NT][4];
+#pragma unroll
+  for (int stage = 0; stage < 2; stage++) {
+    const uint8_t* sB = stage == 0 ? sB1 : sB2;
+#pragma unroll
+    for (int a = 0; a < MT; a++)
+#pragma unroll
+      for (int b = 0; b < NT; b++)
+#pragma unroll
+        for (int cc = 0; cc < 4; cc++) acc[a][b][cc] = 0;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+      uint32_t fa[MT][4];
+#pragma unroll
+      for (int a = 0; a < MT; a++) {
+        const int r0 = warp * MT * 16 + a * 16 + gid, w0 = ks * 8 + tig;
+        fa[a][0] = sAw[swz(r0, w0)];
+        fa[a][1] = sAw[swz(r0 + 8, w0)];
+        fa[a][2] = sAw[swz(r0, w0 + 4)];
+        fa[a][3] = sAw[swz(r0 + 8, w0 + 4)];
+      }
+#pragma unroll
+      for (int b = 0; b < NT; b++) {
+        const uint8_t* c0 = sB + (b * 8 + gid) * LD + ks * 32 + tig * 4;
+        uint32_t fb[2] = {*reinterpret_cast<const uint32_t*>(c0), *reinterpret_cast<const uint32_t*>(c0 + 16)};
+#pragma unroll
+        for (int a = 0; a < MT; a++) mma_u8(acc[a][b], fa[a], fb);
+      }
+    }
+    uint32_t* out_w = reinterpret_cast<uint32_t*>(sA2);  // stage 0: T rows (pitch 20); stage 1: the output tile
+#pragma unroll
+    for (int a = 0; a < MT; a++)
+#pragma unroll
+      for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int jt = 0; jt < 2; jt++)
+#pragma unroll
+          for (int cc = 0; cc < 2; cc++) {
+            const uint32_t p0 = acc[a][jt][h * 2 + cc], p1 = acc[a][2 + jt][h * 2 + cc];
+            const uint32_t p2 = acc[a][4 + jt][h * 2 + cc], p3 = acc[a][6 + jt][h * 2 + cc];
+            const uint32_t lo = p0 + (p1 << 8), hi = p2 + (p3 << 8);
+            const int row = warp * MT * 16 + a * 16 + h * 8 + gid, j = jt * 8 + tig * 2 + cc;
+            const int c = row >> 4, r2 = row & 15;  // stage 0: r2 = i'; stage 1: r2 = j of pass p
+            uint4 w = one;
+            if (stage == 0) {
+              if (epi1_mode == 3) w = __ldg(epi1 + j * s2 + mc + c);
+              else if (epi1_mode) w = __ldg(epi1 + (epi1_mode == 1 ? mc + c * wide + r2 * s2 : j * s1 + mc + c * wide + r2 * s2));
+            } else {
+              if (epi2_mode) w = __ldg(epi2 + (epi2_mode == 1 ? mc + c * wide : j * s2 + mc + c * wide));
+            }
+            uint32_t r1v = shoup_lazy(lo, w.x, w.y, q), r2v = shoup_lazy(hi, w.z, w.w, q);
+            r1v = r1v >= q ? r1v - q : r1v;
+            r2v = r2v >= q ? r2v - q : r2v;
+            uint32_t v = r1v + r2v;
+            v = v >= q ? v - q : v;
+            if (stage == 0 && epi1_mode == 3) {
+              const uint2 b = __ldg(epi1_b + 16 * j + r2);
+              v = shoup_lazy(v, b.x, b.y, q);
+              v = v >= q ? v - q : v;
+            }
+            if (stage == 0) {  // -> T[pass p + 1's group (c, j)][slot i' = r2]
+              out_w[(c * 16 + j) * (LD / 4) + r2] = v;
+            } else {  // element (c, i = r2, i' = j) in store order
+              out_w[wide ? c + 8 * j + 132 * r2 : j + 17 * r2 + 272 * c] = v;  // padded: fewer bank conflicts
+            }
+          }
+    __syncthreads();
+    if (stage == 0) {  // T row tid -> its byte planes in sA (every warp is done with stage 0's sA)
+      const uint32_t* t_row = out_w + tid * (LD / 4);
+#pragma unroll
+      for (int q4 = 0; q4 < 4; q4++) {
+        const uint4 w4 = *reinterpret_cast<const uint4*>(t_row + 4 * q4);
+        const uint32_t v4[4] = {w4.x, w4.y, w4.z, w4.w};
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++) sAw[swz(tid, jp * 4 + q4)] = pack_plane(v4, jp);
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll 4
+  for (int it = 0; it < MP_TILE / MP_THREADS; it++) {
+    const int e = it * MP_THREADS + tid;
+    int c, i, i2;
+    if (wide) c = e & 7, i2 = (e >> 3) & 15, i = e >> 7;
+    else i2 = e & 15, i = (e >> 4) & 15, c = e >> 8;
+    yp[c * cstride + i * s1 + i2 * s2] = reinterpret_cast<const uint32_t*>(sA2)[wide ? c + 8 * i2 + 132 * i : i2 + 17 * i + 272 * c];
+  }
+}
+
+// The multi-pass transform (variant 3) on device buffers, x -> y (y may be x).  plan: 9 ints
+// per launch, in launch order: kind (1 = one pass, 2 = passes p and p + 1 fused, radix 16
+// forward), pass index p, pro table offset (-1: none), pro mode, epi table offset (-1: none),
+// epi mode, and for kind 2 pass p + 1's epi offset and mode and the pro-table offset of the
+// epi mode 3 factor table; offsets count table entries (uint2 for pro, uint4 for epi).  radix[p] in {16, 32}; wcat: the passes' Wcat matrices
+// back to back in pass order.
+static int ntt_mp_device(const uint32_t* x, uint32_t* y, int batch, int logn, int npass, const int* radix,
+                         int nlaunch, const int* plan, const uint8_t* wcat, const uint2* pro, const uint4* epi,
+                         uint64_t q) {
+  int logS[16], off[16], o = 0, ls = logn;
+  for (int p = 0; p < npass; p++) {
+    logS[p] = ls;
+    off[p] = o;
+    o += 16 * radix[p] * radix[p];
+    ls -= radix[p] == 16 ? 4 : 5;
+  }
+  const dim3 grid((unsigned)((1 << logn) / MP_TILE), (unsigned)batch);
+  const uint32_t w16 = (uint32_t)(65536 % q);
+  const uint4 one = make_uint4(1u, (uint32_t)((1ull << 32) / q), w16, (uint32_t)(((uint64_t)w16 << 32) / q));
+  for (int k = 0; k < nlaunch; k++) {
+    const int* pl = plan + 9 * k;
+    const int p = pl[1];
+    const uint32_t* src = k == 0 ? x : y;
+    const uint2* pt = pl[2] < 0 ? nullptr : pro + pl[2];
+    const uint4* et = pl[4] < 0 ? nullptr : epi + pl[4];
+    const int pm = pl[2] < 0 ? 0 : pl[3], em = pl[4] < 0 ? 0 : pl[5];
+    if (pl[0] == 2) {
+      const uint4* et2 = pl[6] < 0 ? nullptr : epi + pl[6];
+      const int logs2 = logS[p + 1] - 4;
+      const uint2* eb = pl[8] < 0 ? nullptr : pro + pl[8];
+      he_ntt_pair16<<<grid, MP_THREADS>>>(src, y, logn, logs2, wcat + off[p], wcat + off[p + 1], pt, pm, et, em, eb, et2,
+                                          pl[6] < 0 ? 0 : pl[7], one, (uint32_t)q);
+    } else {
+      const int logs = logS[p] - (radix[p] == 16 ? 4 : 5);
+      if (radix[p] == 16)
+        he_ntt_pass<16><<<grid, MP_THREADS>>>(src, y, logn, logs, wcat + off[p], pt, pm, et, em, one, (uint32_t)q);
+      else
+        he_ntt_pass<32><<<grid, MP_THREADS>>>(src, y, logn, logs, wcat + off[p], pt, pm, et, em, one, (uint32_t)q);
+    }
+    CK(cudaGetLastError());
+  }
+  return 0;
+}
+
+static int check_mp(int logn, int npass, const int* radix, uint64_t q) {
+  int sum = 0;
+  for (int p = 0; p < npass; p++) {
+    if (radix[p] != 16 && radix[p] != 32) {
+      snprintf(g_err, sizeof g_err, "the multi-pass NTT takes radices 16 and 32, got %d", radix[p]);
+      return 1;
+    }
+    sum += radix[p] == 16 ? 4 : 5;
+  }
+  if (npass > 16 || sum != logn || logn < 12 || logn > 24) {
+    snprintf(g_err, sizeof g_err, "the multi-pass NTT needs 2^12 <= N <= 2^24 and radices whose product is N (log2 N = %d)", logn);
+    return 1;
+  }
+  if (q < 2 || q >= (1ull << 31)) {
+    snprintf(g_err, sizeof g_err, "the CUDA he kernels need q < 2^31, got %llu", (unsigned long long)q);
+    return 1;
+  }
+  return 0;
+}
+
+struct MpBuffers {
+  uint32_t *x = nullptr, *y = nullptr;
+  uint8_t* wcat = nullptr;
+  uint2* pro = nullptr;
+  uint4* epi = nullptr;
+  ~MpBuffers() { cudaFree(x); cudaFree(y); cudaFree(wcat); cudaFree(pro); cudaFree(epi); }
+};
+
+static int mp_upload(MpBuffers& b, const uint32_t* x, size_t words, const uint8_t* wcat, int wcat_bytes,
+                     const uint32_t* pro, int pro_entries, const uint32_t* epi, int epi_entries) {
+  CK(cudaMalloc(&b.x, words * 4));
+  CK(cudaMalloc(&b.y, words * 4));
+  CK(cudaMalloc(&b.wcat, wcat_bytes));
+  CK(cudaMalloc(&b.pro, (size_t)(pro_entries > 0 ? pro_entries : 1) * 8));
+  CK(cudaMalloc(&b.epi, (size_t)(epi_entries > 0 ? epi_entries : 1) * 16));
+  CK(cudaMemcpy(b.x, x, words * 4, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(b.wcat, wcat, wcat_bytes, cudaMemcpyHostToDevice));
+  if (pro_entries > 0) CK(cudaMemcpy(b.pro, pro, (size_t)pro_entries * 8, cudaMemcpyHostToDevice));
+  if (epi_entries > 0) CK(cudaMemcpy(b.epi, epi, (size_t)epi_entries * 16, cudaMemcpyHostToDevice));
+  CK(cudaMemset(b.y, 0xff, words * 4));  // poison: every element must be written
+  return 0;
+}
+
+// Host arrays in and out: the multi-pass (inverse) NTT of `batch` polynomials x [batch][2^logn]
+// with the plan and tables of host.py's mp_tables().
+extern "C" int hetc_he_cuda_ntt_mp(const uint32_t* x, uint32_t* y, int batch, int logn, int npass, const int* radix,
+                                   int nlaunch, const int* plan, const uint8_t* wcat, int wcat_bytes, const uint32_t* pro,
+                                   int pro_entries, const uint32_t* epi, int epi_entries, uint64_t q) {
+  if (check_mp(logn, npass, radix, q)) return 1;
+  const size_t words = (size_t)batch << logn;
+  MpBuffers b;
+  if (mp_upload(b, x, words, wcat, wcat_bytes, pro, pro_entries, epi, epi_entries)) return 1;
+  if (ntt_mp_device(b.x, b.y, batch, logn, npass, radix, nlaunch, plan, b.wcat, b.pro, b.epi, q)) return 1;
+  CK(cudaMemcpy(y, b.y, words * 4, cudaMemcpyDeviceToHost));
+  return 0;
+}
+
+// Benchmark of a multi-pass NTT (the plan says which): `reps` CUDA-event timings (ms) after `warmup` runs.
+extern "C" int hetc_he_cuda_bench_mp(const uint32_t* x, uint32_t* y, int batch, int logn, int npass, const int* radix,
+                                     int nlaunch, const int* plan, const uint8_t* wcat, int wcat_bytes, const uint32_t* pro,
+                                     int pro_entries, const uint32_t* epi, int epi_entries, uint64_t q, int warmup,
+                                     int reps, float* ms) {
+  if (check_mp(logn, npass, radix, q)) return 1;
+  const size_t words = (size_t)batch << logn;
+  MpBuffers b;
+  if (mp_upload(b, x, words, wcat, wcat_bytes, pro, pro_entries, epi, epi_entries)) return 1;
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (int it = 0; it < warmup + reps; it++) {
+    CK(cudaEventRecord(e0));
+    if (ntt_mp_device(b.x, b.y, batch, logn, npass, radix, nlaunch, plan, b.wcat, b.pro, b.epi, q)) return 1;
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    if (it >= warmup) CK(cudaEventElapsedTime(&ms[it - warmup], e0, e1));
+  }
+  CK(cudaMemcpy(y, b.y, words * 4, cudaMemcpyDeviceToHost));
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  return 0;
+}
+
 static int check_shape(int c, int r, uint64_t q) {
   if (c % BM || r % BN || c < BM || r < BN) {
     snprintf(g_err, sizeof g_err, "the tensor-core NTT needs C, R multiples of 64 (N >= 4096), got C=%d R=%d", c, r);
@@ -513,6 +961,43 @@ extern "C" int hetc_he_cuda_ntt(int variant, int inverse, const uint32_t* x, uin
   rc = 0;
 done:
   cudaFree(dx); cudaFree(dt); cudaFree(dy); cudaFree(dtw); cudaFree(dw1); cudaFree(dw2);
+  return rc;
+}
+
+// Host arrays in and out: out = (W @ X) mod q for `batch` independent X [batch][K][N] (u32 < q)
+// with one constant W [M][K] given as its 16 pre-scaled byte planes [16][M][K] (host.py
+// byte_planes).  Shapes must be padded by the caller: M, N % 64 == 0, K % 64 == 0.
+extern "C" int hetc_he_cuda_modmatmul(int variant, const uint8_t* w_planes, const uint32_t* x, uint32_t* out, int batch,
+                                      int m, int n, int k, uint64_t q) {
+  if (m % BM || n % BN || k % MK || m < BM || n < BN) {
+    snprintf(g_err, sizeof g_err, "modmatmul needs M, N multiples of 64 and K of %d, got %d x %d x %d", MK, m, k, n);
+    return 1;
+  }
+  if (q < 2 || q >= (1ull << 31)) {
+    snprintf(g_err, sizeof g_err, "the CUDA he kernels need q < 2^31, got %llu", (unsigned long long)q);
+    return 1;
+  }
+  g_variant = variant;
+  uint8_t* dw = nullptr;
+  uint32_t *dx = nullptr, *dout = nullptr;
+  int rc = 1;
+  const size_t xw = (size_t)batch * k * n, ow = (size_t)batch * m * n;
+  if (cudaMalloc(&dw, 16 * (size_t)m * k) || cudaMalloc(&dx, xw * 4) || cudaMalloc(&dout, ow * 4)) {
+    snprintf(g_err, sizeof g_err, "cudaMalloc failed: %s", cudaGetErrorString(cudaGetLastError()));
+    goto done;
+  }
+  if (cudaMemcpy(dw, w_planes, 16 * (size_t)m * k, cudaMemcpyHostToDevice) || cudaMemcpy(dx, x, xw * 4, cudaMemcpyHostToDevice)) {
+    snprintf(g_err, sizeof g_err, "cudaMemcpy failed: %s", cudaGetErrorString(cudaGetLastError()));
+    goto done;
+  }
+  if (launch_bat(false, dx, dw, nullptr, dout, m, n, k, batch, q)) goto done;
+  if (cudaMemcpy(out, dout, ow * 4, cudaMemcpyDeviceToHost)) {
+    snprintf(g_err, sizeof g_err, "kernel or copy-back failed: %s", cudaGetErrorString(cudaGetLastError()));
+    goto done;
+  }
+  rc = 0;
+done:
+  cudaFree(dw); cudaFree(dx); cudaFree(dout);
   return rc;
 }
 

@@ -107,12 +107,40 @@ def test_missing_gpu_is_a_clear_error(monkeypatch):
         pytest.skip("a GPU is present")
 
 
-def test_cuda_target_rejects_small_n_and_modmatmul():
+def test_cuda_target_rejects_small_n_and_wide_moduli():
     q = hetc.he.find_ntt_prime(1024, 31)
     with pytest.raises(HetcError, match="N >= 4096"):
         hetc.he.ntt(np.ones(1024, np.uint32), q, target="cuda")
-    with pytest.raises(HetcError, match="modmatmul"):
-        hetc.he.modmatmul(np.ones((2, 2), np.uint32), np.ones((2, 2), np.uint32), q, target="cuda")
+    with pytest.raises(HetcError, match="q < 2\\^31"):
+        host.modmatmul(np.ones((2, 2), np.uint32), np.ones((2, 2), np.uint32), 4294967291)
+
+
+@pytest.mark.parametrize("n,bits", [(4096, 31), (8192, 24), (16384, 31), (32768, 30), (65536, 31), (65536, 20)])
+def test_multipass_emulation_is_exact(n, bits):
+    """kernels.cu's multi-pass NTT (variant 3) modelled in NumPy from the very tables and
+    launch plan the GPU gets (byte planes, IMMA sums, lo/hi split, twiddle-table indexing,
+    the factored twiddles of fused pairs): forward equals the radix-2 reference, inverse
+    gives the input back, edge values included."""
+    q = host.find_ntt_prime(n, bits)
+    psi = host.primitive_root(n, q)
+    x = np.random.default_rng(n + bits).integers(0, q, (2, n), dtype=np.uint64)
+    x[0, :4] = [0, 1, q - 1, q - 2]
+    x[1, :] = q - 1
+    y = host.emulate_mp(x, q, psi)
+    assert np.array_equal(y, host.reference_ntt(x, q, psi))
+    assert np.array_equal(host.emulate_mp(y, q, psi, inverse=True), x.astype(np.uint32))
+
+
+def test_multipass_plan_fuses_radix16_pairs():
+    n = 65536
+    q = host.find_ntt_prime(n, 31)
+    radices, plan, cat, pro, epi = host.mp_tables(n, q, host.primitive_root(n, q))
+    assert radices == (16, 16, 16, 16)
+    assert plan[:, 0].tolist() == [2, 2]  # two launches of two passes each
+    assert plan[0, 5] == 3 and plan[0, 8] >= 0  # the wide pair's factored twiddle
+    assert cat.size == 4 * 64 * 64
+    _, inv_plan, *_ = host.mp_tables(n, q, host.primitive_root(n, q), inverse=True)
+    assert inv_plan[:, 0].tolist() == [1, 1, 1, 1] and inv_plan[:, 1].tolist() == [3, 2, 1, 0]
 
 
 def test_cuda_ntt_on_a_gpu():
@@ -127,3 +155,18 @@ def test_cuda_ntt_on_a_gpu():
     assert np.array_equal(hetc.he.ntt(x[0], q, target="cuda"), y[0])
     a, b = x[1], x[2]
     assert np.array_equal(hetc.he.polymul(a, b, q, target="cuda"), hetc.he.polymul(a, b, q))
+    for v in (2, host.MULTIPASS):  # both forms stay exact
+        assert np.array_equal(host.ntt(x, q, psi, lib=lib, variant=v), y)
+        assert np.array_equal(host.ntt(y, q, psi, inverse=True, lib=lib, variant=v), x)
+
+
+def test_cuda_modmatmul_on_a_gpu():
+    _gpu_lib()
+    q = hetc.he.find_ntt_prime(4096, 31)
+    rng = np.random.default_rng(9)
+    w = rng.integers(0, q, (100, 70), dtype=np.uint64).astype(np.uint32)
+    w[0, :3] = [0, 1, q - 1]
+    x = rng.integers(0, q, (70, 33), dtype=np.uint64).astype(np.uint32)
+    ref = (w.astype(object) @ x.astype(object)) % q
+    assert np.array_equal(hetc.he.modmatmul(w, x, q, target="cuda"), ref.astype(np.uint32))
+    assert np.array_equal(hetc.he.modmatmul(w, x[:, 0], q, target="cuda"), ref[:, 0].astype(np.uint32))
