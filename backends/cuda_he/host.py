@@ -48,6 +48,8 @@ VARIANTS = {
 }
 #: variant 3 is not the 3-step form: one launch per radix-16/32 pass (mp_* below).
 MULTIPASS = 3
+#: kernels.cu's PAIR_CW: a fused pair's tile is PAIR_CW columns x 16 x 16 elements.
+PAIR_CW = 8
 DEFAULT_VARIANT = 2  # the BAT matmul variant of modmatmul and the 3-step NTT
 #: hetc.he's NTTs on the GPU: the multi-pass form (2.4x the u64 kernel on an H100 at 2^16 x 256,
 #: RESULTS.md, he_ntt_cuda section; the 3-step form was 0.7x).
@@ -286,15 +288,16 @@ def fuse_pairs(rows: list[list[int]], radices, strides, inverse: bool) -> np.nda
     """Launch plan [launches, 9]: kind (1 one pass, 2 two radix-16 passes in one launch),
     the pass row, pass p + 1's epi offset and mode, and the factor table's offset (-1; set
     by mp_tables for epi mode 3). Forward passes p, p + 1 fuse when both are radix 16, pass p + 1
-    reads no pro table and its stride is 1 or >= 8 (he_ntt_pair16's tile shapes)."""
+    reads no pro table and its stride is 1 or >= PAIR_CW (he_ntt_pair16's tile shapes)."""
     out, k = [], 0
     while k < len(rows):
         p = rows[k][0]
         nxt = rows[k + 1] if k + 1 < len(rows) else None
         if (
             not inverse and nxt is not None and nxt[0] == p + 1 and radices[p] == 16 and radices[p + 1] == 16
-            and nxt[1] < 0 and (strides[p + 1][1] == 1 or strides[p + 1][1] >= 8)
-        ):  # fmt: skip
+            and nxt[1] < 0 and (strides[p + 1][1] == 1 or strides[p + 1][1] >= PAIR_CW)
+            and rows[k][2] in (0, 1) and nxt[4] in (0, 2)
+        ):  # fmt: skip  (he_ntt_pair16 reads only these table modes)
             out.append([2, *rows[k], nxt[3], nxt[4], -1])
             k += 2
         else:

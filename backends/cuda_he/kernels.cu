@@ -628,8 +628,10 @@ static int ntt_u64_device(uint64_t* a, const uint64_t* w, const uint64_t* wp, in
 // element (c, i, i') at base(c) + i s1 + i' s2, with base(c) = b S1 + m0 + c (s2 >= 8:
 // 8 consecutive offsets of one block) or (b0 + c) S1 (s2 == 1: 8 whole blocks).  Pass p's
 // groups are (c, i') with slots i; pass p + 1's are (c, j) with slots i' (j = pass p's
-// output slot, now a block of pass p + 1).
-__global__ void __launch_bounds__(MP_THREADS, MP_MINB)
+// output slot, now a block of pass p + 1).  Table modes (mp_tables / fuse_pairs make sure):
+// pro 0 or 1; epi1 3 (wide) or 2 (s2 == 1) or 0; epi2 2 (wide) or 0.
+template <int CW>
+__global__ void __launch_bounds__(CW * 16, MP_MINB)
 he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn, int logs2,
               const uint8_t* __restrict__ wcat1, const uint8_t* __restrict__ wcat2,
               const uint2* __restrict__ pro_tab, int pro_mode, const uint4* __restrict__ epi1, int epi1_mode,
@@ -638,11 +640,21 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
   // factors into epi1[j s2 + m'] (16 x 8 entries per tile, L1-friendly) times
   // epi1_b[16 j + i'] = omega_256^(i' brev(j)), instead of one gather per element from an
   // N-entry table (4x the tile's own bytes in scattered L2 sectors).
-  constexpr int R = 16, G = 128, K = 64, LD = K + 16, MT = 2, NT = 8, KS = 2;
-  __shared__ __align__(16) uint8_t sA[G * LD];
-  __shared__ __align__(16) uint8_t sA2[G * LD];
-  __shared__ __align__(16) uint8_t sB1[K * LD];
-  __shared__ __align__(16) uint8_t sB2[K * LD];
+  // CW: columns per tile (consecutive offsets of a block when s2 >= CW: CW * 4 bytes runs)
+  constexpr int G = CW * 16, NTH = G, K = 64, LD = K + 16, MT = 2, NT = 8, KS = 2;
+  constexpr int LCW = CW == 16 ? 4 : 3, TILE = CW * 256, OP = 16 * CW + 4;
+  extern __shared__ __align__(16) uint8_t smem[];
+  uint8_t* sA = smem;
+  uint8_t* sA2 = sA + G * LD;
+  uint8_t* sB1 = sA2 + G * LD;
+  uint8_t* sB2 = sB1 + K * LD;
+  // the tile's slices of the twiddle tables, read once (the per-element reads from global
+  // memory were 3/4 of the kernel's L1 traffic): pass 0's twist per group, pass p's
+  // twiddles ([j][c] wide, [j][i'] otherwise), the wide pair's factor [j][i'], pass p + 1's [j][c]
+  uint4* sEpi1 = reinterpret_cast<uint4*>(sB2 + K * LD);  // 256
+  uint4* sEpi2 = sEpi1 + 256;                              // G
+  uint2* sPro = reinterpret_cast<uint2*>(sEpi2 + G);        // G
+  uint2* sFac = sPro + G;                                   // 256
   uint32_t* sAw = reinterpret_cast<uint32_t*>(sA);
   // sA as words, rows of LD / 4 = 20 (16 used); the word index is XORed with the row's
   // column c (row / 16) so the packing stores of 8 columns x 4 rows hit distinct banks,
@@ -651,42 +663,56 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int gid = lane >> 2, tig = lane & 3;
   const int n = 1 << logn, s2 = 1 << logs2, s1 = s2 << 4, big = s1 << 4;
-  const bool wide = s2 >= 8;
+  const bool wide = s2 >= CW;
   int base, cstride;
   if (wide) {
-    const int per_b = s2 >> 3;
-    base = (blockIdx.x / per_b) * big + (blockIdx.x % per_b) * 8;
+    const int per_b = s2 / CW;
+    base = (blockIdx.x / per_b) * big + (blockIdx.x % per_b) * CW;
     cstride = 1;
   } else {
-    base = blockIdx.x * 8 * big;
+    base = blockIdx.x * CW * big;
     cstride = big;
   }
   const int mc = wide ? (base & (s2 - 1)) : 0;  // m' of column 0 (pass p + 1's offset)
   const uint32_t* xp = x + (int64_t)blockIdx.y * n + base;
   uint32_t* yp = y + (int64_t)blockIdx.y * n + base;
-  for (int e = tid * 16; e < K * K; e += MP_THREADS * 16) {
+  for (int e = tid * 16; e < K * K; e += NTH * 16) {
     const int col = e / K, k = e % K;
     *reinterpret_cast<uint4*>(&sB1[col * LD + k]) = __ldg(reinterpret_cast<const uint4*>(wcat1 + e));
     *reinterpret_cast<uint4*>(&sB2[col * LD + k]) = __ldg(reinterpret_cast<const uint4*>(wcat2 + e));
   }
+  {
+    const int c = tid >> 4, i2 = tid & 15;  // group row tid of stage 0
+    if (pro_mode) sPro[tid] = __ldg(pro_tab + mc + c * wide + i2 * s2);
+    if (epi2_mode) sEpi2[tid] = __ldg(epi2 + (tid >> LCW) * s2 + mc + (tid & (CW - 1)));
 #pragma unroll
-  for (int it = 0; it < MP_TILE / 4 / MP_THREADS; it++) {
-    const int t = it * MP_THREADS + tid;
-    const int c = wide ? t & 7 : (t >> 4) & 7, i2 = wide ? (t >> 3) & 15 : t & 15, i4 = t >> 7;
+    for (int e = tid; e < 256; e += NTH) {
+      if (epi1_mode == 3) {
+        if (e < G) sEpi1[e] = __ldg(epi1 + (e >> LCW) * s2 + mc + (e & (CW - 1)));
+        sFac[e] = __ldg(epi1_b + e);
+      } else if (epi1_mode) {
+        sEpi1[e] = __ldg(epi1 + (e >> 4) * s1 + (e & 15));  // s2 == 1: m = i'
+      }
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int it = 0; it < TILE / 4 / NTH; it++) {
+    const int t = it * NTH + tid;
+    const int c = wide ? t & (CW - 1) : (t >> 4) & (CW - 1), i2 = wide ? (t >> LCW) & 15 : t & 15, i4 = t >> (LCW + 4);
     const int at = c * cstride + i2 * s2;
-    const int m1 = mc + c * wide + i2 * s2;  // pass p's offset m (< s1)
     uint32_t v[4];
 #pragma unroll
     for (int k = 0; k < 4; k++) v[k] = xp[at + (4 * i4 + k) * s1];
-    if (pro_mode) {
+    const int row = c * 16 + i2;
+    if (pro_mode) {  // mode 1 only (pass 0's twist psi^m): one entry per group
+      const uint2 w = sPro[row];
 #pragma unroll
       for (int k = 0; k < 4; k++) {
-        const uint2 w = __ldg(pro_tab + (pro_mode == 1 ? m1 : (4 * i4 + k) * s1 + m1));
         const uint32_t r = shoup_lazy(v[k], w.x, w.y, q);
         v[k] = r >= q ? r - q : r;
       }
     }
-    const int row = c * 16 + i2;
 #pragma unroll
     for (int jp = 0; jp < 4; jp++) sAw[swz(row, jp * 4 + i4)] = pack_plane(v, jp);
   }
@@ -736,10 +762,10 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
             const int c = row >> 4, r2 = row & 15;  // stage 0: r2 = i'; stage 1: r2 = j of pass p
             uint4 w = one;
             if (stage == 0) {
-              if (epi1_mode == 3) w = __ldg(epi1 + j * s2 + mc + c);
-              else if (epi1_mode) w = __ldg(epi1 + (epi1_mode == 1 ? mc + c * wide + r2 * s2 : j * s1 + mc + c * wide + r2 * s2));
-            } else {
-              if (epi2_mode) w = __ldg(epi2 + (epi2_mode == 1 ? mc + c * wide : j * s2 + mc + c * wide));
+              if (epi1_mode == 3) w = sEpi1[j * CW + c];
+              else if (epi1_mode) w = sEpi1[j * 16 + r2];
+            } else if (epi2_mode) {
+              w = sEpi2[j * CW + c];
             }
             uint32_t r1v = shoup_lazy(lo, w.x, w.y, q), r2v = shoup_lazy(hi, w.z, w.w, q);
             r1v = r1v >= q ? r1v - q : r1v;
@@ -747,14 +773,14 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
             uint32_t v = r1v + r2v;
             v = v >= q ? v - q : v;
             if (stage == 0 && epi1_mode == 3) {
-              const uint2 b = __ldg(epi1_b + 16 * j + r2);
+              const uint2 b = sFac[16 * j + r2];
               v = shoup_lazy(v, b.x, b.y, q);
               v = v >= q ? v - q : v;
             }
             if (stage == 0) {  // -> T[pass p + 1's group (c, j)][slot i' = r2]
               out_w[(c * 16 + j) * (LD / 4) + r2] = v;
             } else {  // element (c, i = r2, i' = j) in store order
-              out_w[wide ? c + 8 * j + 132 * r2 : j + 17 * r2 + 272 * c] = v;  // padded: fewer bank conflicts
+              out_w[wide ? c + CW * j + OP * r2 : j + 17 * r2 + 272 * c] = v;  // padded: fewer bank conflicts
             }
           }
     __syncthreads();
@@ -771,13 +797,20 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
     }
   }
 #pragma unroll 4
-  for (int it = 0; it < MP_TILE / MP_THREADS; it++) {
-    const int e = it * MP_THREADS + tid;
+  for (int it = 0; it < TILE / NTH; it++) {
+    const int e = it * NTH + tid;
     int c, i, i2;
-    if (wide) c = e & 7, i2 = (e >> 3) & 15, i = e >> 7;
+    if (wide) c = e & (CW - 1), i2 = (e >> LCW) & 15, i = e >> (LCW + 4);
     else i2 = e & 15, i = (e >> 4) & 15, c = e >> 8;
-    yp[c * cstride + i * s1 + i2 * s2] = reinterpret_cast<const uint32_t*>(sA2)[wide ? c + 8 * i2 + 132 * i : i2 + 17 * i + 272 * c];
+    yp[c * cstride + i * s1 + i2 * s2] = reinterpret_cast<const uint32_t*>(sA2)[wide ? c + CW * i2 + OP * i : i2 + 17 * i + 272 * c];
   }
+}
+
+#ifndef PAIR_CW
+#define PAIR_CW 8  // columns per fused-pair tile (32-byte runs; 16 measured the same on an H100)
+#endif
+static constexpr int pair_smem(int cw) {  // sA, sA2, sB1, sB2, sEpi1, sEpi2, sPro, sFac
+  return 2 * cw * 16 * 80 + 2 * 64 * 80 + 256 * 16 + cw * 16 * 16 + cw * 16 * 8 + 256 * 8;
 }
 
 // The multi-pass transform (variant 3) on device buffers, x -> y (y may be x).  plan: 9 ints
@@ -808,10 +841,17 @@ static int ntt_mp_device(const uint32_t* x, uint32_t* y, int batch, int logn, in
     const int pm = pl[2] < 0 ? 0 : pl[3], em = pl[4] < 0 ? 0 : pl[5];
     if (pl[0] == 2) {
       const uint4* et2 = pl[6] < 0 ? nullptr : epi + pl[6];
+      static bool attr = false;
+      if (!attr) {
+        CK(cudaFuncSetAttribute(he_ntt_pair16<PAIR_CW>, cudaFuncAttributeMaxDynamicSharedMemorySize, pair_smem(PAIR_CW)));
+        attr = true;
+      }
+      const dim3 pgrid((unsigned)((1 << logn) / (PAIR_CW * 256)), (unsigned)batch);
       const int logs2 = logS[p + 1] - 4;
       const uint2* eb = pl[8] < 0 ? nullptr : pro + pl[8];
-      he_ntt_pair16<<<grid, MP_THREADS>>>(src, y, logn, logs2, wcat + off[p], wcat + off[p + 1], pt, pm, et, em, eb, et2,
-                                          pl[6] < 0 ? 0 : pl[7], one, (uint32_t)q);
+      he_ntt_pair16<PAIR_CW><<<pgrid, PAIR_CW * 16, pair_smem(PAIR_CW)>>>(
+          src, y, logn, logs2, wcat + off[p], wcat + off[p + 1], pt, pm, et, em, eb, et2, pl[6] < 0 ? 0 : pl[7], one,
+          (uint32_t)q);
     } else {
       const int logs = logS[p] - (radix[p] == 16 ? 4 : 5);
       if (radix[p] == 16)
