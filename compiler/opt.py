@@ -63,6 +63,13 @@ class HetcOptMain(xDSLOptMain):
             return SCHED
 
         self.ctx.register_dialect("sched", sched_dialect)
+
+        def kernel_dialect():
+            from hetc.dialects.kernel import KERNEL
+
+            return KERNEL
+
+        self.ctx.register_dialect("kernel", kernel_dialect)
         # hetc's `hw` (targets, placement) replaces xdsl's CIRCT `hw` of the same name,
         # which hetc does not use; the context has no public way to override a registration.
         self.ctx._registered_dialects.pop("hw", None)

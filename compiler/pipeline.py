@@ -29,10 +29,11 @@ def make_context() -> Context:
     from hetc.dialects.he import HE
     from hetc.dialects.hw import HW
     from hetc.dialects.onnx import ONNX
+    from hetc.dialects.kernel import KERNEL
     from hetc.dialects.sched import SCHED
 
     ctx = Context()
-    for dialect in (Builtin, Func, ONNX, HW, HE, SCHED):
+    for dialect in (Builtin, Func, ONNX, HW, HE, SCHED, KERNEL):
         ctx.load_dialect(dialect)
     return ctx
 

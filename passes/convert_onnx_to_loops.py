@@ -28,7 +28,8 @@ from hetc.diagnostics import UnsupportedError
 from hetc.passes.loops.ops import SUPPORTED, _type_supported
 from hetc.passes.loops.conv import ConvLowering
 from hetc.passes.loops.conv_nhwc import NhwcLowering
-from hetc.passes.loops.fused import FusedRowLowering
+from hetc.passes.kernel_regions import mark_groups_for_lowering
+from hetc.passes.loops.fused import FusedRowLowering, FusedSplitLowering
 from hetc.passes.loops.elementwise import ElementwiseLowering
 from hetc.passes.loops.gemm import GemmLowering
 from hetc.passes.loops.host import HostLowering
@@ -39,7 +40,7 @@ from hetc.passes.loops.einsum import EinsumLowering
 from hetc.passes.loops.topk import TopKLowering
 
 
-class _Lowering(HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, FusedRowLowering, ReduceLowering, RnnLowering, MovementLowering,
+class _Lowering(FusedSplitLowering, HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, FusedRowLowering, ReduceLowering, RnnLowering, MovementLowering,
                 EinsumLowering, TopKLowering):
     """One lowering of one module; the mixins in hetc.passes.loops hold the per-op parts."""
 
@@ -52,8 +53,9 @@ def unsupported_for_loops(module: ModuleOp) -> list[onnx_d.OnnxOp]:
     ]
 
 
-#: what `target=` selects: how GEMMs are written (the rest of the loop IR is the same)
-LOOP_TARGETS = ("cpu", "gpu")
+#: what `target=` selects: how GEMMs are written (the rest of the loop IR is the same);
+#: "plain" is the GPU's plain GEMM form under a neutral name (the HLS target uses it)
+LOOP_TARGETS = ("cpu", "gpu", "plain")
 
 
 def convert_onnx_to_loops(module: ModuleOp, target: str = "cpu") -> None:
@@ -62,6 +64,8 @@ def convert_onnx_to_loops(module: ModuleOp, target: str = "cpu") -> None:
     register-tiled panels a CPU wants."""
     if target not in LOOP_TARGETS:
         raise ValueError(f"convert-onnx-to-loops: unknown target '{target}' ({', '.join(LOOP_TARGETS)})")
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+    mark_groups_for_lowering(main)  # hetc-fuse's kernel.groups: each becomes one kernel
     bad = unsupported_for_loops(module)
     if bad:
         op = bad[0]
@@ -72,9 +76,8 @@ def convert_onnx_to_loops(module: ModuleOp, target: str = "cpu") -> None:
             node=op.node_name,
             op_type=op.OP_TYPE,
         )
-    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     lowering = _Lowering(module, main)
-    lowering.gpu = target == "gpu"
+    lowering.gpu = target in ("gpu", "plain")
     lowering.lower()
 
 

@@ -29,9 +29,15 @@ where the catalog has a `[kernels]` table, else the main memory's) plus its laun
 overhead per kernel. On the CPU a launch is a function call (worth ~750 bytes of
 traffic), on an H100 a kernel launch (worth ~13 MB): the GPU's ILP all but counts kernels.
 
-Ops get `hetc.group` (an index) and `hetc.group_kind`; groups are made contiguous in
-program order; `@main` gets `hetc.fusion_report` (mode, device, groups with their kinds,
-bytes saved and roofline time, predicted time and bytes of the whole graph under each of
+Groups are made contiguous in program order and every group of two or more ops becomes
+a `kernel.group` region (hetc.dialects.kernel: its id, kind and ONNX nodes; operands the
+values it reads from outside, results the values read after it); an op that fuses with
+nothing stays outside any region. An epilogue may end in a Split of the last axis after a
+MatMul with constant weights (hetc-fuse-horizontal's Q/K/V GEMM): the GEMM then stores
+each column range straight into its Split output and the Split costs no kernel.
+
+`@main` gets `hetc.fusion_report` (mode, device, groups with their kinds, bytes saved
+and roofline time, predicted time and bytes of the whole graph under each of
 none/greedy/ilp, solver status and gap, and the horizontal groups hetc-fuse-horizontal
 formed before it, if any).
 """
@@ -45,18 +51,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, NoneType, StringAttr, TensorType, f32, i64
+from xdsl.dialects.builtin import ModuleOp, NoneType, StringAttr, TensorType, f32
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from hetc.backends import cost_model
 from hetc.backends.devices import Device, load_catalog
 from hetc.dialects import onnx as onnx_d
+# GROUP_ATTR / KIND_ATTR: an op's group while the loop lowering runs (set from the
+# kernel.group regions it inlines; hetc-fuse's output carries the regions, not these)
+from hetc.passes.kernel_regions import FUSION_REPORT_ATTR, GROUP_ATTR, KIND_ATTR, form_group  # noqa: F401
 from hetc.passes.loops.ops import BINARY, FUSABLE_UNARY, UNARY, VARIADIC, _attr, _broadcast_mode
 
-GROUP_ATTR = "hetc.group"
-KIND_ATTR = "hetc.group_kind"
-REPORT_ATTR = "hetc.fusion_report"
+REPORT_ATTR = FUSION_REPORT_ATTR
 #: longest row a row group keeps in its stack buffers (floats)
 MAX_ROW = 8192
 #: hetc-fuse-horizontal's record of the sibling GEMMs it merged (read into the report)
@@ -218,7 +225,7 @@ class FusionProblem:
                     user = use.operation
                     if user not in self.index or any(e.src is op and e.dst is user for e in edges[-4:]):
                         continue
-                    if self._epilogue_ok(op, r, user):
+                    if self._epilogue_ok(op, r, user) or self._split_ok(op, r, user):
                         edges.append(Edge(op, user, r, "epilogue"))
                     a, b = self.spaces[op], self.spaces[user]
                     if a is not None and b is not None and _compatible(a, b):
@@ -249,6 +256,37 @@ class FusionProblem:
             mode = _broadcast_mode(_shape(other), _shape(r), "MatMul" if nhwc else gemm.OP_TYPE)
             return mode is not None and not (nhwc and mode == "row")
         return False
+
+    def _split_ok(self, op, r: SSAValue, user) -> bool:
+        """`user` a Split of the last axis ending the epilogue of a MatMul with constant
+        2-D weights (hetc-fuse-horizontal's Q/K/V GEMM + Split): the GEMM stores each
+        column range straight into its Split output, so the Split costs no kernel. The
+        ops between must index their other operand per column or not at all (a bias),
+        since each column range is stored on its own."""
+        if user.OP_TYPE != "Split" or user.operands[0] is not r or len(list(r.uses)) != 1 or r in self.returned:
+            return False
+        shape = _shape(r)
+        if len(shape) < 2 or not _is_f32(r) or not all(_is_f32(v) for v in user.results):
+            return False
+        if int(_attr(user, "axis", 0)) % len(shape) != len(shape) - 1:
+            return False
+        head = op if op.OP_TYPE == "MatMul" else self.head_of.get(op)
+        if head is None or head.OP_TYPE != "MatMul" or "hetc.layout" in head.attributes:
+            return False
+        w = onnx_d.constant_value(head.operands[1])
+        if w is None or w.ndim != 2 or len(_shape(head.operands[0])) < 2:
+            return False
+        cur = head.results[0]
+        while cur is not r:  # the chain head -> op: unary ops and per-column / scalar constants
+            nxt = next(iter(cur.uses)).operation
+            others = [v for v in nxt.operands if v is not cur and not isinstance(v.type, NoneType)]
+            if nxt.OP_TYPE not in FUSABLE_UNARY:
+                if len(others) != 1 or onnx_d.constant_value(others[0]) is None:
+                    return False
+                if _broadcast_mode(_shape(others[0]), shape, "MatMul") not in ("col", "scalar"):
+                    return False
+            cur = nxt.results[0]
+        return True
 
     # -- legality of a set of chosen edges --------------------------------------------------
 
@@ -581,10 +619,10 @@ def fuse(module: ModuleOp, mode: str = "ilp", time_limit: float = 5.0, device: s
     for fn in [op for op in module.ops if isinstance(op, func.FuncOp)]:
         plan = plan_fusion(fn, mode, time_limit, device)
         _reorder(fn, plan)
+        block = fn.body.block
         for g, (ops, kind) in enumerate(zip(plan.groups, plan.kinds)):
-            for op in ops:
-                op.attributes[GROUP_ATTR] = IntegerAttr(g, i64)
-                op.attributes[KIND_ATTR] = StringAttr(kind)
+            if len(ops) > 1:  # a group of one op is its own kernel: it stays a plain op
+                form_group(sorted(ops, key=block.get_operation_index), g, kind)
         rep = report(plan)
         horizontal = fn.attributes.get(HORIZONTAL_ATTR)
         if isinstance(horizontal, StringAttr):

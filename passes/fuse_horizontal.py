@@ -18,12 +18,15 @@ Not fused: MatMuls reading different activations; weights that are not constants
 2-D (batched weights); a MatMul whose activation is its second operand; non-float32
 operands. A sibling whose result is a graph output is fine (the Split writes it).
 
-The Split is one copy kernel over Y (the loop lowering has no strided views: a slice of
-the last axis is not contiguous), so fusing trades 2|Y| - (k-1)|x| bytes of traffic for
-k-2 fewer launches. `mode=cost` (the default) fuses a sibling set only where that trade
-is a gain on `device` (hetc-fuse's prices: a 4 us launch on an H100 is worth ~13 MB of
-traffic, so the GPU fuses; a 50 ns call on the CPU is worth ~750 B, so the CPU keeps
-small projections apart); `always` fuses every legal set, `off` none.
+The Split costs no kernel: hetc-fuse puts it in the GEMM's epilogue group and the loop
+lowering stores each column range straight into its Split output (hetc.passes.loops.fused:
+on a GPU one GEMM nest whose outputs are views of one range-major buffer; on the CPU one
+register-tiled GEMM call per range). So on a GPU the k launches become one and x is read
+once: a gain of (k-1) launches + (k-1)|x| bytes. On the CPU the k calls and the k reads of
+x stay (the tiled GEMM reads x in place per call): no gain and no loss. `mode=cost` (the
+default) fuses a sibling set only where the device's prices predict a gain (hetc-fuse's
+prices: a 4 us launch on an H100 is worth ~13 MB of traffic), so the GPU fuses and the
+CPU keeps its projections apart; `always` fuses every legal set, `off` none.
 
 `@main` gets `hetc.horizontal_report` (JSON: device, mode, and per sibling set its ONNX
 nodes, the new GEMM's node name, the predicted gain and whether it was fused), which
@@ -110,13 +113,15 @@ def sibling_sets(fn: func.FuncOp) -> list[list[Sibling]]:
 
 
 def gain_seconds(sibs: list[Sibling], price: Price) -> float:
-    """Predicted seconds saved by fusing `sibs` on the priced device (negative: a loss):
-    k GEMM launches become a GEMM and a Split, x is read once, the Split copies Y."""
+    """Predicted seconds saved by fusing `sibs` on the priced device (0: nothing either
+    way). The Split after the GEMM is free (its column ranges are stored straight into
+    its outputs): on a GPU (one launch) the k launches become one and x is read once;
+    on a CPU the lowering makes one tiled GEMM call per range, so calls and traffic stay."""
     k = len(sibs)
+    if price.dev is not None and price.dev.kind == "cpu":
+        return 0.0
     x = sibs[0].matmul.operands[0]
-    y_bytes = sum(_nbytes(s.result) for s in sibs)
-    extra = 2 * y_bytes - (k - 1) * _nbytes(x)
-    return (k - 2) * price.launch_s - extra / price.bandwidth_Bps
+    return (k - 1) * (price.launch_s + _nbytes(x) / price.bandwidth_Bps)
 
 
 def _name(op: Operation) -> str:

@@ -125,6 +125,15 @@ class Partition(ModulePass):
             raise HetcError(f"hetc-partition: the host '{host}' is not among the target's devices ({', '.join(kinds)})")
 
         block = main.body.block
+        from hetc.dialects.kernel import GroupOp
+
+        group = next((o for o in block.ops if isinstance(o, GroupOp)), None)
+        if group is not None:  # hetc-place prices ops, not regions: fusion comes after
+            raise HetcError(
+                f"hetc-partition: @main holds kernel.group {group.group_id} ({', '.join(n.data for n in group.nodes)}): "
+                "hetc-fuse ran before partitioning",
+                hint="run hetc-place and hetc-partition before hetc-fuse: each partition's target fuses its own ops",
+            )
         ret = block.last_op
         body = [o for o in block.ops if o is not ret]
         constants = [o for o in body if _is_constant(o)]

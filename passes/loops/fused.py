@@ -1,5 +1,16 @@
-"""Row groups of hetc-fuse as one kernel: elementwise ops and last-axis reductions
-over the same rows (softmax, decomposed norms, GELU chains, elementwise DAGs).
+"""hetc-fuse's groups that need more than a GEMM epilogue, as kernels.
+
+Row groups: elementwise ops and last-axis reductions over the same rows (softmax,
+decomposed norms, GELU chains, elementwise DAGs), one kernel each (below).
+
+Split epilogues (`FusedSplitLowering`): a MatMul with constant weights whose epilogue
+group ends in a Split of the last axis (hetc-fuse-horizontal's Q/K/V GEMM + Split) costs
+no copy kernel. The CPU form stores each column range straight into its Split output: one
+register-tiled GEMM call per range, over that range's weight columns (packed at compile
+time) and bias slice, reading the activation in place. The plain GEMM form (GPU, HLS) is
+one nest over all the columns whose store puts column range s at offset M*off_s of one
+buffer, range-major, so each Split output is a contiguous view of that buffer (an offset
+in the memory plan), and the launch count stays one.
 
 Per row, the ops run in phases: a phase is one loop over the row, holding every
 elementwise op whose inputs are ready and accumulating every reduction that reads
@@ -11,11 +22,14 @@ the group reads its inputs and writes its outputs once.
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects import memref
-from xdsl.dialects.builtin import NoneType, TensorType
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, MemRefType, NoneType, TensorType, UnitAttr
 from xdsl.ir import SSAValue
 
+from hetc.dialects import onnx as onnx_d
+from hetc.passes.kernel_regions import GROUP_ATTR
 from hetc.passes.loop_builder import finish_kernel
+from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_K_ATTR
 
 from hetc.passes.loops.ops import REDUCE_OPS, _clip_args, _shape
 from hetc.passes.loops.scalar import REDUCTIONS, _scalar
@@ -150,3 +164,97 @@ class FusedRowLowering:
                     store_out(r, scalars[r], zero)
         finish_kernel(b)
         self.fused.update(ops)
+
+
+def split_epilogue(op) -> tuple[onnx_d.OnnxOp | None, list]:
+    """The Split ending `op`'s epilogue group (a MatMul's, marked by hetc-fuse), and the
+    ops between them, or (None, [])."""
+    group = op.attributes.get(GROUP_ATTR)
+    if op.OP_TYPE != "MatMul" or group is None:
+        return None, []
+    between = []
+    cur = op.results[0]
+    while len(list(cur.uses)) == 1:
+        user = next(iter(cur.uses)).operation
+        if not isinstance(user, onnx_d.OnnxOp) or user.attributes.get(GROUP_ATTR) != group:
+            break
+        if user.OP_TYPE == "Split":
+            return user, between
+        if len(user.results) != 1:
+            break
+        between.append(user)
+        cur = user.results[0]
+    return None, []
+
+
+class FusedSplitLowering:
+    """Mixin of the loop lowering, ahead of HostLowering: takes the MatMuls whose group
+    ends in a Split (see the module docstring); everything else goes on to lower_op."""
+
+    def lower_op(self, op, outputs: dict) -> None:
+        split, _ = split_epilogue(op) if op.OP_TYPE == "MatMul" else (None, [])
+        if split is None:
+            super().lower_op(op, outputs)
+            return
+        chain = self.epilogue_chain(op, outputs)
+        last = chain[-1][0].results[0] if chain else op.results[0]
+        w = onnx_d.constant_value(op.operands[1])
+        if last is not split.operands[0] or w is None or w.ndim != 2 or any(m not in ("unary", "col", "scalar") for _, _, m in chain):
+            # not the shape hetc-fuse checked: the GEMM with its epilogue, the Split a copy later
+            out = self.out_buffer(last, outputs)
+            self.buffers[last] = self.buffers[op.results[0]] = out
+            self.epilogue = chain
+            self.lower_matmul(op, self.buffers[op.operands[0]], self.buffers[op.operands[1]], out)
+            self.epilogue = []
+            return
+        xs = _shape(op.operands[0])
+        k, m = xs[-1], int(np.prod(xs[:-1], dtype=np.int64))
+        a = self.view(self.buffers[op.operands[0]], [m, k])
+        widths = [_shape(r)[-1] for r in split.results]
+        offsets = [int(o) for o in np.cumsum([0] + widths[:-1])]
+        self.fused.add(split)
+        self.epilogue = chain
+        if not self.gpu:
+            for r, n, off in zip(split.results, widths, offsets):
+                out = self.buffers[r] = self.out_buffer(r, outputs)
+                extra = [self.view(self.buffers[u.operands[1 - pos]], [n], off) if mode == "col" else
+                         self.view(self.buffers[u.operands[1 - pos]], [1]) for u, pos, mode in chain if mode != "unary"]
+                wref = self.constant(np.ascontiguousarray(w[:, off:off + n]), "w_split")
+                self.gemm(op, a, wref, self.view(out, [m, n]), extra=extra)
+        else:
+            total = sum(widths)
+            e = op.results[0].type.get_element_type()
+            c = self.alloc(MemRefType(e, [m * total]), split.operands[0].name_hint)
+            self._split_gemm_nest(op, a, self.buffers[op.operands[1]], c, self.epilogue_args(0, 0, m, total), m, k, widths)
+            for r, off in zip(split.results, offsets):
+                view = self.buffers[r] = self.view(c, _shape(r), m * off)
+                if r in outputs:  # a graph output has its own buffer
+                    self.host.add(memref.CopyOp(view, outputs[r]))
+        self.epilogue = []
+
+    def _split_gemm_nest(self, op, a, bmat, c, extra: list, m: int, k: int, widths: list[int]) -> None:
+        """The plain GEMM nest (GemmLowering.gemm_loops' form, which GPU printers tile)
+        over all columns, storing column j of range s at c[M*off_s + i*n_s + j - off_s]."""
+        n = sum(widths)
+        b, params = self.kernel("gemm", op, [a, bmat, c, *extra])
+        self.kernels[-1].attributes[GEMM_ATTR] = ArrayAttr([IntegerAttr(x, 64) for x in (m, n, k)])
+        pa, pb, pc = params[:3]
+        e = c.type.get_element_type()
+        zero = b.index(0)
+        with b.loop(0, m, parallel=m > 1) as i, b.loop(0, n, parallel=n > 1) as j:
+            acc = b.value(memref.AllocaOp.get(e, shape=[1]))
+            b.store(b.const(0.0, e), acc, [zero])
+            with b.loop(0, k) as kk:
+                b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
+                va, vb = b.load(pa, [i, kk]), b.load(pb, [kk, j])
+                b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(va, vb)))), acc, [zero])
+            y = self.apply_epilogue(b, b.load(acc, [zero]), params[3:], i, j)
+            offsets = [int(o) for o in np.cumsum([0] + widths[:-1])]
+            # the last range's address, then a select per earlier boundary (j < its end)
+            addr = b.affine([(i, widths[-1]), (j, 1)], offsets[-1] * (m - 1))
+            for s in reversed(range(len(widths) - 1)):
+                mine = b.affine([(i, widths[s]), (j, 1)], offsets[s] * (m - 1))
+                inside = b.value(arith.CmpiOp(j, b.index(offsets[s] + widths[s]), "ult"))
+                addr = b.value(arith.SelectOp(inside, mine, addr))
+            b.store(y, pc, [addr])
+        finish_kernel(b)

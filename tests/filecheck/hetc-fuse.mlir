@@ -9,18 +9,34 @@
 // elementwise ops between) is one row group.
 // The report on the function lists the groups by ONNX node.
 // GREEDY: hetc.fusion_report = "{\22mode\22: \22greedy\22, \22groups\22: [[\22mm\22, \22bias\22, \22relu\22], [\22max\22, \22sub\22, \22exp\22, \22sum\22, \22div\22]]
-// GREEDY: "onnx.MatMul"{{.*}}hetc.node = "mm", hetc.group = 0 : i64, hetc.group_kind = "epilogue"
-// GREEDY: "onnx.Add"{{.*}}hetc.node = "bias", hetc.group = 0 : i64, hetc.group_kind = "epilogue"
-// GREEDY: "onnx.Relu"{{.*}}hetc.node = "relu", hetc.group = 0 : i64, hetc.group_kind = "epilogue"
-// GREEDY: "onnx.ReduceMax"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
-// GREEDY: "onnx.Sub"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
-// GREEDY: "onnx.Exp"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
-// GREEDY: "onnx.ReduceSum"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
-// GREEDY: "onnx.Div"{{.*}}hetc.group = 1 : i64, hetc.group_kind = "row"
+// Each group of two or more ops is one kernel.group region: the values it reads from
+// outside are its operands (block arguments), the values read after it its results.
+// GREEDY: %[[R:.*]] = "kernel.group"(%x, %w, %b) ({
+// GREEDY-NEXT: ^bb0(%[[X:.*]]: tensor<4x8xf32>, %[[W:.*]]: tensor<8x8xf32>, %[[B:.*]]: tensor<8xf32>):
+// GREEDY-NEXT: %[[MM:.*]] = "onnx.MatMul"(%[[X]], %[[W]]) {hetc.node = "mm"}
+// GREEDY-NEXT: %[[MB:.*]] = "onnx.Add"(%[[MM]], %[[B]]) {hetc.node = "bias"}
+// GREEDY-NEXT: %[[RI:.*]] = "onnx.Relu"(%[[MB]]) {hetc.node = "relu"}
+// GREEDY-NEXT: "kernel.yield"(%[[RI]]) : (tensor<4x8xf32>) -> ()
+// GREEDY-NEXT: }) {id = 0 : i64, kind = "epilogue", nodes = ["mm", "bias", "relu"]}
+// The softmax's Exp is read after the group (by the Transpose) and its Div is returned:
+// both are results.
+// GREEDY-NEXT: %[[E:.*]], %[[Y:.*]] = "kernel.group"(%[[R]], %axes) ({
+// GREEDY-NEXT: ^bb0(%[[RA:.*]]: tensor<4x8xf32>, %[[AX:.*]]: tensor<1xi64>):
+// GREEDY-NEXT: "onnx.ReduceMax"(%[[RA]], %[[AX]]) {hetc.node = "max"}
+// GREEDY-NEXT: "onnx.Sub"
+// GREEDY-NEXT: %[[EI:.*]] = "onnx.Exp"
+// GREEDY-NEXT: "onnx.ReduceSum"(%[[EI]], %[[AX]])
+// GREEDY-NEXT: %[[YI:.*]] = "onnx.Div"(%[[EI]],
+// GREEDY-NEXT: "kernel.yield"(%[[EI]], %[[YI]])
+// GREEDY-NEXT: }) {id = 1 : i64, kind = "row", nodes = ["max", "sub", "exp", "sum", "div"]}
 // The Mul must not join the softmax group: Exp -> Transpose -> Reshape -> Mul would
-// leave the group and come back (a cycle once the group is one kernel).
-// GREEDY: "onnx.Transpose"{{.*}}hetc.group_kind = "single"
-// GREEDY: "onnx.Mul"{{.*}}hetc.node = "mul", hetc.group = 4 : i64, hetc.group_kind = "single"
+// leave the group and come back (a cycle once the group is one kernel). Ops that fuse
+// with nothing stay outside any region.
+// GREEDY-NEXT: "onnx.Transpose"(%[[E]]) {{.*}}hetc.node = "tr"}
+// GREEDY-NEXT: "onnx.Reshape"
+// GREEDY-NEXT: "onnx.Mul"(%[[Y]], %{{.*}}) {hetc.node = "mul"}
+// GREEDY-NEXT: func.return
+// GREEDY-NOT: hetc.group
 
 // The ILP moves the same bytes with the ReLU in the row group instead, and proves it.
 // ILP: \22solver\22: {\22status\22: \22OPTIMAL\22, \22gap\22: 0.0}
@@ -29,8 +45,12 @@
 // ILP-SAME: \22device\22: \22cpu\22, \22prices\22: {\22bandwidth_Bps\22: 15000000000.0, \22launch_s\22: 5e-08}
 // ILP-SAME: \22kernel_details\22: [{\22nodes\22: [\22mm\22, \22bias\22], \22ops\22: [\22MatMul\22, \22Add\22], \22kind\22: \22epilogue\22, \22bytes_saved\22: 256
 // ILP-SAME: \22predictions\22: {\22none\22: {{.*}}\22kernels\22: 11}, \22greedy\22: {{.*}}\22kernels\22: 5}, \22ilp\22: {{.*}}\22kernels\22: 5}}
-// ILP: hetc.node = "relu", hetc.group = 1 : i64, hetc.group_kind = "row"
-// ILP: hetc.node = "mul", hetc.group = 4 : i64, hetc.group_kind = "single"
+// ILP: }) {id = 0 : i64, kind = "epilogue", nodes = ["mm", "bias"]}
+// ILP: hetc.node = "relu"
+// ILP: }) {id = 1 : i64, kind = "row", nodes = ["relu", "max", "sub", "exp", "sum", "div"]}
+// ILP-NEXT: "onnx.Transpose"
+// ILP-NEXT: "onnx.Reshape"
+// ILP-NEXT: "onnx.Mul"{{.*}}hetc.node = "mul"
 
 // device=h100 (the CUDA pipeline's setting): the same groups here (every fusion saves
 // bytes and a launch on both devices), priced with the H100's HBM3 bandwidth and its
@@ -41,8 +61,7 @@
 
 // none: one kernel per op.
 // NONE: \22kernels\22: 11
-// NONE-NOT: hetc.group_kind = "row"
-// NONE-NOT: hetc.group_kind = "epilogue"
+// NONE-NOT: kernel.group
 func.func @main(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
   %b = "onnx.Constant"() {value = dense<1.000000e-01> : tensor<8xf32>} : () -> tensor<8xf32>
   %shape = "onnx.Constant"() {value = dense<[4, 8]> : tensor<2xi64>} : () -> tensor<2xi64>
