@@ -182,7 +182,10 @@ TARGETS: dict[str, Target] = {
     "hls": Target(
         "hls",
         "Vitis HLS C++ for FPGAs (hetc_top.cpp, weights.h, tb.cpp, run_hls.tcl; g++ C-simulation libhls.so)",
-        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse", "convert-onnx-to-loops"),
+        # the plain GEMM form: no tile padding, bias/activation in the MAC nest, and NCHW so that every
+        # convolution is an implicit GEMM over its input (the NHWC path writes im2col buffers)
+        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse",
+         "convert-onnx-to-loops{target=plain}"),
         _emit_hls,
         _load_hls,
         "`hetc_top.cpp` holds the top function `hetc_top` (m_axi ports, s_axilite control) and its kernels, "

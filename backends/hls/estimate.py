@@ -33,11 +33,19 @@ this machine, and no cited synthesis report was checked in time); until someone 
 `run_hls.tcl` and fills predicted-vs-synthesized in benchmarks/RESULTS.md, treat every
 estimate as relative (pragma A vs pragma B), not absolute.
 
+Arrays partitioned completely are registers (``n * W`` FF), and weight ROMs partitioned
+completely are constants folded into the operators (nothing; allowed only where every reader
+is an unrolled nest or layer); a one-element array is a register; the inputs of a "core"
+design (no m_axi, `Design.wires`) are ports. hls4ml_model.py counts hls4ml's arrays the same way.
+
 The pragma search picks, per innermost loop, an unroll factor, or a full unroll with
 the PIPELINE moved to its parent ("hoist"; array partitioning of the arrays the loop
-walks follows: cyclic, factor = U or the trip count) minimizing the model's latency under
-the part's resources (CP-SAT: one choice per loop, one partition per array, time
-limit and seed; the default, pipeline II=1 and no unroll, is its fallback).
+walks follows: cyclic, factor = U or the trip count), or per outer loop a whole pipelined
+nest (nest.py), or per kernel a layer (layer.py: the kernel inlined and pipelined at a reuse
+factor R over its first d loops, multipliers = MACs per iteration / R; every kernel a layer
+makes the top one pipeline), minimizing the model's latency under the part's resources
+(CP-SAT: one choice per loop and kernel, one partition per array, time limit and seed; the
+default, pipeline II=1 and no unroll, is its fallback).
 """
 
 from __future__ import annotations
@@ -165,6 +173,9 @@ class Loop:
     depth_fx: int = 0  # `depth` and `rec` with the fixed-point operator latencies
     rec_fx: int = 0
     depth_reg: int = 0  # `depth_fx` with arrays as registers (complete partitioning): loads/stores take no cycle
+    depth_reg_f: int = 0  # `depth_reg` with the float32 operator latencies
+    zero_init: bool = False  # a reduction whose accumulator the parent sets to the constant 0 just before it
+    reads: list = field(default_factory=list)  # (array, keys of the loops its address depends on) per load
 
     @property
     def innermost(self) -> bool:
@@ -188,6 +199,7 @@ class Design:
     io_ports: int
     axi: set[str] = field(default_factory=set)  # weights read from DDR through m_axi (not on chip)
     sizes: dict[str, int] = field(default_factory=dict)  # array sizes where `arrays` leaves some out (the search's parts)
+    wires: set[str] = field(default_factory=set)  # inputs that are ports, not copies (a core design, as hls4ml's top)
 
 
 def op_kind(op) -> str | None:
@@ -239,23 +251,45 @@ class _KernelAnalysis:
         self.fn = fn
         self.keys = loop_keys(fn)
         self.array_of = array_of  # memref SSA value -> array name
+        self.iv_key: dict[SSAValue, str] = {}
+        self._deps: dict[SSAValue, frozenset] = {}
+
+    def deps(self, v: SSAValue) -> frozenset:
+        """Keys of the loops whose induction variables `v` is computed from."""
+        if v not in self._deps:
+            if v in self.iv_key:
+                self._deps[v] = frozenset([self.iv_key[v]])
+            elif isinstance(v.owner, Block):
+                self._deps[v] = frozenset()
+            else:
+                self._deps[v] = frozenset().union(*(self.deps(x) for x in v.owner.operands))
+        return self._deps[v]
 
     def loop(self, op: scf.ForOp, mult: int) -> Loop:
         trip = _trip_count(op)
         lp = Loop(self.keys[op], trip, mult=mult)
+        self.iv_key[op.body.block.args[0]] = lp.key
         lp.carried = _carried(op, self.array_of)
         iv = op.body.block.args[0]
         varying = {iv}
         ready: dict[SSAValue, int] = {}
         ready_fx: dict[SSAValue, int] = {}
         ready_reg: dict[SSAValue, int] = {}
+        ready_rf: dict[SSAValue, int] = {}
         prec, fx = Precision(), Precision("fixed", 16, 6)
+        zeroed: set = set()  # allocas set to the constant 0 in this body (a reduction's accumulator)
         for inner in op.body.block.ops:
             if isinstance(inner, scf.ForOp):
                 child = self.loop(inner, mult * trip)
                 child.parent = lp
+                child.zero_init = child.carried and any(
+                    isinstance(o, memref.LoadOp) and o.memref in zeroed for o in inner.walk())
                 lp.children.append(child)
                 continue
+            if isinstance(inner, memref.StoreOp) and isinstance(inner.memref.owner, memref.AllocaOp) and isinstance(
+                    inner.value.owner, arith.ConstantOp) and getattr(inner.value.owner.value, "value", None) is not None \
+                    and inner.value.owner.value.value.data == 0.0:
+                zeroed.add(inner.memref)
             if any(x in varying for x in inner.operands):
                 varying.update(inner.results)
             kind = op_kind(inner)
@@ -276,6 +310,13 @@ class _KernelAnalysis:
             for r in inner.results:
                 ready_reg[r] = start_reg + lat_reg
             lp.depth_reg = max(lp.depth_reg, start_reg + lat_reg)
+            lat_rf = 0 if kind in ("load", "store") else lat
+            start_rf = max((ready_rf.get(x, 0) for x in inner.operands), default=0)
+            for r in inner.results:
+                ready_rf[r] = start_rf + lat_rf
+            lp.depth_reg_f = max(lp.depth_reg_f, start_rf + lat_rf)
+            if isinstance(inner, memref.LoadOp):
+                lp.reads.append((self.array_of(inner.memref), frozenset().union(*(self.deps(x) for x in inner.indices))))
             if isinstance(inner, (memref.LoadOp, memref.StoreOp)):
                 lp.accesses[self.array_of(inner.memref)] += 1
                 if any(x in varying for x in inner.indices):
@@ -500,12 +541,42 @@ def loop_resources(lp: Loop, u: int, prec: Precision) -> tuple[int, int, int]:
     return dsp, lut + LOOP_CONTROL[2], ff + LOOP_CONTROL[3]
 
 
+def mux_lut(sources: int, width: int) -> int:
+    """LUTs of a `sources`:1 multiplexer of `width` bits: a tree of 4:1 muxes, one 6-input LUT each
+    per bit (what an operator shared over `sources` operands needs in front of one input)."""
+    return width * pymath.ceil((sources - 1) / 3) if sources > 1 else 0
+
+
 def array_bram(elements: int, banks: int, width: int) -> tuple[int, int]:
     """(BRAM_18K, LUT) of an array in `banks` cyclic banks of `width`-bit words."""
     depth = pymath.ceil(elements / banks)
     if depth * width <= 1024:  # LUTRAM
         return 0, banks * pymath.ceil(depth * width / 64)
     return banks * pymath.ceil(width / 36) * pymath.ceil(depth / 512), (banks * width // 2 if banks > 1 else 0)
+
+
+def array_cost(design: Design, arr: str, banks: int, width: int) -> tuple[int, int, int]:
+    """(BRAM_18K, LUT, FF) of an on-chip array in `banks` cyclic banks. Partitioned completely it
+    is registers (FF), or, for a weight ROM, constants that synthesis folds into the operators
+    (nothing: hls4ml_model.py counts hls4ml's completely partitioned weights the same way)."""
+    n = (design.sizes or design.arrays).get(arr, design.arrays.get(arr, 1))
+    if arr in design.wires:  # the top's input port itself: no storage
+        return 0, 0, 0
+    if n == 1 and arr not in design.weights:  # a scalar (an accumulator) is a register
+        return 0, 0, width
+    if n > 1 and banks >= n:
+        return (0, 0, 0) if arr in design.weights else (0, 0, n * width)
+    b, lut = array_bram(n, banks, width)
+    return b, lut, 0
+
+
+def is_top_pipeline(design: Design, layers: dict, dataflow: bool) -> bool:
+    """Every kernel is a whole-kernel layer (layer.py, d = 0: a pipelined loop inside a pipelined
+    top would be unrolled) and there is no DATAFLOW: the top is one pipeline."""
+    from hetc.backends.hls.layer import choice
+
+    return not dataflow and bool(design.kernels) and not design.sizes and all(
+        k.name in layers and choice(layers[k.name])[1] == 0 for k in design.kernels)
 
 
 def is_intermediate(design: Design, arr: str) -> bool:
@@ -534,6 +605,7 @@ def estimate(design: Design, pragmas: dict, part: dict, prec: Precision, dataflo
     max-stage cycles: interval = the largest stage, latency still the sum (one input's path)."""
     unroll, partition, hoist = pragmas["unroll"], pragmas.get("partition", {}), set(pragmas.get("hoist", ()))
     nests = set(pragmas.get("pipeline", ()))  # loops pipelined with everything below unrolled
+    layers = pragmas.get("layers", {})  # kernel -> R or {"reuse": R, "outer": d}: the kernel as a layer (layer.py)
     dsp, lut, ff, bram = 0, 0, 0, 0
     cycles = 0
     kp = prec
@@ -576,24 +648,46 @@ def estimate(design: Design, pragmas: dict, part: dict, prec: Precision, dataflo
         return serial_latency(lp, sum(run(c) for c in lp.children), kp)
 
     stages: list[int] = []
+    # every kernel a layer (no DATAFLOW): the top is one pipeline, with one control
+    top_pipe = is_top_pipeline(design, layers, dataflow)
+    if top_pipe:
+        lut, ff = lut + LOOP_CONTROL[2], ff + LOOP_CONTROL[3]
     for k in design.kernels:
         kp = prec.of(k.name)  # run() reads it: the kernel's precision (per-layer fixed point)
+        if k.name in layers:  # inlined into the top (a function call under DATAFLOW: its processes)
+            from hetc.backends.hls.layer import choice, layer_latency, layer_resources
+
+            r, outer = choice(layers[k.name])
+            d, l, f = layer_resources(k, r, kp, control=not top_pipe, outer=outer, weights=design.weights)
+            dsp, lut, ff = dsp + d, lut + l, ff + f
+            stages.append(layer_latency(k, r, kp, outer) + (2 if dataflow else 0))
+            cycles += stages[-1]
+            if dataflow:
+                lut, ff = lut + KERNEL_CONTROL[2], ff + KERNEL_CONTROL[3]
+            continue
         stages.append(sum(run(lp) for lp in k.loops) + 2)
         cycles += stages[-1]
         lut += KERNEL_CONTROL[2]
         ff += KERNEL_CONTROL[3]
     for arr, n in design.arrays.items():  # all on chip: intermediates, ROMs, locals, the copies of the I/O
-        b, l = array_bram(n, partition.get(arr, 1), prec.array_width(arr))
+        if "/" in arr and arr.split("/")[0] in layers:
+            continue  # a layer's accumulators are its adder trees (the adds' registers are counted)
+        b, l, f = array_cost(design, arr, partition.get(arr, 1), prec.array_width(arr))
         pingpong = 2 if dataflow and is_intermediate(design, arr) else 1
-        bram, lut = bram + pingpong * b, lut + pingpong * l
+        bram, lut, ff = bram + pingpong * b, lut + pingpong * l, ff + pingpong * f
     io = design.io_words + design.io_ports * MAXI_BURST_SETUP
     cycles += io
     if io:
         stages.append(io)
-    bram += design.io_ports * MAXI[0] + AXILITE[0]
-    lut += design.io_ports * MAXI[1] + AXILITE[1]
-    ff += design.io_ports * MAXI[2] + AXILITE[2]
+    if design.io_ports:  # the m_axi interface and its s_axilite control (none in a core design)
+        bram += design.io_ports * MAXI[0] + AXILITE[0]
+        lut += design.io_ports * MAXI[1] + AXILITE[1]
+        ff += design.io_ports * MAXI[2] + AXILITE[2]
     interval = max(stages, default=cycles) if dataflow else cycles
+    if top_pipe:  # a new input every max R cycles (and no faster than the m_axi copies)
+        from hetc.backends.hls.layer import choice
+
+        interval = max([choice(v)[0] for v in layers.values()] + ([io] if io else []))
     return {"latency_cycles": int(cycles), "dsp": int(dsp), "bram": int(bram), "lut": int(lut), "ff": int(ff),
             "latency_us": round(cycles / part["clock_mhz"], 3), "interval_cycles": int(interval),
             "dataflow": dataflow,
@@ -604,7 +698,8 @@ def estimate(design: Design, pragmas: dict, part: dict, prec: Precision, dataflo
 
 
 def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: float = 5.0, seed: int = 0,
-                   caps: dict[str, int] | None = None, dataflow: bool = False) -> tuple[dict, dict]:
+                   caps: dict[str, int] | None = None, dataflow: bool = False,
+                   allow_layers: bool = True) -> tuple[dict, dict]:
     """Unroll factor per innermost loop (and the cyclic partitions they need) minimizing the
     model's latency within UTILIZATION of the part, and within `caps` ({"dsp": n, "lut": n,
     "ff": n, "bram": n}, totals; e.g. another design's resources) where given. With `dataflow`
@@ -646,6 +741,34 @@ def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: f
     for parts in nest_parts.values():
         for a, n in parts.items():
             cand.setdefault(a, {1}).add(n)
+    # whole kernels as layers at a reuse factor (layer.py): nothing else chosen inside them
+    from hetc.backends.hls.layer import can_layer, layer_partition, outer_choices, reuse_choices
+
+    sizes = design.sizes or design.arrays
+    layer_kernels = [k for k in design.kernels if not design.sizes and can_layer(k)] if allow_layers else []
+    # one choice per (kernel, R, pipelined outer levels d): d = 0 is the whole kernel one iteration
+    lv = {(k.name, r, d): m.NewBoolVar(f"l_{k.name}_{r}_{d}") for k in layer_kernels for d in outer_choices(k)
+          for r in reuse_choices(k, prec.of(k.name), d)}
+    layer_parts = {key: layer_partition(next(k for k in layer_kernels if k.name == key[0]), key[1], prec.of(key[0]),
+                                        sizes, design.weights, key[2]) for key in lv}
+    for parts in layer_parts.values():
+        for a, n in parts.items():
+            if a in design.arrays:
+                cand.setdefault(a, {1}).add(n)
+    for k in layer_kernels:
+        mine = [v for (kn, _, _), v in lv.items() if kn == k.name]
+        m.AddAtMostOne(mine)
+        prefix = k.name + "/"
+        for lp in inner:
+            if lp.key.startswith(prefix):
+                for v in mine:
+                    m.AddImplication(v, x[lp.key, 1])
+                    if lp.key in h:
+                        m.AddImplication(v, h[lp.key].Not())
+        for key, zv in z.items():
+            if key.startswith(prefix):
+                for v in mine:
+                    m.AddBoolOr([v.Not(), zv.Not()])
     y = {(a, p): m.NewBoolVar(f"y_{a}_{p}") for a, ps in cand.items() for p in ps}
     for a, ps in cand.items():
         m.AddExactlyOne(y[a, p] for p in ps)
@@ -700,12 +823,47 @@ def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: f
         lat_kernel.append(kernel)
         for r in ("dsp", "lut", "ff"):
             res_terms[r].append((e1[r] - e0[r], z[p.key]))
+    for (kname, r, d), v in lv.items():
+        kern = next(k for k in layer_kernels if k.name == kname)
+        for a, n in layer_parts[kname, r, d].items():
+            if a in design.arrays:
+                m.AddImplication(v, y[a, n])
+        mini = Design([kern], {}, set(), 0, 0)
+        kp = prec.of(kname)
+        e0 = estimate(mini, base, part, kp, dataflow)
+        e1 = estimate(Design([kern], {}, design.weights, 0, 0), {**base, "layers": {kname: {"reuse": r, "outer": d}}},
+                      part, kp, dataflow)
+        lat_terms.append((e1["latency_cycles"] - e0["latency_cycles"], v))
+        lat_kernel.append(kname)
+        for res in ("dsp", "lut", "ff"):
+            res_terms[res].append((e1[res] - e0[res], v))
+        for a in kern.arrays:  # its accumulators become adder trees (estimate skips them)
+            for i, res in enumerate(("bram", "lut", "ff")):
+                res_terms[res].append((-array_cost(design, a, 1, prec.array_width(a))[i], v))
+    # a weight ROM partitioned completely is constants only where every reader indexes it with
+    # constants (an unrolled nest or layer); read by a loop index it would be a mux of constants
     for a, ps in cand.items():
-        b1, l1 = array_bram(design.arrays[a], 1, prec.array_width(a))
+        n = design.arrays[a]
+        if a in design.weights and n > 1 and n in ps:
+            users = [z[p.key] for p in nests if nest_parts[p.key].get(a) == n]
+            users += [v for key, v in lv.items() if layer_parts[key].get(a) == n]
+            m.AddBoolOr(users or [m.NewConstant(0)]).OnlyEnforceIf(y[a, n])
+    if layer_kernels and len(layer_kernels) == len(design.kernels) and not dataflow:
+        # the top pipeline: one control instead of one per layer (estimate's is_top_pipeline)
+        top = m.NewBoolVar("top_pipeline")
+        whole = {key: v for key, v in lv.items() if key[2] == 0}  # whole-kernel layers only (d = 0)
+        for k in layer_kernels:
+            m.AddBoolOr([v for (kn, _, _), v in whole.items() if kn == k.name]).OnlyEnforceIf(top)
+        n = len(layer_kernels)
+        m.Add(top >= sum(whole.values()) - (n - 1))  # every kernel a whole layer: the top is a pipeline
+        res_terms["lut"].append((LOOP_CONTROL[2] - n * LOOP_CONTROL[2], top))
+        res_terms["ff"].append((LOOP_CONTROL[3] - n * LOOP_CONTROL[3], top))
+    for a, ps in cand.items():
+        c1 = array_cost(design, a, 1, prec.array_width(a))
         for p in ps:
-            bp, lp_ = array_bram(design.arrays[a], p, prec.array_width(a))
-            res_terms["bram"].append((bp - b1, y[a, p]))
-            res_terms["lut"].append((lp_ - l1, y[a, p]))
+            cp = array_cost(design, a, p, prec.array_width(a))
+            for i, res in enumerate(("bram", "lut", "ff")):
+                res_terms[res].append((cp[i] - c1[i], y[a, p]))
     for r in res_terms:
         limit = min(int(part[r] * UTILIZATION), int((caps or {}).get(r, part[r]))) - fixed[r]
         m.Add(sum(c * v for c, v in res_terms[r]) <= max(limit, 0))
@@ -740,4 +898,15 @@ def search_pragmas(design: Design, part: dict, prec: Precision, *, time_limit: f
     partition = {a: next(p for p in ps if solver.Value(y[a, p])) for a, ps in cand.items()}
     partition = {a: p for a, p in partition.items() if p > 1}
     pipeline = sorted(k for k, v in z.items() if solver.Value(v))
-    return {"unroll": unroll, "hoist": hoist, "partition": partition, "pipeline": pipeline}, info
+    from hetc.backends.hls.layer import multipliers, pipeline_levels
+
+    layers = {}
+    for (kn, r, d), v in lv.items():
+        if solver.Value(v):
+            kern = next(k for k in layer_kernels if k.name == kn)
+            layers[kn] = {"reuse": r, "outer": d, "pipeline": pipeline_levels(kern)[d - 1].key if d else None}
+    info["layers"] = len(layer_kernels)
+    mults = {k.name: multipliers(k, layers[k.name]["reuse"], prec.of(k.name), layers[k.name]["outer"])
+             for k in layer_kernels if k.name in layers}
+    return {"unroll": unroll, "hoist": hoist, "partition": partition, "pipeline": pipeline, "layers": layers,
+            "layer_multipliers": mults}, info

@@ -13,22 +13,31 @@ What the model assumes about hls4ml 1.x's io_parallel templates with the Latency
   every intermediate array fully partitioned (registers);
 * Dense(n_in, n_out) at reuse factor R: ``ceil(n_in * n_out / R)`` multipliers and as many
   adders (``ALLOCATION ... limit=multiplier_limit``), pipelined at II = R; latency
-  ``R - 1 + mult + ceil(log2 n_in) * add + 1`` (an adder tree, one level a cycle, and the
+  ``R - 1 + mult + ceil(log2(n_in + 1)) * add + 1`` (an adder tree, one level a cycle, over
+  the n_in products and the bias, which initialises the accumulator in
+  `nnet_dense_latency.h`: ``acc[iacc] = biases[iacc]; ... acc[jj] += mult[index]``; and the
   output cast); weights are constants folded into logic at R = 1 and block-partitioned
   ROMs of depth R (``array_bram``: LUTRAM while a bank holds <= 1 Kib) at R > 1;
 * Conv2D: ``n_partitions`` steps (output pixels / ParallelizationFactor), each pipelined
   at II = R over ``n_pixels * fh * fw * n_chan * n_filt / R`` multipliers; latency
-  ``n_partitions * R - 1 + 1 (fill_buffer) + mult + ceil(log2(fh*fw*n_chan)) * add + 1``;
+  ``n_partitions * R - 1 + 1 (fill_buffer) + mult + ceil(log2(fh*fw*n_chan + 1)) * add + 1``
+  (the bias initialises the accumulator here too, `nnet_conv2d_latency.h`);
+* the top: one pipeline (io_parallel's "pipeline" style) with one pipeline control
+  (``LOOP_CONTROL``, as hetc's top pipeline); its DATAFLOW style for convolutions is
+  estimated the same way (latency: the layers' sum);
 * ReLU: one comparator per element, 1 cycle; max pooling: ``pool_h * pool_w - 1``
   comparators per output in a tree, ``ceil(log2(pool_h * pool_w)) + 1`` cycles;
   Reshape/Flatten/Transpose/Input: wiring;
+* R > 1: every shared multiplier and adder has an R:1 multiplexer in front of one operand
+  (``estimate.mux_lut``, as hetc's layers); at any R a convolution's data buffer
+  (``n_pixels * fh * fw * n_chan`` words) is refilled through an ``n_partitions``:1 mux;
 * a multiplier takes DSPs (``op_cost("fmul")``: ceil(W/27)*ceil(W/18)) when its operands
   are wider than 10 bits, LUTs (W*W/2) otherwise; the default ``ap_fixed<16,6>`` takes DSPs.
 
-What it leaves out (each makes real hls4ml designs smaller than this estimate): synthesis
-folding multiplications by constant weights (zeros, powers of two) into LUTs or nothing,
-and register retiming. Each of those applies to hetc's constant ROMs as much, but hetc's
-weights sit in ROMs read one element per cycle, which synthesis does not fold.
+What it leaves out: synthesis folding multiplications by constant weights (zeros, powers of
+two) into LUTs or nothing, and register retiming (each makes real designs smaller), and the
+write-enable decoders of outputs stored per partition (larger). hetc's estimate leaves out
+the same things for its layers (their completely partitioned weights are constants too).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from hetc.backends.hls.estimate import Precision, array_bram
+from hetc.backends.hls.estimate import LOOP_CONTROL, Precision, array_bram, mux_lut
 
 
 def _log2(n: int) -> int:
@@ -58,7 +67,7 @@ def layer_estimate(layer: dict, prec: Precision) -> dict:
     if kind in ("Dense",):
         n_in, n_out = int(layer["n_in"]), int(layer["n_out"])
         mults = math.ceil(n_in * n_out / rf)
-        out["latency"] = rf - 1 + m_lat + _log2(n_in) * a_lat + 1
+        out["latency"] = rf - 1 + m_lat + _log2(n_in + 1) * a_lat + 1
         out["interval"] = rf
         weights = n_in * n_out
         n_regs = n_out
@@ -70,7 +79,7 @@ def layer_estimate(layer: dict, prec: Precision) -> dict:
         n_pixels = max(1, pixels // parts)
         mult_in = fh * fw * n_chan
         mults = math.ceil(n_pixels * mult_in * n_filt / rf)
-        out["latency"] = parts * rf - 1 + 1 + m_lat + _log2(mult_in) * a_lat + 1
+        out["latency"] = parts * rf - 1 + 1 + m_lat + _log2(mult_in + 1) * a_lat + 1
         out["interval"] = parts * rf
         weights = mult_in * n_filt
         n_regs = pixels * n_filt + n_pixels * mult_in  # output array and the data buffer
@@ -87,7 +96,11 @@ def layer_estimate(layer: dict, prec: Precision) -> dict:
         return out
     out["mults"] = mults
     out["dsp"] = mults * m_dsp
-    out["lut"] = mults * (m_lut + a_lut)
+    # R > 1: each multiplier and adder shared R ways takes one operand through an R:1 mux (hetc's
+    # layers pay the same, layer.py); a convolution's data buffer is refilled from n_partitions windows
+    out["lut"] = mults * (m_lut + a_lut + 2 * mux_lut(rf, w))
+    if kind in ("Conv2D", "Conv1D"):
+        out["lut"] += n_pixels * mult_in * mux_lut(parts, w)
     out["ff"] = mults * (m_ff + a_ff) + n_regs * w
     if rf > 1:  # weights in ROMs, one bank per multiplier, R words deep
         b, lut = array_bram(weights, mults, w)
@@ -100,6 +113,8 @@ def design_estimate(layers: Iterable[dict], prec: Precision, clock_mhz: float) -
     layer), interval = the largest layer interval, resources added up."""
     per = [layer_estimate(lay, prec) for lay in layers]
     total = {k: sum(p[k] for p in per) for k in ("latency", "dsp", "lut", "ff", "bram", "mults")}
+    total["lut"] += LOOP_CONTROL[2]  # the top pipeline's control (hetc's top pipeline pays the same)
+    total["ff"] += LOOP_CONTROL[3]
     return {
         "latency_cycles": int(total["latency"]),
         "interval_cycles": int(max((p["interval"] for p in per), default=1)),

@@ -48,6 +48,7 @@ from hetc.backends.hls.precision import (
     fixed_point_errors,
     per_layer_report,
 )
+from hetc.backends.hls.qemu import QEMU_SOURCE, QEMU_TYPE
 from hetc.diagnostics import HetcError
 
 CXXFLAGS = ["-O2", "-std=c++14", "-fPIC", "-Wno-unknown-pragmas"]
@@ -70,12 +71,19 @@ class HlsPrinter(CFamilyPrinter):
         self.partition: dict[str, int] = pragmas.get("partition", {})
         self.hoist: set[str] = set(pragmas.get("hoist", ()))
         self.nests: set[str] = set(pragmas.get("pipeline", ()))  # whole nests pipelined (nest.py)
+        #: kernel -> its layer choice (layer.py): R, or {"reuse": R, "outer": d, "pipeline": loop key}
+        self.layers: dict[str, int | dict] = dict(pragmas.get("layers", {}))
+        self.inline_layers = True  # False under DATAFLOW (its processes are functions)
+        self._in_layer: list[str] | None = None  # in a layer: its pragmas for the pipelined loop
+        self._layer_loop: str | None = None  # ... that loop (None: the whole body is the region)
+        self._layer_above: set[str] = set()  # ... the perfect loops above it (flattened into it)
         self.under: set[str] = set()  # loops below one of those: unrolled
         self.loop_key: dict[scf.ForOp, str] = {}
         self.local_key: dict[SSAValue, str] = {}
         self.wide: set[SSAValue] = set()
         #: per-layer precision: kernel -> the type names of its parameters (None: the scalar type)
         self.param_types: dict[str, list[str | None]] = {}
+        self._layer_mults: dict[str, int] = dict(pragmas.get("layer_multipliers", {}))
         self._ptypes: list[str | None] = []
 
     def scalar_type(self, t: Attribute) -> str:
@@ -133,6 +141,10 @@ class HlsPrinter(CFamilyPrinter):
 
     def loop_pragmas(self, loop: scf.ForOp) -> list[str]:
         key = self.loop_key.get(loop)
+        if self._in_layer is not None:  # a layer: its pipelined loop, the loops above flattened, below unrolled
+            if key == self._layer_loop:
+                return self._in_layer
+            return [] if key in self._layer_above else ["#pragma HLS UNROLL"]
         if key in self.nests:
             return ["#pragma HLS PIPELINE II=1"]
         if key in self.under:
@@ -161,11 +173,29 @@ class HlsPrinter(CFamilyPrinter):
         allocas = [o for o in fn.walk() if isinstance(o, memref.AllocaOp)]
         self.local_key = {o.results[0]: f"{name}/a{i}" for i, o in enumerate(allocas)}
         self._ptypes = list(self.param_types.get(name, []))
+        choice = self.layers.get(name)
+        if choice is not None:
+            from hetc.backends.hls.layer import choice as layer_choice
+            from hetc.backends.hls.layer import layer_pragmas, layer_region
+
+            reuse, outer = layer_choice(choice)
+            self._in_layer = layer_pragmas(reuse, self._layer_mults.get(name, 0), self.precision.kind)
+            self._layer_loop = choice.get("pipeline") if isinstance(choice, dict) and outer else None
+            loops = {k: lp for lp, k in self.loop_key.items()}
+            above = loops[self._layer_loop].parent_op() if self._layer_loop else None
+            self._layer_above = set()
+            while isinstance(above, scf.ForOp):
+                self._layer_above.add(self.loop_key[above])
+                above = above.parent_op()
         text = super().print_kernel(fn)
-        if name not in self.param_types:
-            return text
-        # per-layer precision: the kernel's own data_t / acc_t shadow the top's
+        self._in_layer = None
         lines = text.split("\n")
+        if choice is not None:
+            lines = lines[:2] + layer_region(lines[2:-1], reuse, self._layer_mults.get(name, 0), self.precision.kind,
+                                             self.inline_layers, wrap=self._layer_loop is None) + lines[-1:]
+        if name not in self.param_types:
+            return "\n".join(lines)
+        # per-layer precision: the kernel's own data_t / acc_t shadow the top's
         return "\n".join(lines[:2] + [f"  typedef {name}_t data_t;", f"  typedef {name}_acc_t acc_t;"] + lines[2:])
 
 
@@ -249,6 +279,7 @@ def print_hls(module: ModuleOp, precision: Precision, pragmas: dict, *, source_n
         raise HetcError("weights through m_axi are float-only in this version", hint="use weights=rom with ap_fixed")
     axi_off, blob = axi_weight_layout(module) if weights == "axi" else ({}, np.zeros(1, np.float32))
     p = HlsPrinter(precision, pragmas)
+    p.inline_layers = not dataflow
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     called = {op.callee.root_reference.data for op in main.walk() if isinstance(op, func.CallOp)}
     kernels = [op for op in module.ops if isinstance(op, func.FuncOp) and op is not main and op.sym_name.data in called]
@@ -325,7 +356,15 @@ def print_hls(module: ModuleOp, precision: Precision, pragmas: dict, *, source_n
     partition_lines = [f"  HETC_TAP({k}, {t});" for k, (t, _, _) in enumerate(taps)]
     for arr, factor in sorted(pragmas.get("partition", {}).items()):
         if "/" not in arr and factor > 1:
-            partition_lines.append(f"#pragma HLS ARRAY_PARTITION variable={local_name.get(arr, arr)} type=cyclic factor={factor} dim=1")
+            kind = "type=complete" if factor >= sizes.get(arr, 0) else f"type=cyclic factor={factor}"
+            partition_lines.append(f"#pragma HLS ARRAY_PARTITION variable={local_name.get(arr, arr)} {kind} dim=1")
+    layers = pragmas.get("layers", {})
+    from hetc.backends.hls.layer import choice as layer_choice
+
+    if layers and not dataflow and all(k.sym_name.data in layers and layer_choice(layers[k.sym_name.data])[1] == 0
+                                       for k in kernels):
+        # every kernel a whole-kernel layer: the top is one pipeline (hls4ml's io_parallel style), layers inlined
+        pragma_lines.append(f"#pragma HLS PIPELINE II={max(layer_choice(v)[0] for v in layers.values())}")
     typedef = "typedef float data_t;" if precision.kind == "float" else _fixed_typedefs(precision, kernels)
     include = "" if precision.kind == "float" else (
         "#ifdef HETC_QEMU\n#include <cmath>\n#else\n#include <ap_fixed.h>\n#endif\n" if types else "#include <ap_fixed.h>\n")
@@ -456,38 +495,6 @@ def _fixed_typedefs(precision, kernels: list[func.FuncOp]) -> str:
         real += [f"typedef {fx(pr, False)} {name}_t;", f"typedef {fx(pr, True)} {name}_acc_t;"]
         emu += [f"typedef hetc_qfix<{2 * s + 1}> {name}_t;", f"typedef hetc_qfix<{2 * s + 2}> {name}_acc_t;"]
     return "\n".join(["#ifdef HETC_QEMU", QEMU_TYPE, *emu, "#else", *real, "#endif"])
-
-
-#: the precision search's emulation of ap_fixed<W,I,AP_RND_CONV,AP_SAT> with (W, I) set per slot at run time
-QEMU_TYPE = """/* -DHETC_QEMU (precision search only, never synthesized): a double rounded to nearest even and
- * saturated to the slot's (W, I) on every assignment, like ap_fixed<W,I,AP_RND_CONV,AP_SAT>. */
-extern double hetc_qscale[4096][4];  /* 2^F, 2^-F, largest and smallest integer of the slot */
-static inline double hetc_quant(double x, int s) {
-  const double* q = hetc_qscale[s];
-  if (q[0] == 0.0) return x;
-  double r = x * q[0];
-  r = r != r ? 0.0 : (r > q[2] ? q[2] : (r < q[3] ? q[3] : r));
-  r = (r + 6755399441055744.0) - 6755399441055744.0;  /* round half to even (|r| < 2^51), no libm call */
-  return r * q[1];
-}
-template <int S> struct hetc_qfix {
-  double v;
-  hetc_qfix() : v(0) {}
-  hetc_qfix(double x) : v(hetc_quant(x, S)) {}
-  template <int T> hetc_qfix(const hetc_qfix<T>& o) : v(hetc_quant(o.v, S)) {}
-  operator double() const { return v; }
-};"""
-QEMU_SOURCE = """/* The precision search's format table (-DHETC_QEMU builds only). Generated by hetc. */
-#include <cmath>
-double hetc_qscale[4096][4];
-extern "C" void hetc_qset(int slot, int w, int i) {
-  if (slot < 0 || slot >= 4096) return;
-  double* q = hetc_qscale[slot];
-  if (w <= 0) { q[0] = 0.0; return; }
-  q[0] = std::ldexp(1.0, w - i); q[1] = std::ldexp(1.0, i - w);
-  q[2] = std::ldexp(1.0, w - 1) - 1; q[3] = -std::ldexp(1.0, w - 1);
-}
-"""
 
 
 def _testbench(p: HlsPrinter, args, n_in: int, roots, sizes, precision: Precision, axi_words: int = 0) -> str:
@@ -707,6 +714,7 @@ def emit_hls(module: ModuleOp, source_name: str, version: str, threads: int = 1,
         array_bram,
         default_pragmas,
         estimate,
+        is_top_pipeline,
         resolve_part,
         search_pragmas,
     )
@@ -776,6 +784,10 @@ def emit_hls(module: ModuleOp, source_name: str, version: str, threads: int = 1,
         "hoist": list(chosen.get("hoist", [])),
         "pipeline_nests": list(chosen.get("pipeline", [])),
         "partition": {k: {"type": "cyclic", "factor": f} for k, f in chosen.get("partition", {}).items()},
+        "layers": {k: {"reuse_factor": v["reuse"], "pipelined_loop": v.get("pipeline") or "the whole kernel (one iteration)",
+                       "multipliers": chosen.get("layer_multipliers", {}).get(k)}
+                   for k, v in chosen.get("layers", {}).items()},
+        "top_pipeline": is_top_pipeline(design, chosen.get("layers", {}), dataflow),
     }
     report = compile_report(module)
     report["hls"] = {

@@ -202,19 +202,41 @@ def test_dataflow_top_matches_onnxruntime_and_reports_the_interval(tmp_path):
     assert on["bram"] >= off["bram"]  # ping-pong buffers
 
 
-def test_search_pipelines_whole_nests_and_csim_still_matches(tmp_path):
+def test_search_makes_every_kernel_a_layer_of_one_top_pipeline_and_csim_still_matches(tmp_path):
+    """The tiny MLP fits as layers (layer.py): each kernel one pipelined region at its reuse
+    factor, inlined into a pipelined top; the printed design still computes the same function."""
     path = _tiny_mlp(tmp_path / "tiny.onnx")
     out = tmp_path / "out"
     sess = hetc.compile(path, target="hls", output_dir=out)
     hls = json.loads((out / "report.json").read_text())["hls"]
-    nests = hls["pragmas"]["pipeline_nests"]
-    assert nests and hls["searched"]["search"]["nests"] >= len(nests)
+    layers = hls["pragmas"]["layers"]
+    assert layers and hls["pragmas"]["top_pipeline"] and hls["searched"]["search"]["layers"] == len(layers)
     assert hls["estimate"]["latency_cycles"] < hls["default"]["estimate"]["latency_cycles"]
     top = (out / "hetc_top.cpp").read_text()
-    for key in nests:  # the nest's loop carries the PIPELINE, the loops below it UNROLL
-        kernel = key.split("/")[0]
+    reuse = max(v["reuse_factor"] for v in layers.values())
+    assert f"#pragma HLS PIPELINE II={reuse}" in top[top.index("void hetc_top("):]
+    for kernel, choice in layers.items():  # inlined, one pipelined loop or region, everything below unrolled
         body = top[top.index(f"static void {kernel}("):]
         body = body[: body.index("\n}\n")]
-        assert body.count("#pragma HLS PIPELINE") >= 1 and "#pragma HLS UNROLL\n" in body
+        assert "#pragma HLS INLINE" in body and "#pragma HLS UNROLL" in body
+        assert ("layer: for" in body) == choice["pipelined_loop"].startswith("the whole kernel")
+        assert body.count("#pragma HLS PIPELINE") == 1 and f"#pragma HLS PIPELINE II={choice['reuse_factor']}" in body
     feeds = _feeds(sess)
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+
+
+@pytest.mark.skipif(not _have_ap_types(), reason="needs the Apache-2.0 ap_fixed.h (pip install 'hetc[hls]')")
+def test_layers_in_fixed_point_and_under_dataflow_match_onnxruntime(tmp_path):
+    """ap_fixed layers (ALLOCATION on `mul`) and DATAFLOW (layers stay functions, not inlined)."""
+    path = EXAMPLES / "cnn.onnx"
+    sess = hetc.compile(path, target="hls", output_dir=tmp_path / "fx", target_options={"precision": "ap_fixed<16,6>"})
+    feeds = _feeds(sess)
+    want = ort_outputs(path, feeds)[0]
+    assert np.max(np.abs(sess.run(feeds)[0] - want)) <= 0.05 * np.max(np.abs(want))
+    tiny = _tiny_mlp(tmp_path / "tiny.onnx")
+    df = hetc.compile(tiny, target="hls", output_dir=tmp_path / "df", target_options={"dataflow": True})
+    hls = json.loads((tmp_path / "df" / "report.json").read_text())["hls"]
+    top = (tmp_path / "df" / "hetc_top.cpp").read_text()
+    assert "#pragma HLS INLINE" not in top and not hls["pragmas"]["top_pipeline"]
+    feeds = _feeds(df)
+    assert_matches(df.run(feeds), ort_outputs(tiny, feeds))

@@ -140,8 +140,9 @@ def test_printer_places_the_chosen_pragmas(design_module):
     if pragmas["hoist"]:
         assert "#pragma HLS UNROLL\n" in top
     for arr, p in pragmas["partition"].items():
-        if "/" not in arr:
-            assert f"type=cyclic factor={p}" in top
+        if "/" not in arr:  # a factor covering the whole array is printed as a complete partition
+            kind = "type=complete" if p >= d.arrays[arr] else f"type=cyclic factor={p}"
+            assert f"variable={arr + '_l' if arr[:2] in ('in', 'ou') else arr} {kind}" in top
     assert "restrict" not in top
     assert "set_part {xcu280-fsvh2892-2L-e}" in tcl_script(PARTS["u280"])
 

@@ -95,10 +95,11 @@ def test_a_pipelined_nest_unrolls_everything_below():
     assert nest_latency(top, {"k0/a0": 16}, P16, sizes=design.arrays) > lat  # half-partitioned: port bound
     assert lat == (8 - 1) + 3 + 4 + 2 and est["latency_cycles"] == lat + 2
     # the search takes a nest when the part allows, and none under a DSP cap below 32
-    free, info = search_pragmas(design, PARTS["u280"], P16, time_limit=2.0)
+    # (layers, layer.py, off: they would take the kernel whole; tests/unit/test_hls_layers.py covers them)
+    free, info = search_pragmas(design, PARTS["u280"], P16, time_limit=2.0, allow_layers=False)
     assert free["pipeline"] and info["nests"] == 2
     assert estimate(design, free, PARTS["u280"], P16)["latency_cycles"] <= est["latency_cycles"]
-    capped, _ = search_pragmas(design, PARTS["u280"], P16, time_limit=2.0, caps={"dsp": 20})
+    capped, _ = search_pragmas(design, PARTS["u280"], P16, time_limit=2.0, caps={"dsp": 20}, allow_layers=False)
     assert capped["pipeline"] == []
 
 
