@@ -69,6 +69,8 @@ MAX_ROW = 8192
 #: hetc-fuse-horizontal's record of the sibling GEMMs it merged (read into the report)
 HORIZONTAL_ATTR = "hetc.horizontal_report"
 MODES = ("none", "greedy", "ilp")
+#: the ILP's partition replaces greedy's only when predicted faster by more than this fraction
+ILP_MIN_GAIN = 1e-3
 _ELEMENTWISE = UNARY | BINARY | VARIADIC
 _ROW_REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1", "ReduceL2"}
 
@@ -475,8 +477,12 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
             bound, value = solver.BestObjectiveBound(), solver.ObjectiveValue()
             gap = abs(value - bound) / max(abs(value), 1.0)
             name = "OPTIMAL" if status == cp_model.OPTIMAL else "FEASIBLE"
-            if problem.cost(chosen)[1] > problem.cost(start)[1]:
-                notes.append("the solver's partition was predicted slower than greedy's: greedy used")
+            ilp_time, greedy_time = problem.cost(chosen)[1], problem.cost(start)[1]
+            if ilp_time >= greedy_time * (1 - ILP_MIN_GAIN):
+                # a tie (or a gain below the cost model's resolution) keeps the rule-based
+                # partition: a different partition at the same predicted time measured up to
+                # 1% slower on the GPU (bert_mini, H100)
+                notes.append("the solver's partition was not predicted faster than greedy's: greedy used")
                 return start, name + " (greedy kept)", gap, notes
             return chosen, name, gap, notes
         # cut off each violation: not all of the chosen edges on the path that joins the
