@@ -112,7 +112,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="--targets: force an ONNX node (or every op of a type, e.g. MatMul=cpu) onto a device")  # fmt: skip
     p.add_argument("--npu-config", metavar="PRESET_OR_FILE", default="npu-edge",
                    help="NPU target: a preset (npu-tiny 64 KiB, npu-edge 256 KiB, npu-large 2 MiB scratchpad) or a "
-                   "TOML file with the same keys (backends/npu/presets.toml); default npu-edge")  # fmt: skip
+                   "TOML file (the [devices.NAME.npu] keys of backends/devices/catalog.toml); default npu-edge")  # fmt: skip
     p.add_argument("--spm-alloc", choices=("ilp", "belady", "lru"), default="belady",
                    help="NPU target: scratchpad allocator (CP-SAT over order, offsets and spills; furthest-next-use; "
                    "LRU first-fit); default belady")  # fmt: skip
@@ -434,13 +434,18 @@ def print_compile_report(report: dict) -> None:
                 f"({est['latency_us']} us){', interval ' + str(est['interval_cycles']) if est.get('dataflow') else ''}, "
                 f"DSP {est['dsp']}, BRAM {est['bram']}, LUT {est['lut']}, FF {est['ff']}"
             )
+        layers = hls["pragmas"].get("layers") or {}
+        if layers:  # the kernels the search made layers (backends/hls/layer.py), with their reuse factors
+            print(f"hls layers{' (one top pipeline)' if hls['pragmas'].get('top_pipeline') else ''}: " + ", ".join(
+                f"{k} R={v['reuse_factor']}" for k, v in layers.items()))
     npu = report.get("npu")
     if npu:
         t, solver = npu["traffic"], npu["solver"]
         print(
             f"npu {npu['preset']} ({npu['capacity_bytes'] // 1024} KiB scratchpad), {npu['ops']} tile ops, "
             f"{npu['spm_alloc']}: DMA {t['compulsory']} B compulsory + {t['noncompulsory']} B non-compulsory, "
-            f"{npu['predicted']['cycles']} cycles predicted (solver: {solver['status']}, gap {solver['gap']:.3g})"
+            f"{npu['predicted']['cycles']} cycles predicted, {npu.get('simulated', {}).get('cycles', '?')} simulated "
+            f"(solver: {solver['status']}, gap {solver['gap']:.3g})"
         )
     plan = report.get("memory", {})
     if "arena_bytes" in plan:
@@ -511,9 +516,11 @@ def write_report_json(path: str, out: Path, sess) -> None:
             "simulated": {"dma_bytes": stats["dma_in_bytes"] + stats["dma_out_bytes"],
                           "noncompulsory": stats["noncompulsory_bytes"], "cycles": stats["cycles"],
                           "compulsory": stats["compulsory_bytes"], "moved_bytes": stats["moved_bytes"],
-                          "gathered_bytes": stats["gathered_bytes"]},
+                          "gathered_bytes": stats["gathered_bytes"], "serial_cycles": stats["serial_cycles"],
+                          "compute_wait_cycles": stats["compute_wait_cycles"]},
             "solver": n["solver"],
             "predicted": n["predicted"],
+            "cycles_ratio": n["predicted"]["cycles"] / max(1, stats["cycles"]),
             "ops": n["ops"], "tensors": n["tensors"], "tiled_ops": n["tiled_ops"],
         }}  # fmt: skip
     text = json.dumps(report, indent=2) + "\n"

@@ -70,6 +70,12 @@ def base_of(v: SSAValue) -> tuple[SSAValue, int]:
     return v, off
 
 
+def written_args(kernel: func.FuncOp) -> list[int]:
+    """Indices of the kernel's parameters it stores to (its outputs)."""
+    params = {s.memref for s in kernel.walk() if isinstance(s, memref.StoreOp)}
+    return [i for i, p in enumerate(kernel.body.block.args) if p in params]
+
+
 def _volume(block) -> int:
     from hetc.backends.cfamily.printer import _nest_volume
 
@@ -111,11 +117,14 @@ def build_problem(module: ModuleOp, capacity: int, alignment: int = 64) -> NpuPr
     taken: set[str] = set()
     global_names: dict[str, str] = {}
 
+    suffix: dict[str, int] = {}  # base -> its last suffix (tiles share a base: no rescan from #2)
+
     def unique(base: str) -> str:
-        name, i = base, 1
+        name, i = base, suffix.get(base, 1)
         while name in taken:
             i += 1
             name = f"{base}#{i}"
+        suffix[base] = i
         taken.add(name)
         return name
 
@@ -142,8 +151,7 @@ def build_problem(module: ModuleOp, capacity: int, alignment: int = 64) -> NpuPr
             callee = op.callee.root_reference.data
             kernel = kernels[callee]
             nodes = [a.data for a in kernel.attributes["hetc.onnx_nodes"].data] if "hetc.onnx_nodes" in kernel.attributes else []
-            written_params = {s.memref for s in kernel.walk() if isinstance(s, memref.StoreOp)}
-            written = [i for i, p in enumerate(kernel.body.block.args) if p in written_params]
+            written = written_args(kernel)
             operands = list(op.arguments)
             src, src_off = base_of(operands[0]) if operands else (None, 0)
             # (the box is in the sliced value's shape: only a slice of the input itself, not of a view)

@@ -19,6 +19,16 @@ recorded in `hetc.npu_regions` on @main, which the NPU lowering turns into one s
 DMA from DRAM. The whole value is re-assembled by a Concat only where an untiled consumer
 or the graph output needs it (hetc-dce removes the rest). An op whose smallest tile still
 does not fit is an error naming the node, its bytes and the capacity.
+
+Convolutions: a grouped one (depthwise, with or without a channel multiplier) is cut into
+whole groups (`group` = their number) or a part of one group (a plain conv of that group's
+input channels); grid halving cuts at group boundaries. Pools in ceil mode are cut along
+rows and columns too (each tile's window exact: ceil_mode 0, the overhang as pads), except
+an AveragePool that counts pads (the overhang must not count): channels only. ConvTranspose
+is cut along output rows/columns (the input rows they need; pads and output_padding crop
+each tile's output) and, for group 1, output channels. Not cut (yet): the spatial axes of a
+ConvTranspose with `output_shape` or SAME auto_pad, a grouped ConvTranspose's channels, and
+non-2-D grouped convolutions' channels.
 """
 
 from __future__ import annotations
@@ -106,10 +116,11 @@ def split_axes(op: onnx_d.OnnxOp) -> list[int]:
     if t in ("Conv", "MaxPool", "AveragePool"):
         if rank != 4:
             return [0, 1] if t == "Conv" and _attr(op, "group", 1) == 1 else [0]
-        axes = [0]
-        if t != "Conv" or _attr(op, "group", 1) == 1 or _depthwise(op):
-            axes.append(1)
-        if _attr(op, "auto_pad", "NOTSET") in ("NOTSET", "VALID") and not _attr(op, "ceil_mode", 0):
+        axes = [0, 1]  # output channels: whole groups, or a part of one group (group = 1)
+        # ceil mode: a tile's windows are exact (ceil_mode = 0, the overhang as pads), except
+        # for an average that counts pads (the overhang must not count)
+        ceil_ok = not _attr(op, "ceil_mode", 0) or t == "MaxPool" or not _attr(op, "count_include_pad", 0)
+        if _attr(op, "auto_pad", "NOTSET") in ("NOTSET", "VALID") and ceil_ok:
             axes += [2, 3]
         return axes
     if t in ("GlobalAveragePool", "GlobalMaxPool"):
@@ -138,21 +149,54 @@ def split_axes(op: onnx_d.OnnxOp) -> list[int]:
         # batch and channels pass through an image resize unchanged
         x = op.operands[0].type.get_shape()
         return [d for d in (0, 1) if x[d] == out.type.get_shape()[d]]
-    if t == "ConvTranspose" and rank == 4 and _attr(op, "group", 1) == 1 and "output_shape" not in op.attributes:
-        return [0, 1]
+    if t == "ConvTranspose" and rank >= 3 and "output_shape" not in op.attributes:
+        axes = [0] + ([1] if _attr(op, "group", 1) == 1 else [])
+        if _attr(op, "auto_pad", "NOTSET") in ("NOTSET", "VALID"):
+            axes += list(range(2, rank))
+        return axes
     return []
+
+
+def _channel_groups(op: onnx_d.OnnxOp, lo: int, hi: int) -> tuple[tuple[int, int], int]:
+    """(input channels, group) of output channels [lo, hi) of a grouped Conv: a run of
+    whole groups keeps `group` = their number; a part of one group is a plain conv of that
+    group's input channels."""
+    g = _attr(op, "group", 1)
+    cin_g = op.operands[0].type.get_shape()[1] // g
+    cout_g = op.results[0].type.get_shape()[1] // g
+    if lo // cout_g == (hi - 1) // cout_g:
+        j = lo // cout_g
+        return (j * cin_g, (j + 1) * cin_g), 1
+    if lo % cout_g or hi % cout_g:
+        raise _NoTiling(f"channel tile [{lo}, {hi}) cuts groups of {cout_g}")  # (_halve never makes one)
+    return (lo // cout_g * cin_g, hi // cout_g * cin_g), (hi - lo) // cout_g
+
+
+def _whole_groups(op: onnx_d.OnnxOp, grid: dict[int, list[tuple[int, int]]]) -> bool:
+    """Whether every output-channel segment of a grouped Conv is whole groups or inside one."""
+    if op.OP_TYPE != "Conv" or _attr(op, "group", 1) == 1 or 1 not in grid:
+        return True
+    cout_g = op.results[0].type.get_shape()[1] // _attr(op, "group", 1)
+    return all(lo // cout_g == (hi - 1) // cout_g or (lo % cout_g == 0 and hi % cout_g == 0) for lo, hi in grid[1])
+
+
+def _halve(op: onnx_d.OnnxOp, d: int, a: int, b: int) -> list[tuple[int, int]]:
+    """Segment [a, b) of output axis d in two; a grouped Conv's channels at a group
+    boundary while the segment holds several groups (so a tile never cuts a group)."""
+    if b - a < 2:
+        return [(a, b)]
+    mid = (a + b) // 2
+    if op.OP_TYPE == "Conv" and d == 1 and _attr(op, "group", 1) > 1:
+        cout_g = op.results[0].type.get_shape()[1] // _attr(op, "group", 1)
+        if b - a > cout_g and a % cout_g == 0 and b % cout_g == 0:
+            mid = a + (b - a) // cout_g // 2 * cout_g
+    return [(a, mid), (mid, b)]
 
 
 def _table_gather(op: onnx_d.OnnxOp) -> bool:
     """A row lookup in a constant table (an embedding): the NPU fetches the rows by an
     indexed DMA from DRAM, so the table is never resident."""
     return op.OP_TYPE == "Gather" and _attr(op, "axis", 0) == 0 and onnx_d.constant_value(op.operands[0]) is not None
-
-
-def _depthwise(op: onnx_d.OnnxOp) -> bool:
-    c = op.operands[0].type.get_shape()[1]
-    oc = op.results[0].type.get_shape()[1]
-    return _attr(op, "group", 1) == c == oc
 
 
 def derive(op: onnx_d.OnnxOp, box: Box) -> tuple[list[Box | None], dict, int]:
@@ -169,21 +213,33 @@ def derive(op: onnx_d.OnnxOp, box: Box) -> tuple[list[Box | None], dict, int]:
         strides = list(_attr(op, "strides", [1] * nsp))
         dil = list(_attr(op, "dilations", [1] * nsp))
         pads = list(_attr(op, "pads", [0] * (2 * nsp))) if _attr(op, "auto_pad", "NOTSET") == "NOTSET" else [0] * (2 * nsp)
-        xbox = [box[0], (0, xs[1]) if t == "Conv" and not _depthwise(op) else box[1]]
+        group = _attr(op, "group", 1) if t == "Conv" else 1
+        if t != "Conv":
+            xbox = [box[0], box[1]]
+        elif group == 1:
+            xbox = [box[0], (0, xs[1])]
+        else:
+            cin, tile_group = _channel_groups(op, *box[1])
+            xbox = [box[0], cin]
         new_pads = list(pads)
         for d in range(nsp):
             a, b, pb, pa = _window(box[2 + d][0], box[2 + d][1], xs[2 + d], strides[d], pads[d], (k[d] - 1) * dil[d] + 1)
             xbox.append((a, b))
             new_pads[d], new_pads[nsp + d] = pb, pa
         regions: list[Box | None] = [tuple(xbox)]
+        keep_ceil = t == "AveragePool" and _attr(op, "count_include_pad", 0)
+        if _attr(op, "ceil_mode", 0) and keep_ceil:
+            new_pads = list(pads)  # rows and columns whole (split_axes): ceil mode as it was
         attrs: dict = {"pads": new_pads} if new_pads != pads or "pads" in op.attributes else {}
+        if _attr(op, "ceil_mode", 0) and not keep_ceil:
+            attrs["ceil_mode"] = 0  # the tile's window is exact; its overhang became pads
         if t == "Conv":
             ws = shapes[1]
             regions.append((box[1], *[(0, d) for d in ws[1:]]))
             if len(shapes) > 2 and shapes[2] is not None:
                 regions.append((box[1],))
-            if _depthwise(op):
-                attrs["group"] = box[1][1] - box[1][0]
+            if group > 1 and tile_group != group:
+                attrs["group"] = tile_group
         if attrs.get("pads") and "auto_pad" in op.attributes:
             attrs["auto_pad"] = "NOTSET"
         extra = 0
@@ -231,16 +287,57 @@ def derive(op: onnx_d.OnnxOp, box: Box) -> tuple[list[Box | None], dict, int]:
             attrs["_operands"] = {3: np.array([b - a for a, b in box], dtype=sizes.dtype)}
         return regions, attrs, 0
     if t == "ConvTranspose":
-        regions = [(box[0], *[(0, d) for d in shapes[0][1:]]), ((0, shapes[1][0]), box[1], *[(0, d) for d in shapes[1][2:]])]
-        if len(shapes) > 2 and shapes[2] is not None:
-            regions.append((box[1],))
-        return regions, {}, 0
+        return _conv_transpose_tile(op, box, shapes)
     if t in REDUCE_OPS:
         xs = shapes[0]
         out = op.results[0].type.get_shape()
         inbox = tuple(box[d] if out[d] == xs[d] else (0, xs[d]) for d in range(len(xs)))
         return [inbox] + [None] * (len(op.operands) - 1), {}, 0
     raise _NoTiling(t)
+
+
+def _conv_transpose_tile(op: onnx_d.OnnxOp, box: Box, shapes: list) -> tuple[list[Box | None], dict, int]:
+    """derive() for ConvTranspose. Output rows [lo, hi) (un-padded u = o + pad_begin) take
+    input rows i with i*s <= u < i*s + (K-1)*d + 1; the tile is a ConvTranspose of those
+    rows whose pads crop its full output to [lo, hi) (a pad that would be negative, where
+    the tile's output runs past what its rows reach, is output_padding instead)."""
+    xs, ws = shapes[0], shapes[1]
+    nsp = len(xs) - 2
+    strides = list(_attr(op, "strides", [1] * nsp))
+    dil = list(_attr(op, "dilations", [1] * nsp))
+    pads = list(_attr(op, "pads", [0] * (2 * nsp))) if _attr(op, "auto_pad", "NOTSET") == "NOTSET" else [0] * (2 * nsp)
+    opad = list(_attr(op, "output_padding", [0] * nsp))
+    xbox, new_pads, new_opad = [box[0], (0, xs[1])], list(pads), list(opad)
+    full_tile = []
+    for d in range(nsp):
+        (lo, hi), s, ext, pb = box[2 + d], strides[d], (ws[2 + d] - 1) * dil[d], pads[d]
+        a = min(max(0, min(-(-(lo + pb - ext) // s), (lo + pb) // s)), xs[2 + d] - 1)
+        b = max(min(xs[2 + d], (hi - 1 + pb) // s + 1), a + 1)
+        xbox.append((a, b))
+        end = (b - 1) * s + ext + 1 - (hi + pb)
+        new_pads[d], new_pads[nsp + d], new_opad[d] = lo + pb - a * s, max(end, 0), max(-end, 0)
+        full_tile.append(max((b - a - 1) * s + ext + 1 + new_opad[d], new_pads[d] + hi - lo))
+    group = _attr(op, "group", 1)
+    regions: list[Box | None] = [tuple(xbox), ((0, ws[0]), box[1], *[(0, k) for k in ws[2:]]) if group == 1 else None]
+    if len(shapes) > 2 and shapes[2] is not None:
+        regions.append((box[1],))
+    attrs: dict = {}
+    if new_pads != pads or "pads" in op.attributes:
+        attrs["pads"] = new_pads
+        if "auto_pad" in op.attributes:
+            attrs["auto_pad"] = "NOTSET"
+    if new_opad != opad:
+        attrs["output_padding"] = new_opad
+    # the loop lowering's scratch: the GEMM's columns [Cout/g * taps, rows] and the
+    # uncropped output canvas, beside (not with) the input and weight
+    item = _dtype_bytes(op.results[0])
+    cout = box[1][1] - box[1][0]
+    rows = int(np.prod([b - a for a, b in xbox[2:]], dtype=np.int64))
+    cols = cout // group * int(np.prod(ws[2:], dtype=np.int64)) * rows * item
+    canvas = cout * int(np.prod(full_tile, dtype=np.int64)) * item
+    xw = _box_bytes(tuple(xbox), item, 1) + int(np.prod(ws, dtype=np.int64)) * item * cout // max(1, ws[1] * group)
+    out = _box_bytes(box, item, 1)
+    return regions, attrs, max(0, cols - out, cols + canvas - xw)
 
 
 # -- the rewrite --------------------------------------------------------------------------------
@@ -366,7 +463,7 @@ class Tiler:
                 continue
             seen.add(v)
             total += _box_bytes(_full(v), _dtype_bytes(v), self.align)
-        if op.OP_TYPE == "Conv" and any(_attr(op, "pads", [])):
+        if op.OP_TYPE == "ConvTranspose" or (op.OP_TYPE == "Conv" and any(_attr(op, "pads", []))):
             try:
                 total += derive(op, _full(op.results[0]))[2]
             except _NoTiling:
@@ -395,7 +492,7 @@ class Tiler:
                     cuts = sorted({b[d][0] for b, _ in self.pieces[v]} | {shape[d]})
                     if len(cuts) > 2 or cuts[0] != 0:
                         grid[d] = list(zip(cuts[:-1], cuts[1:]))
-                if grid and set(grid) <= set(axes) and self._grid_ws(op, grid) <= self.capacity:
+                if grid and set(grid) <= set(axes) and _whole_groups(op, grid) and self._grid_ws(op, grid) <= self.capacity:
                     return grid
         # start from a tiled input's grid (cuts that line up with its pieces) and refine it
         grid = {d: [(0, shape[d])] for d in axes}
@@ -405,13 +502,15 @@ class Tiler:
                     cuts = sorted({b[d][0] for b, _ in self.pieces[v]} | {shape[d]})
                     grid[d] = list(zip(cuts[:-1], cuts[1:]))
                 break
+        if not _whole_groups(op, grid):
+            grid[1] = [(0, shape[1])]
         ws = self._grid_ws(op, grid)
         while ws > self.capacity:
             best = None
             for d in axes:
                 if all(b - a < 2 for a, b in grid[d]):
                     continue
-                halves = [h for a, b in grid[d] for h in ([(a, (a + b) // 2), ((a + b) // 2, b)] if b - a > 1 else [(a, b)])]
+                halves = [h for a, b in grid[d] for h in _halve(op, d, a, b)]
                 trial = {**grid, d: halves}
                 w = self._grid_ws(op, trial)
                 if best is None or w < best[0]:

@@ -6,7 +6,18 @@
  * does nothing, so the generated program stops with a status instead of corrupting
  * memory. Compulsory traffic: the first load of a (DRAM address, bytes) region that lies
  * in a registered input or weight buffer, the first store of such a region of an output
- * buffer; the rest is non-compulsory. Cycles follow the serial model documented in npu.h.
+ * buffer; the rest is non-compulsory.
+ *
+ * Timing (the model documented in npu.h): the DMA engine and the compute units run
+ * concurrently. Each keeps its own clock (the cycle it becomes free); a transfer or a
+ * kernel starts when its unit is free and its data are ready, which a scoreboard over
+ * the scratchpad decides: per 16-byte granule, the cycle its last write completes and the
+ * cycle its last read completes. A DMA into the SPM (or a move's destination) waits for
+ * the last reader and writer of the bytes it overwrites; a DMA out of the SPM waits for
+ * their writer; a kernel waits for the writers of what it reads and for the readers and
+ * writers of what it writes (its operands come from npu_compute). `cycles` is the cycle
+ * the last unit finishes; `serial_cycles` the sum of every unit's busy time (what a
+ * machine with no overlap would take).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,12 +92,89 @@ static int in_spm(const char* what, size_t off, size_t bytes) {
 }
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+/* ---- timing: unit clocks and the SPM scoreboard ---- */
+#define GRANULE 16
+enum { UNIT_MATRIX = 0, UNIT_VECTOR = 1 };
+static uint64_t* sb_write; /* per granule: cycle its last write completes */
+static uint64_t* sb_read;  /* per granule: cycle its last read completes */
+static size_t sb_n;
+static uint64_t dma_free, unit_free[2];
+static uint64_t pending_matrix, pending_vector, pending_gather;
+
+static void finish_at(uint64_t t) {
+  if (t > st.cycles) st.cycles = t;
+}
+
+/* the cycle the bytes [off, off + bytes) may be read (their last writer is done) */
+static uint64_t ready_to_read(size_t off, size_t bytes) {
+  uint64_t t = 0;
+  if (!bytes) return 0;
+  for (size_t g = off / GRANULE, e = (off + bytes - 1) / GRANULE; g <= e && g < sb_n; g++) t = max_u64(t, sb_write[g]);
+  return t;
+}
+
+/* ... may be overwritten (their last reader and writer are done) */
+static uint64_t ready_to_write(size_t off, size_t bytes) {
+  uint64_t t = 0;
+  if (!bytes) return 0;
+  for (size_t g = off / GRANULE, e = (off + bytes - 1) / GRANULE; g <= e && g < sb_n; g++)
+    t = max_u64(t, max_u64(sb_write[g], sb_read[g]));
+  return t;
+}
+
+static void mark(size_t off, size_t bytes, uint64_t t, int written) {
+  if (!bytes) return;
+  for (size_t g = off / GRANULE, e = (off + bytes - 1) / GRANULE; g <= e && g < sb_n; g++) {
+    if (written) sb_write[g] = t;
+    else sb_read[g] = max_u64(sb_read[g], t);
+  }
+}
+
+static uint64_t dma_time(size_t bytes) { return cfg.dma_latency_cycles + ceil_div(bytes, cfg.dma_bytes_per_cycle); }
+
+/* one transfer on the DMA engine, in program order, no earlier than `ready` */
+static uint64_t dma_issue(uint64_t ready, uint64_t busy) {
+  uint64_t start = max_u64(dma_free, ready);
+  dma_free = start + busy;
+  st.serial_cycles += busy;
+  finish_at(dma_free);
+  return dma_free;
+}
 
 static void charge_dma(size_t bytes) {
-  uint64_t c = cfg.dma_latency_cycles + ceil_div(bytes, cfg.dma_bytes_per_cycle);
-  st.dma_cycles += c;
-  st.cycles += c;
+  st.dma_cycles += dma_time(bytes);
   st.dma_count++;
+}
+
+/* a kernel on the compute units: the charges since the last kernel, its operands' deps */
+static void issue_kernel(const npu_operand_t* ops, int n) {
+  uint64_t ready = 0;
+  for (int i = 0; i < n; i++)
+    ready = max_u64(ready, ops[i].written ? ready_to_write(ops[i].offset, ops[i].bytes)
+                                          : ready_to_read(ops[i].offset, ops[i].bytes));
+  if (pending_gather) {
+    /* the indexed DMA runs once the indices are resident; the kernel waits for its rows */
+    uint64_t rows_ready = dma_issue(ready, dma_time(pending_gather));
+    ready = max_u64(ready, rows_ready);
+    pending_gather = 0;
+  }
+  int unit = pending_matrix ? UNIT_MATRIX : UNIT_VECTOR;
+  uint64_t busy = pending_matrix + pending_vector;
+  if (ready > unit_free[unit]) st.compute_wait_cycles += ready - unit_free[unit];
+  uint64_t start = max_u64(unit_free[unit], ready), end = start + busy;
+  unit_free[unit] = end;
+  st.serial_cycles += busy;
+  finish_at(end);
+  for (int i = 0; i < n; i++) mark(ops[i].offset, ops[i].bytes, end, ops[i].written);
+  pending_matrix = pending_vector = 0;
+}
+
+void npu_compute(const npu_operand_t* operands, int n) {
+  for (int i = 0; i < n; i++)
+    if (!in_spm("npu_compute", operands[i].offset, operands[i].bytes)) return;
+  issue_kernel(operands, n);
 }
 
 int npu_begin(const npu_config_t* c) {
@@ -99,6 +187,19 @@ int npu_begin(const npu_config_t* c) {
   }
   if (!spm) return 1;
   memset(spm, 0, spm_cap);
+  size_t granules = ceil_div(cfg.spm_bytes, GRANULE);
+  if (granules != sb_n) {
+    free(sb_write);
+    free(sb_read);
+    sb_write = (uint64_t*)malloc(granules * sizeof(uint64_t));
+    sb_read = (uint64_t*)malloc(granules * sizeof(uint64_t));
+    sb_n = granules;
+  }
+  if (!sb_write || !sb_read) return 1;
+  memset(sb_write, 0, sb_n * sizeof(uint64_t));
+  memset(sb_read, 0, sb_n * sizeof(uint64_t));
+  dma_free = unit_free[0] = unit_free[1] = 0;
+  pending_matrix = pending_vector = pending_gather = 0;
   nranges = 0;
   if (seen) memset(seen, 0, seen_cap * sizeof(uint64_t));
   seen_n = 0;
@@ -128,6 +229,7 @@ void npu_dma_in(size_t spm_off, const void* dram, size_t bytes) {
   if (!in_spm("npu_dma_in", spm_off, bytes)) return;
   memcpy(spm + spm_off, dram, bytes);
   count_in(dram, bytes, key_of(dram, bytes, 0));
+  mark(spm_off, bytes, dma_issue(ready_to_write(spm_off, bytes), dma_time(bytes)), 1);
 }
 
 /* copy a box of a row-major DRAM tensor to (dir 0) or from (dir 1) contiguous SPM bytes;
@@ -166,7 +268,9 @@ static uint64_t region_key(const void* dram, size_t total, int rank, const int64
 void npu_dma_in_region(size_t spm_off, const void* dram, size_t elem, int rank, const int64_t* shape,
                        const int64_t* starts, const int64_t* ends) {
   size_t total = strided(0, spm_off, (unsigned char*)dram, elem, rank, shape, starts, ends, "npu_dma_in_region");
-  if (total) count_in(dram, total, region_key(dram, total, rank, starts, ends, 0));
+  if (!total) return;
+  count_in(dram, total, region_key(dram, total, rank, starts, ends, 0));
+  mark(spm_off, total, dma_issue(ready_to_write(spm_off, total), dma_time(total)), 1);
 }
 
 static void count_out(void* dram, size_t bytes, uint64_t key) {
@@ -181,13 +285,16 @@ static void count_out(void* dram, size_t bytes, uint64_t key) {
 void npu_dma_out_region(void* dram, size_t spm_off, size_t elem, int rank, const int64_t* shape,
                         const int64_t* starts, const int64_t* ends) {
   size_t total = strided(1, spm_off, (unsigned char*)dram, elem, rank, shape, starts, ends, "npu_dma_out_region");
-  if (total) count_out(dram, total, region_key(dram, total, rank, starts, ends, 2));
+  if (!total) return;
+  count_out(dram, total, region_key(dram, total, rank, starts, ends, 2));
+  mark(spm_off, total, dma_issue(ready_to_read(spm_off, total), dma_time(total)), 0);
 }
 
 void npu_dma_out(void* dram, size_t spm_off, size_t bytes) {
   if (!in_spm("npu_dma_out", spm_off, bytes)) return;
   memcpy(dram, spm + spm_off, bytes);
   count_out(dram, bytes, key_of(dram, bytes, 2));
+  mark(spm_off, bytes, dma_issue(ready_to_read(spm_off, bytes), dma_time(bytes)), 0);
 }
 
 void npu_move(size_t dst_off, size_t src_off, size_t bytes) {
@@ -196,7 +303,10 @@ void npu_move(size_t dst_off, size_t src_off, size_t bytes) {
   st.moved_bytes += bytes;
   uint64_t c = ceil_div(bytes, cfg.spm_bytes_per_cycle);
   st.move_cycles += c;
-  st.cycles += c;
+  /* compaction runs on the DMA engine: after the source's writer and the destination's users */
+  uint64_t end = dma_issue(max_u64(ready_to_read(src_off, bytes), ready_to_write(dst_off, bytes)), c);
+  mark(src_off, bytes, end, 0);
+  mark(dst_off, bytes, end, 1);
 }
 
 void npu_matmul_tile(int64_t m, int64_t n, int64_t k) {
@@ -204,21 +314,24 @@ void npu_matmul_tile(int64_t m, int64_t n, int64_t k) {
   uint64_t tiles = ceil_div((uint64_t)m, N) * ceil_div((uint64_t)n, N) * ceil_div((uint64_t)k, N);
   st.matrix_tiles += tiles;
   st.matrix_cycles += tiles * cfg.matrix_cycles_per_tile;
-  st.cycles += tiles * cfg.matrix_cycles_per_tile;
+  pending_matrix += tiles * cfg.matrix_cycles_per_tile;
 }
 
 void npu_vector_op(int64_t elements) {
   uint64_t c = ceil_div((uint64_t)elements, cfg.vector_lanes);
   st.vector_elements += (uint64_t)elements;
   st.vector_cycles += c;
-  st.cycles += c;
+  pending_vector += c;
 }
 
 void npu_dma_gather(size_t bytes) {
-  uint64_t c = cfg.dma_latency_cycles + ceil_div(bytes, cfg.dma_bytes_per_cycle);
   st.gathered_bytes += bytes;
-  st.dma_cycles += c;
-  st.cycles += c;
+  st.dma_cycles += dma_time(bytes);
+  pending_gather += bytes;
 }
 
-const npu_stats_t* npu_stats(void) { return &st; }
+const npu_stats_t* npu_stats(void) {
+  /* charges no npu_compute claimed (a program without operand lists): a kernel with no deps */
+  if (pending_matrix || pending_vector || pending_gather) issue_kernel(NULL, 0);
+  return &st;
+}

@@ -49,7 +49,15 @@ DTYPES = (
 _DEVICE_KEYS = {
     "kind": str, "host": bool, "description": str, "source": str, "launch_overhead_s": float, "power_w": float,
     "cost_per_hour": float, "op_classes": list, "unsupported_ops": list, "peak_flops": dict, "vector_flops": dict,
-    "memory": dict, "kernels": dict,
+    "memory": dict, "kernels": dict, "npu": dict,
+}  # fmt: skip
+#: [devices.NAME.npu]: the scratchpad accelerator's parameters (hetc's NPU target, issue 8);
+#: value: (integer?, required?)
+NPU_KEYS = {
+    "spm_bytes": (True, True), "acc_bytes": (True, True), "matrix_n": (True, True),
+    "matrix_cycles_per_tile": (True, True), "vector_lanes": (True, True), "dma_bytes_per_cycle": (True, True),
+    "dma_latency_cycles": (True, True), "spm_bytes_per_cycle": (True, True), "clock_hz": (False, True),
+    "alignment": (True, False), "dram_bytes": (True, False),
 }  # fmt: skip
 _MEMORY_KEYS = {"capacity_bytes": float, "bandwidth_Bps": float, "main": bool, "cache": bool}
 _LINK_KEYS = {"endpoints": list, "kind": str, "bandwidth_Bps": float, "latency_s": float, "energy_pj_per_byte": float}
@@ -63,6 +71,38 @@ _REQUIRED_LINK = ("endpoints", "bandwidth_Bps")
 
 class CatalogError(HetcError):
     """A device catalog (or profile) that cannot be used: names the file and the field."""
+
+
+def check_npu_table(table: Mapping[str, Any], where: str, file: str, *, complete: bool = False) -> None:
+    """Field names and values of an NPU parameter table (`complete`: every required key)."""
+    for key, value in table.items():
+        if key not in NPU_KEYS:
+            raise _unknown(key, NPU_KEYS, where, file)
+        integer, _ = NPU_KEYS[key]
+        v = _number(value, f"{where}.{key}", file, positive=True)
+        if integer and int(v) != v:
+            raise CatalogError(f"'{where}.{key}' is {value!r}: expected a positive integer", file=file)
+    if "alignment" in table and int(table["alignment"]) & (int(table["alignment"]) - 1):
+        raise CatalogError(f"'{where}.alignment' is {table['alignment']!r}: expected a power of two", file=file)
+    missing = [k for k, (_, required) in NPU_KEYS.items() if required and k not in table]
+    if complete and missing:
+        raise CatalogError(f"'{where}' lacks {', '.join(missing)}", file=file,
+                           hint=f"an NPU table needs {', '.join(k for k, (_, r) in NPU_KEYS.items() if r)}")
+
+
+def _derive_npu(d: dict[str, Any]) -> dict[str, Any]:
+    """A device with an [npu] table: peak FLOP/s and memories it does not give, from it
+    (matrix unit: 2 N^3 FLOP per tile time; vector unit: one FLOP per lane per cycle;
+    DRAM, the roofline's memory, at the DMA bandwidth; the scratchpad at its own)."""
+    t, d = d["npu"], dict(d)
+    clock = float(t["clock_hz"])
+    d.setdefault("peak_flops", {"float32": 2 * t["matrix_n"] ** 3 / t["matrix_cycles_per_tile"] * clock})
+    d.setdefault("vector_flops", {"float32": t["vector_lanes"] * clock})
+    d.setdefault("memory", {
+        "dram": {"main": True, "capacity_bytes": t.get("dram_bytes", 1 << 32), "bandwidth_Bps": t["dma_bytes_per_cycle"] * clock},
+        "scratchpad": {"capacity_bytes": t["spm_bytes"], "bandwidth_Bps": t["spm_bytes_per_cycle"] * clock},
+    })  # fmt: skip
+    return d
 
 
 @dataclass(frozen=True)
@@ -96,6 +136,8 @@ class Device:
     kernels: Mapping[str, float] = field(default_factory=dict)
     #: the file that defined (or last changed) this device, for messages
     origin: str = ""
+    #: an NPU's [npu] table (scratchpad, matrix unit, DMA, clock): a preset of the NPU target
+    npu: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def main_memory(self) -> Memory:
@@ -333,6 +375,10 @@ def _check_file(data: dict[str, Any], file: str) -> None:
                         raise CatalogError(f"'{mwhere}.{key}' is {value!r}: expected true or false", file=file)
                 else:
                     _number(value, f"{mwhere}.{key}", file, positive=key == "bandwidth_Bps")
+        if "npu" in dev:
+            if dev.get("kind", "npu") != "npu":
+                raise CatalogError(f"'{where}.npu' is only for kind = \"npu\" devices", file=file)
+            check_npu_table(dev["npu"], f"{where}.npu", file)
         for key, value in dev.get("kernels", {}).items():
             if key not in _KERNEL_KEYS:
                 raise _unknown(key, _KERNEL_KEYS, f"{where}.kernels", file)
@@ -374,6 +420,11 @@ def _build(data: dict[str, Any], origins: dict[str, str], files: list[str]) -> C
     devices: dict[str, Device] = {}
     for name, d in data.get("devices", {}).items():
         file = origins.get(f"devices.{name}", files[-1])
+        if "npu" in d:
+            if d.get("kind") != "npu":
+                raise CatalogError(f"'devices.{name}.npu' is only for kind = \"npu\" devices", file=file)
+            check_npu_table(d["npu"], f"devices.{name}.npu", file, complete=True)
+            d = _derive_npu(d)
         for key in _REQUIRED_DEVICE:
             if key not in d:
                 raise CatalogError(
@@ -413,6 +464,7 @@ def _build(data: dict[str, Any], origins: dict[str, str], files: list[str]) -> C
             op_classes=frozenset(d["op_classes"]) if "op_classes" in d else None,
             unsupported_ops=frozenset(d.get("unsupported_ops", [])),
             kernels={k: float(v) for k, v in d.get("kernels", {}).items()}, origin=file,
+            npu={k: (int(v) if NPU_KEYS[k][0] else float(v)) for k, v in d.get("npu", {}).items()},
         )  # fmt: skip
     hosts = [n for n, d in devices.items() if d.host]
     if len(hosts) != 1:

@@ -1,9 +1,16 @@
-"""NPU configurations: the presets in `presets.toml` or a user's TOML file with the same keys.
+"""NPU configurations: the presets of the device catalog, or a user's TOML file.
 
-A preset is a model of an accelerator (scratchpad size, matrix unit, DMA), read by the
-tiling pass (capacity), the lowering (alignment), the printer (constants of `npu.h`) and
-the simulator's timing model. They live beside the backend rather than in the device
-catalog because the catalog's schema (backends/devices) takes no per-kind tables yet.
+A preset is a `kind = "npu"` device of the catalog (backends/devices/catalog.toml, plus
+HETC_CATALOG and the calibration profile) with an `[devices.NAME.npu]` table: scratchpad
+and accumulator bytes, the N x N matrix unit, vector lanes, DMA bandwidth and latency,
+SPM bandwidth, clock, alignment. One source of truth: the placement passes see the same
+devices (their peak FLOP/s and memories follow from the table). The tiling pass reads the
+capacity, the lowering the alignment, the printer the constants of `npu.h`, and the
+simulator and the report's estimate the timing parameters.
+
+`--npu-config` takes a preset name or a TOML file: either a catalog file (`[devices.NAME]`
+with `kind = "npu"` and an `[devices.NAME.npu]` table: exactly one such device) or just the
+npu table's keys (flat, or under one `[NAME]` table).
 """
 
 from __future__ import annotations
@@ -12,13 +19,10 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hetc.backends.devices import NPU_KEYS, check_npu_table, load_catalog
 from hetc.diagnostics import HetcError
 
-PRESETS_FILE = Path(__file__).with_name("presets.toml")
 DEFAULT_PRESET = "npu-edge"
-_INT_KEYS = ("spm_bytes", "acc_bytes", "matrix_n", "matrix_cycles_per_tile", "vector_lanes", "dma_bytes_per_cycle",
-             "dma_latency_cycles", "spm_bytes_per_cycle", "alignment")
-_FLOAT_KEYS = ("clock_hz",)
 
 
 @dataclass(frozen=True)
@@ -40,37 +44,20 @@ class NpuConfig:
         return asdict(self)
 
 
-def _from_table(name: str, table: dict, file: str) -> NpuConfig:
-    known = set(_INT_KEYS) | set(_FLOAT_KEYS) | {"description"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise HetcError(f"{file}: [{name}] has unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    missing = [k for k in (*_INT_KEYS, *_FLOAT_KEYS) if k not in table and k != "alignment"]
-    if missing:
-        raise HetcError(f"{file}: [{name}] lacks {', '.join(missing)}")
-    values = {}
-    for k in _INT_KEYS:
-        v = table.get(k, 64)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or int(v) != v:
-            raise HetcError(f"{file}: [{name}] {k} = {v!r}: expected a positive integer")
-        values[k] = int(v)
-    for k in _FLOAT_KEYS:
-        v = table[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise HetcError(f"{file}: [{name}] {k} = {v!r}: expected a positive number")
-        values[k] = float(v)
-    if values["alignment"] & (values["alignment"] - 1):
-        raise HetcError(f"{file}: [{name}] alignment = {values['alignment']}: expected a power of two")
-    return NpuConfig(name=name, description=str(table.get("description", "")), **values)
+def _from_table(name: str, table: dict, file: str, description: str = "") -> NpuConfig:
+    check_npu_table(table, name, file, complete=True)
+    keys = [k for k in NPU_KEYS if k != "dram_bytes" and k in table]
+    values = {k: int(table[k]) if NPU_KEYS[k][0] else float(table[k]) for k in keys}
+    return NpuConfig(name=name, description=description or str(table.get("description", "")), **values)
 
 
 def presets() -> dict[str, NpuConfig]:
-    data = tomllib.loads(PRESETS_FILE.read_text())
-    return {name: _from_table(name, t, str(PRESETS_FILE)) for name, t in data.items()}
+    """Every catalog device with an [npu] table, in catalog order."""
+    return {n: _from_table(n, dict(d.npu), d.origin, d.description) for n, d in load_catalog().devices.items() if d.npu}
 
 
 def load_config(spec: str | NpuConfig | None = None) -> NpuConfig:
-    """A preset name, a TOML file (one table of the preset keys, or one [NAME] table), or a config."""
+    """A preset name, a TOML file (see the module docstring), or a config as it is."""
     if isinstance(spec, NpuConfig):
         return spec
     spec = spec or DEFAULT_PRESET
@@ -85,9 +72,21 @@ def load_config(spec: str | NpuConfig | None = None) -> NpuConfig:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise HetcError(f"{spec}: not valid TOML ({exc})") from None
+        if "devices" in data:
+            # a catalog file: its NPU devices, merged over the built-in catalog
+            cat = load_catalog([path])
+            mine = [n for n in data["devices"] if cat.device(n).npu]
+            if len(mine) != 1:
+                raise HetcError(f"{spec}: expected exactly one [devices.NAME] with an [devices.NAME.npu] table, found "
+                                f"{len(mine)} ({', '.join(mine) or 'none'})")
+            d = cat.device(mine[0])
+            return _from_table(d.name, dict(d.npu), spec, d.description)
         tables = {k: v for k, v in data.items() if isinstance(v, dict)}
         if len(tables) == 1 and len(data) == 1:
             name, table = next(iter(tables.items()))
-            return _from_table(name, table, spec)
-        return _from_table(path.stem, data, spec)
-    raise HetcError(f"unknown NPU preset '{spec}' (known: {', '.join(known)}; or give a .toml file with the same keys)")
+            desc = table.pop("description", "")
+            return _from_table(name, table, spec, str(desc))
+        desc = data.pop("description", "")
+        return _from_table(path.stem, data, spec, str(desc))
+    raise HetcError(f"unknown NPU preset '{spec}' (known: {', '.join(known)}; or give a .toml file with the "
+                    f"[devices.NAME.npu] keys: {', '.join(NPU_KEYS)})")

@@ -15,22 +15,34 @@
  *   npu_vector_op(elements)                   element operations on the vector unit
  *   npu_dma_gather(bytes)                     the next kernel reads rows of a DRAM table by
  *                                             index (an indexed DMA: embedding lookups)
+ *   npu_compute(operands, n)                  issue the next kernel: its SPM operands, each
+ *                                             {offset, bytes, written}
  *   kernel(npu_spm(off, bytes), ...)          a compute kernel on SPM operands
  *
  * Kernels run on the NPU's cores and touch only SPM memory (pointers from npu_spm);
- * npu_matmul_tile / npu_vector_op tell the timing model what the next kernel costs.
+ * npu_matmul_tile / npu_vector_op / npu_dma_gather tell the timing model what the next
+ * kernel costs, npu_compute what it reads and writes.
  *
  * Traffic. Every DMA's bytes are counted, split into compulsory (the first load of each
  * input or weight region, the first store of each output region) and non-compulsory
  * (spills, reloads, repeated stores): DRAM buffers are registered with their kind first.
  *
- * Timing model (cycles, serial: one engine busy at a time, no DMA/compute overlap):
- *   DMA of b bytes       NPU_DMA_LATENCY + ceil(b / NPU_DMA_BYTES_PER_CYCLE)
- *   move of b bytes      ceil(b / NPU_SPM_BYTES_PER_CYCLE)
- *   matmul m x n x k     ceil(m/N) * ceil(n/N) * ceil(k/N) * NPU_MATRIX_CYCLES_PER_TILE
- *   vector of e elements ceil(e / NPU_VECTOR_LANES)
- *   gather of b bytes    NPU_DMA_LATENCY + ceil(b / NPU_DMA_BYTES_PER_CYCLE)  (counted apart
+ * Timing model (cycles). Three units run concurrently, each in program order: the DMA
+ * engine (DMA in/out, region DMAs, gathers and SPM moves, one at a time), the matrix unit
+ * and the vector unit (a kernel with matrix work runs on the matrix unit, else on the
+ * vector unit). Busy times:
+ *   DMA of b bytes       dma_latency_cycles + ceil(b / dma_bytes_per_cycle)
+ *   move of b bytes      ceil(b / spm_bytes_per_cycle)
+ *   matmul m x n x k     ceil(m/N) * ceil(n/N) * ceil(k/N) * matrix_cycles_per_tile
+ *   vector of e elements ceil(e / vector_lanes)
+ *   gather of b bytes    dma_latency_cycles + ceil(b / dma_bytes_per_cycle)  (counted apart
  *                        from the DMA traffic: the plan cannot change it)
+ * A step starts when its unit is free and its data are: a DMA into the SPM waits for the
+ * last reader and writer of the bytes it overwrites, a DMA out for the writer of the
+ * bytes it reads, a kernel for the writers of its read operands and the users of its
+ * written ones (per 16-byte granule of the SPM). `cycles` is when the last unit finishes;
+ * `serial_cycles` the sum of all busy times (no overlap); `compute_wait_cycles` how long
+ * the compute units sat idle waiting for data.
  *
  * runtime/npu_sim.c implements this header in C (a functional simulator with counters).
  */
@@ -47,15 +59,23 @@ typedef struct {
   uint64_t dma_bytes_per_cycle, dma_latency_cycles, spm_bytes_per_cycle;
 } npu_config_t;
 
+/* one SPM operand of a kernel, for the timing model */
+typedef struct {
+  uint64_t offset, bytes;
+  int written;
+} npu_operand_t;
+
 enum { NPU_DRAM_INPUT = 0, NPU_DRAM_WEIGHT = 1, NPU_DRAM_OUTPUT = 2, NPU_DRAM_SCRATCH = 3 };
 
 typedef struct {
   uint64_t dma_in_bytes, dma_out_bytes;      /* all DMA traffic */
   uint64_t compulsory_bytes, noncompulsory_bytes;
   uint64_t moved_bytes, dma_count, matrix_tiles, vector_elements;
-  uint64_t cycles, dma_cycles, matrix_cycles, vector_cycles, move_cycles;
+  uint64_t cycles, dma_cycles, matrix_cycles, vector_cycles, move_cycles;  /* cycles: makespan; the rest: busy */
   uint64_t spm_high_water;                   /* highest SPM byte any access reached */
   uint64_t gathered_bytes;                   /* indexed-DMA reads of DRAM tables */
+  uint64_t serial_cycles;                    /* sum of every unit's busy cycles */
+  uint64_t compute_wait_cycles;              /* compute units idle, waiting for data */
   int error;                                 /* nonzero after an illegal access */
   char message[256];
 } npu_stats_t;
@@ -76,6 +96,8 @@ void npu_move(size_t dst_off, size_t src_off, size_t bytes);
 void npu_matmul_tile(int64_t m, int64_t n, int64_t k);
 void npu_vector_op(int64_t elements);
 void npu_dma_gather(size_t bytes);
+/* issue the next kernel on the compute units (the charges since the last one) */
+void npu_compute(const npu_operand_t* operands, int n);
 /* counters of the current run */
 const npu_stats_t* npu_stats(void);
 

@@ -4,8 +4,12 @@ Kernels print exactly as the C target's (C99Printer: flat `restrict` pointers, t
 loop nests); on the NPU their operands are pointers into the scratchpad (`npu_spm`). The
 host program is @main after hetc-npu-lower: a straight line of npu.h calls, one per
 npu op (dma_in / dma_in_region / dma_out / move / matmul_tile / vector), and kernel
-calls on SPM pointers at the offsets the plan gave. alloc / free print as comments:
-the SPM has no allocator at run time, the offsets are the plan.
+calls on SPM pointers at the offsets the plan gave, each after its operand table
+(offset, bytes, written) went to the timing model (`npu_compute`, through the small
+`hetc_operands` helper that also makes the pointers). alloc / free print as comments:
+the SPM has no allocator at run time, the offsets are the plan. The line is cut into
+functions of STEPS_PER_PART steps, called in order: one function of tens of thousands of
+steps took gcc several times longer.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from hetc.backends.cfamily.host import elem_bytes, host_model_init_c, nbytes, pr
 from hetc.backends.npu.config import NpuConfig
 from hetc.diagnostics import HetcError
 from hetc.dialects import npu
-from hetc.passes.npu_lower import ARG_TENSORS_ATTR, COPY, DRAM_BYTES_ATTR, base_of
+from hetc.passes.npu_lower import ARG_TENSORS_ATTR, COPY, DRAM_BYTES_ATTR, base_of, written_args
 from xdsl.dialects import func, memref
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
+
+
+#: host-program steps per C function (see print_npu)
+STEPS_PER_PART = 256
 
 
 class NpuPrinter(C99Printer):
@@ -36,6 +44,8 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
     main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
     kernels = [op for op in module.ops if isinstance(op, func.FuncOp) and op is not main]
     texts, same_as = print_kernels_once(p, kernels)  # one per tile, often
+    writes_of = {k.sym_name.data: set(written_args(k)) for k in kernels}
+    writes_of[COPY] = {1}
     blob, goff = weights_blob(module, p)
     wbytes = len(blob)
     in_names = [a.data for a in main.attributes["hetc.input_names"].data]
@@ -55,6 +65,7 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
     tensor_of: dict = {a: t for a, t in zip(args, arg_tensors) if t}
     where: dict[str, int] = {}
     body: list[str] = []
+    starts: list[int] = []  # where each step's lines begin in `body`
     nsteps = 0
     for op in main.body.block.ops:
         if isinstance(op, memref.GetGlobalOp):
@@ -67,6 +78,7 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
         if isinstance(op, (memref.GetGlobalOp, memref.AllocOp, memref.ReinterpretCastOp, func.ReturnOp)):
             continue
         nsteps += 1
+        starts.append(len(body))
         if isinstance(op, npu.DmaInOp):
             off, size, t = op.offset.value.data, op.bytes.value.data, op.tensor.data
             where[t] = off
@@ -103,8 +115,9 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
         elif isinstance(op, npu.VectorOp):
             body.append(f"npu_vector_op({op.elements.value.data});")
         elif isinstance(op, npu.ComputeOp):
-            ptrs = []
-            for v in op.args:
+            ptrs, operands = [], []
+            written = writes_of.get(op.callee.root_reference.data, set())
+            for i, v in enumerate(op.args):
                 b, eoff = base_of(v)
                 t = tensor_of.get(b)
                 if isinstance(b.owner, memref.GetGlobalOp) and (t is None or t not in where):
@@ -116,7 +129,21 @@ def print_npu(module: ModuleOp, config: NpuConfig, *, source_name: str = "model.
                     raise HetcError(f"NPU printer: operand of {op.callee.root_reference.data} is not resident ({t})")
                 ct = p.scalar_type(v.type.get_element_type())
                 ptrs.append(f"({ct}*)npu_spm({where[t] + eoff * elem_bytes(v.type)}, {nbytes(v.type)})")
+                operands.append(f"{{{where[t] + eoff * elem_bytes(v.type)}, {nbytes(v.type)}, {int(i in written)}}}")
             callee = op.callee.root_reference.data
+            table = f"static const npu_operand_t o[] = {{{', '.join(operands) or '{0, 0, 0}'}}};"
+            if len(operands) == len(op.args):
+                # every operand in the SPM: one helper call (timing + pointers), little C per step
+                n = len(operands)
+                body.append(f"{{ {table} void* a[{n}];  /* {op.op.data} */")
+                body.append(f"  if (hetc_operands(o, {n}, a)) return 2;")
+                if callee == COPY:
+                    body.append(f"  memcpy(a[1], a[0], {nbytes(op.args[0].type)}); }}")
+                else:
+                    body.append(f"  {same_as.get(callee, callee)}({', '.join(f'a[{i}]' for i in range(n))}); }}")
+                continue
+            # the timing model's view of the kernel: what it reads and writes in the SPM
+            body.append(f"{{ {table} npu_compute(o, {len(operands)}); }}")
             if callee == COPY:
                 body.append(f"{{ void* const a[] = {{{', '.join(ptrs)}}};  /* {op.op.data} */")
                 body.append(f"  if (npu_stats()->error) return 2;\n    memcpy(a[1], a[0], {nbytes(op.args[0].type)}); }}")
@@ -170,6 +197,20 @@ const char* hetc_model_error(void);
 #endif
 #endif
 """
+    # the program in functions of STEPS_PER_PART steps: gcc's time on one function of
+    # thousands of steps grows faster than linearly (UNet at 64 KiB: 48 s at -O1)
+    cuts = starts[::STEPS_PER_PART][1:] + [len(body)]
+    parts, at = [], 0
+    for end in cuts:
+        parts.append(body[at:end])
+        at = end
+    part_params = ", ".join(["hetc_model* m", *params])
+    part_args = ", ".join(["m", *(names[a] for a in args)])
+    part_defs = "\n\n".join(
+        f"static int hetc_run_part{i}({part_params}) {{\n" + "\n".join("  " + line for line in lines) + "\n  return 0;\n}"
+        for i, lines in enumerate(parts)
+    )
+    calls = [f"if (hetc_run_part{i}({part_args})) return 2;" for i in range(len(parts))]
     helpers = p.helper_definitions()
     kernel_text = "\n\n".join(([helpers] if helpers else []) + texts)
     source = f"""/* Generated by hetc {version} from {source_name} for the hetc NPU ({c.name}); API in model.h. */
@@ -203,15 +244,25 @@ static unsigned char* hetc_align64(void* block) {{ return (unsigned char*)(((uin
 static char hetc_error[256];
 const char* hetc_model_error(void) {{ return hetc_error; }}
 
+/* a kernel's SPM operands: issue it to the timing model, then their pointers; nonzero
+   after an illegal access */
+static int hetc_operands(const npu_operand_t* o, int n, void** a) {{
+  npu_compute(o, n);
+  for (int i = 0; i < n; i++) a[i] = npu_spm(o[i].offset, o[i].bytes);
+  return npu_stats()->error;
+}}
+
 {kernel_text}
 
 {host_model_init_c("dram", "HETC_DRAM_BYTES")}
+
+{part_defs}
 
 int hetc_model_run({', '.join(['hetc_model* m', *params])}) {{
   if (!m || npu_begin(&hetc_npu_config)) return 1;
 {chr(10).join('  ' + line for line in registers)}
   npu_register(m->dram, HETC_DRAM_BYTES, NPU_DRAM_SCRATCH);
-{chr(10).join('  ' + line for line in body)}
+{chr(10).join('  ' + line for line in calls)}
   return npu_stats()->error ? 2 : 0;
 }}
 

@@ -1,8 +1,15 @@
 """The NPU target's report: predicted traffic and cycles, and the scratchpad picture.
 
-`predicted_cycles` applies npu.h's timing model to the npu ops of @main (what the
-plan will do); the simulator counts the same events as it executes them, so the two
-differ only where the program does something the plan did not say. `occupancy_svg`
+`predicted_cycles` is the compiler's own estimate, from the allocator's plan alone, and
+deliberately not the simulator's event model: a two-stage pipeline in which the DMA
+work the plan puts between two kernels (the next kernel's loads, spills, stores of
+earlier results) overlaps the kernel before it, except from the first transfer that
+touches that kernel's operands (a load over bytes it reads, a store of what it wrote),
+after which the DMA queue waits for it; busy times as in npu.h. The simulator
+(runtime/npu_sim.c) schedules the same steps on concurrent units with a scoreboard over
+the scratchpad: it lets the DMA queue run ahead of the kernels, and stalls a load that
+would overwrite bytes a running kernel still reads; the report puts the two side by
+side with their ratio. `occupancy_svg`
 draws the plan as address x step: one rectangle per tensor residency, a self-contained
 SVG (no scripts, no network), which `report_html` puts in report.html.
 """
@@ -13,7 +20,6 @@ import html
 import json
 
 from hetc.backends.npu.config import NpuConfig
-from hetc.dialects import npu
 from hetc.passes.spm.problem import (
     Alloc,
     Compute,
@@ -22,32 +28,84 @@ from hetc.passes.spm.problem import (
     Move,
     SpmPlan,
     SpmProblem,
+    Store,
 )
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def predicted_cycles(module: ModuleOp, c: NpuConfig) -> dict[str, int]:
-    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+def predicted_cycles(problem: SpmProblem, plan: SpmPlan, work: dict[str, tuple[list, int]], gathers: dict[str, int],
+                     c: NpuConfig) -> dict[str, int]:
+    """The plan's cycles, estimated step by step (see the module docstring).
+
+    `work`: op -> ([(M, N, K)] products, vector elements); `gathers`: op -> bytes of
+    indexed DMA. Returns busy cycles per unit ("dma", "matrix", "vector", "move"),
+    "serial" (their sum), "total" (the estimate), "steps" (kernels) and "dma_waiting" (DMA
+    cycles that could not overlap the kernel before them). Between two
+    kernels the DMA engine first runs the transfers that touch nothing the previous kernel
+    uses (overlapped with it); from the first one that does (a load over its operands, a
+    store of its result) the rest of the queue waits for it."""
     out = {"dma": 0, "matrix": 0, "vector": 0, "move": 0}
-    for op in main.body.block.ops:
-        if isinstance(op, (npu.DmaInOp, npu.DmaOutOp)):
-            out["dma"] += c.dma_latency_cycles + _cdiv(op.bytes.value.data, c.dma_bytes_per_cycle)
-        elif isinstance(op, npu.DmaGatherOp):
-            out["dma"] += c.dma_latency_cycles + _cdiv(op.bytes.value.data, c.dma_bytes_per_cycle)
-        elif isinstance(op, npu.MoveOp):
-            out["move"] += _cdiv(op.bytes.value.data, c.spm_bytes_per_cycle)
-        elif isinstance(op, npu.MatmulTileOp):
+    ops = {op.name: op for op in problem.ops}
+    where: dict[str, int] = {}
+    busy: list[tuple[int, int]] = []  # SPM byte ranges of the previous kernel's operands
+    written: set[str] = set()  # tensors it wrote
+    total = prev = free = blocked = stalled = 0  # free: overlappable DMA; blocked: DMA that waits for prev
+    waiting = False
+    steps = 0
+
+    def dma(cycles: int, touches: tuple[int, int] | None, stores: str | None = None) -> None:
+        nonlocal free, blocked, waiting
+        if not waiting and ((stores is not None and stores in written)
+                            or (touches is not None and any(a < touches[1] and touches[0] < b for a, b in busy))):
+            waiting = True
+        if waiting:
+            blocked += cycles
+        else:
+            free += cycles
+
+    for s in plan.steps:
+        if isinstance(s, Load):
+            d = c.dma_latency_cycles + _cdiv(problem.tensors[s.tensor].size, c.dma_bytes_per_cycle)
+            out["dma"] += d
+            where[s.tensor] = s.offset
+            dma(d, (s.offset, s.offset + problem.aligned(s.tensor)))
+        elif isinstance(s, Store):
+            d = c.dma_latency_cycles + _cdiv(problem.tensors[s.tensor].size, c.dma_bytes_per_cycle)
+            out["dma"] += d
+            dma(d, None, s.tensor)
+        elif isinstance(s, Move):
+            d = _cdiv(problem.tensors[s.tensor].size, c.spm_bytes_per_cycle)
+            out["move"] += d
+            dma(d, (s.offset, s.offset + problem.aligned(s.tensor)))
+            where[s.tensor] = s.offset
+        elif isinstance(s, Alloc):
+            where[s.tensor] = s.offset
+        elif isinstance(s, Compute):
+            op = ops[s.op]
+            mats, vec = work.get(s.op, ([], 0))
             n = c.matrix_n
-            tiles = _cdiv(op.m.value.data, n) * _cdiv(op.n.value.data, n) * _cdiv(op.k.value.data, n)
-            out["matrix"] += tiles * c.matrix_cycles_per_tile
-        elif isinstance(op, npu.VectorOp):
-            out["vector"] += _cdiv(op.elements.value.data, c.vector_lanes)
-    out["total"] = sum(out.values())
+            m = sum(_cdiv(a, n) * _cdiv(b, n) * _cdiv(k, n) for a, b, k in mats) * c.matrix_cycles_per_tile
+            v = _cdiv(vec, c.vector_lanes) if vec else 0
+            g = gathers.get(s.op, 0)
+            if g:
+                d = c.dma_latency_cycles + _cdiv(g, c.dma_bytes_per_cycle)
+                out["dma"] += d
+                dma(d, None)
+            out["matrix"] += m
+            out["vector"] += v
+            total += max(prev, free) + blocked
+            stalled += blocked
+            prev, free, blocked, waiting, steps = m + v, 0, 0, False, steps + 1
+            busy = [(where[t], where[t] + problem.aligned(t)) for t in (*op.reads, *op.writes) if t in where]
+            written = set(op.writes)
+    total += max(prev, free) + blocked
+    out["serial"] = sum(out.values())
+    out["dma_waiting"] = stalled + blocked  # DMA cycles queued behind a kernel they depend on
+    out["total"] = total
+    out["steps"] = steps
     return out
 
 
@@ -109,6 +167,15 @@ def report_html(report: dict, svg: str) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in n.items() if k != "config"
     )
+    pred, sim = n.get("predicted", {}), n.get("simulated", {})
+    cycles = ""
+    if sim:
+        cycles = (
+            f"<p>Cycles: predicted <b>{pred.get('cycles')}</b> (pipelined estimate from the plan), simulated "
+            f"<b>{sim.get('cycles')}</b> (DMA engine and compute units concurrent; {sim.get('serial_cycles')} with no "
+            f"overlap); predicted / simulated = <b>{n.get('cycles_ratio', 0):.3f}</b>. DMA bytes: predicted "
+            f"{pred.get('dma_bytes')}, simulated {sim.get('dma_bytes')}.</p>"
+        )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>hetc NPU report: {html.escape(report.get('source', ''))}</title>
 <style>body{{font-family:sans-serif;margin:2em}} td{{padding:2px 10px;border-bottom:1px solid #ddd;font-family:monospace}}</style>
@@ -116,6 +183,7 @@ def report_html(report: dict, svg: str) -> str:
 <h1>hetc NPU report</h1>
 <p>{html.escape(report.get('source', ''))} on <b>{html.escape(n['preset'])}</b> ({n['capacity_bytes']} bytes of scratchpad),
 allocator <b>{html.escape(n['spm_alloc'])}</b>.</p>
+{cycles}
 <table>{rows}</table>
 <h2>Scratchpad occupancy (address x step)</h2>
 <p>One rectangle per stay of a tensor in the scratchpad, from its load or allocation to its free (hover for names).</p>

@@ -4,8 +4,9 @@ it against the simulator.
 Output folder: `model.c` (kernels + the npu.h program), `model.h` (init/run/free API),
 `npu.h` (the NPU's API), `npu_sim.c` (its simulator), `weights.bin`, `Makefile`, the
 built `libmodel.so` (model + simulator), `report.json` (key "npu": preset, traffic the
-allocator predicts, predicted cycles, solver status), `report.html` (the same, with the
-scratchpad occupancy picture) and `plan.json` (the allocation problem and the plan's steps,
+allocator predicts, the compiler's cycle estimate beside what the simulator counted running
+the program once at compile time, their ratio, solver status), `report.html` (the same,
+with the scratchpad occupancy picture) and `plan.json` (the allocation problem and the plan's steps,
 for `hetc.passes.spm.problem.replay`).
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from hetc.backends.c.target import cache_root
 from hetc.backends.npu.config import load_config
 from hetc.diagnostics import HetcError
+from hetc.runtime.npu_runner import simulate_once
 from xdsl.dialects.builtin import ModuleOp
 
 OPTIONS = ("npu_config", "spm_alloc", "time_limit", "seed", "tile_budget", "progress")
@@ -70,6 +72,28 @@ def build_library(source: str, header: str) -> Path:
     return lib
 
 
+def simulated_summary(stats: dict) -> dict:
+    """The simulator's counters as the report shows them."""
+    return {"dma_bytes": stats["dma_in_bytes"] + stats["dma_out_bytes"], "compulsory": stats["compulsory_bytes"],
+            "noncompulsory": stats["noncompulsory_bytes"], "cycles": stats["cycles"], "serial_cycles": stats["serial_cycles"],
+            "compute_wait_cycles": stats["compute_wait_cycles"],
+            "busy_cycles": {"dma": stats["dma_cycles"], "matrix": stats["matrix_cycles"], "vector": stats["vector_cycles"],
+                            "move": stats["move_cycles"]},
+            "moved_bytes": stats["moved_bytes"], "gathered_bytes": stats["gathered_bytes"],
+            "spm_high_water": stats["spm_high_water"]}
+
+
+def _arg_specs(module: ModuleOp):
+    """(input (shape, dtype) list, output list) of @main's arguments."""
+    from hetc.dialects.onnx import numpy_dtype
+    from xdsl.dialects import func
+
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "main")
+    n_in = len(main.attributes["hetc.input_names"].data)
+    specs = [(tuple(a.type.get_shape()), numpy_dtype(a.type.get_element_type())) for a in main.body.block.args]
+    return specs[:n_in], specs[n_in:]
+
+
 def makefile() -> str:
     flags = " ".join(FLAGS)
     return f"""# Rebuild the model against the NPU simulator: make (the prebuilt libmodel.so is already here).
@@ -96,10 +120,20 @@ def emit_npu(module: ModuleOp, source_name: str, version: str, threads: int = 1,
     if progress:
         progress(f"allocate the scratchpad ({method})")
     plan = allocate_plan(problem, method, float(options.get("time_limit", 10.0)), int(options.get("seed", 0)), progress)
+    if progress:
+        progress("write the plan as npu ops")
     summary = emit_plan(lowered, prog, plan)
-    cycles = predicted_cycles(lowered, config)
+    gathers = {name: sum(prog.gathers.get(call, 0) for call in calls) for name, calls in prog.calls.items()}
+    cycles = predicted_cycles(problem, plan, prog.work, gathers, config)
+    if progress:
+        progress("print NPU C")
     source, header, weights = print_npu(lowered, config, source_name=source_name, version=version)
+    if progress:
+        progress(f"build libmodel.so ({len(source) // 1024} KiB of C, with the simulator)")
     lib = build_library(source, header)
+    if progress:
+        progress("simulate once (traffic and cycles do not depend on the input values)")
+    sim = simulate_once(lib, weights, *_arg_specs(lowered))
     solver = summary["solver"]
     report = {
         "source": source_name,
@@ -111,6 +145,9 @@ def emit_npu(module: ModuleOp, source_name: str, version: str, threads: int = 1,
             "predicted": {"dma_bytes": summary["loads"] + summary["stores"], "cycles": cycles["total"], "cycles_by_unit": cycles,
                           "peak_bytes": summary["peak_bytes"], "moved_bytes": summary["moved"],
                           "gathered_bytes": summary["gathered_bytes"]},
+            "simulated": simulated_summary(sim),
+            "cycles_ratio": cycles["total"] / max(1, sim["cycles"]),
+            "seconds": {"predicted": cycles["total"] / config.clock_hz, "simulated": sim["cycles"] / config.clock_hz},
             "solver": {"status": str(solver.get("status", "")), "gap": float(solver.get("gap", 0.0) or 0.0),
                        "seconds": float(solver.get("seconds", 0.0) or 0.0)},
             "ops": summary["ops"],
@@ -118,8 +155,10 @@ def emit_npu(module: ModuleOp, source_name: str, version: str, threads: int = 1,
             "tiled_ops": sum(1 for o in problem.ops if "/npu_tile" in o.source),
             "config": config.as_dict(),
             "passes": list(NPU_PASSES),
-            "note": "traffic: bytes the allocator's plan moves (hetc.passes.spm.problem.replay); the simulator counts "
-            "its own (hetc run --target npu --report-json); cycles: npu.h's serial timing model",
+            "note": "traffic: bytes the allocator's plan moves (hetc.passes.spm.problem.replay); simulated: what "
+            "runtime/npu_sim.c counted running the program once (DMA engine and compute units concurrent, npu.h); "
+            "predicted cycles: the compiler's pipelined estimate from the plan (backends/npu/report.py); "
+            "cycles_ratio = predicted / simulated",
         },
     }
     plan_json = {

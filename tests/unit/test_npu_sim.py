@@ -1,6 +1,7 @@
 """The NPU simulator (runtime/npu_sim.c) through ctypes: functional DMA (strided
-regions included), the compulsory/non-compulsory split, the timing model, and an
-out-of-range scratchpad access as an error instead of a write."""
+regions included), the compulsory/non-compulsory split, the timing model (DMA engine
+concurrent with the compute units, a scoreboard over the SPM), and an out-of-range
+scratchpad access as an error instead of a write."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ class Config(ctypes.Structure):
                                                "dma_bytes_per_cycle", "dma_latency_cycles", "spm_bytes_per_cycle")]
 
 
+class Operand(ctypes.Structure):
+    _fields_ = [("offset", ctypes.c_uint64), ("bytes", ctypes.c_uint64), ("written", ctypes.c_int)]
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     d = tmp_path_factory.mktemp("sim")
@@ -35,6 +40,7 @@ def sim(tmp_path_factory):
     lib.npu_move.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
     lib.npu_matmul_tile.argtypes = [ctypes.c_int64] * 3
     lib.npu_vector_op.argtypes = [ctypes.c_int64]
+    lib.npu_compute.argtypes = [ctypes.POINTER(Operand), ctypes.c_int]
     i64p = ctypes.POINTER(ctypes.c_int64)
     lib.npu_dma_in_region.argtypes = [ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, i64p, i64p, i64p]
     return lib
@@ -74,8 +80,42 @@ def test_dma_traffic_split_and_cycles(sim):
     assert s.dma_cycles == dma
     assert s.matrix_tiles == 2 and s.matrix_cycles == 2 * c.matrix_cycles_per_tile
     assert s.vector_cycles == -(-17 // c.vector_lanes)
-    assert s.cycles == dma + s.matrix_cycles + s.vector_cycles + s.move_cycles
+    assert s.serial_cycles == dma + s.matrix_cycles + s.vector_cycles + s.move_cycles
+    # no npu_compute: the charges run as kernels with no data dependences, beside the DMAs
+    assert s.cycles == dma + s.move_cycles
     assert s.error == 0
+
+
+def _kernel(sim, *operands):
+    ops = (Operand * len(operands))(*[Operand(o, b, w) for o, b, w in operands])
+    sim.npu_compute(ops, len(operands))
+
+
+def test_dma_overlaps_compute_except_over_its_operands(sim):
+    c = _begin(sim)
+    d = c.dma_latency_cycles + 256 // c.dma_bytes_per_cycle  # one 256-byte transfer
+    m = 8 * 8 * 8 * c.matrix_cycles_per_tile  # a 64^3 product on the 8x8 unit
+    a, y = np.ones(64, dtype=np.float32), np.zeros(64, dtype=np.float32)
+    sim.npu_dma_in(0, a.ctypes.data, 256)          # [0, d)
+    sim.npu_matmul_tile(64, 64, 64)
+    _kernel(sim, (0, 256, 0), (256, 256, 1))       # waits for its input: [d, d + m)
+    sim.npu_dma_in(1024, a.ctypes.data, 256)       # touches nothing of the kernel: [d, 2d), overlapped
+    sim.npu_dma_in(0, a.ctypes.data, 256)          # overwrites the kernel's input: [d + m, 2d + m)
+    sim.npu_dma_out(y.ctypes.data, 256, 256)       # the kernel's result, after it: [2d + m, 3d + m)
+    s = sim.npu_stats().contents
+    assert s.cycles == 3 * d + m
+    assert s.serial_cycles == 4 * d + m
+    assert s.compute_wait_cycles == d
+    # a move waits for its source's writer and its destination's readers; then a kernel reading
+    # the moved bytes waits for the move
+    c = _begin(sim)
+    sim.npu_dma_in(0, a.ctypes.data, 256)          # [0, d)
+    sim.npu_move(512, 0, 256)                      # [d, d + mv)
+    mv = -(-256 // c.spm_bytes_per_cycle)
+    sim.npu_vector_op(64)
+    _kernel(sim, (512, 256, 0), (1024, 256, 1))
+    s = sim.npu_stats().contents
+    assert s.cycles == d + mv + -(-64 // c.vector_lanes)
 
 
 def test_region_dma_is_a_strided_box(sim):

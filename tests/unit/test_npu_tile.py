@@ -193,3 +193,103 @@ def test_resize_tiles_by_channel(tmp_path):
     assert tile_module(tiled, 16384) == {"up": 8}
     run_pipeline(tiled, ["hetc-dce"])
     np.testing.assert_array_equal(_numpy_outputs(tiled, feeds, tmp_path / "tiled")[0], want[0])
+
+
+def _ort(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    m.ir_version = min(m.ir_version, 10)
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def _tile_and_check(model: onnx.ModelProto, capacity: int, tmp_path: Path, seed: int = 0):
+    """Tile at `capacity`; the tiled graph (NumPy backend) equals onnxruntime on the
+    original; every op of it fits. Returns the tiled @main."""
+    module = compile_module(model)
+    main = _main(module)
+    rng = np.random.default_rng(seed)
+    feeds = {a.name_hint: rng.standard_normal(a.type.get_shape()).astype(np.float32) for a in main.body.block.args}
+    want = _ort(model, feeds)
+    report = tile_module(module, capacity)
+    run_pipeline(module, ["hetc-dce"])
+    assert report, "the op must need tiling at this capacity"
+    got = _numpy_outputs(module, feeds, tmp_path)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(w).max())))
+    # every tile fits (the Slice/Concat around them are strided DMAs of the graph's input and output)
+    t = Tiler(_main(module), capacity)
+    kind = model.graph.node[0].op_type
+    for op in _main(module).body.block.ops:
+        if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE == kind:
+            assert t.whole_working_set(op) <= capacity, op.node_name
+    return _main(module)
+
+
+def _one_op(op_type: str, x_shape, y_shape, inits=(), **attrs) -> onnx.ModelProto:
+    rng = np.random.default_rng(7)
+    tensors = [h.make_tensor(n, T.FLOAT, list(s), (rng.standard_normal(s) * 0.3).astype(np.float32).ravel()) for n, s in inits]
+    node = h.make_node(op_type, ["x", *[n for n, _ in inits]], ["y"], name="op", **attrs)
+    g = h.make_graph([node], "one", [h.make_tensor_value_info("x", T.FLOAT, list(x_shape))],
+                     [h.make_tensor_value_info("y", T.FLOAT, list(y_shape))], tensors)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("k,s,pads,opad,group,cin,cout", [
+    (2, 2, [0, 0, 0, 0], [0, 0], 1, 8, 4),     # UNet / DBNet's upsampling
+    (3, 2, [1, 1, 1, 1], [1, 1], 1, 8, 4),     # overlapping taps, pads, output_padding
+    (1, 2, [0, 0, 0, 0], [1, 1], 1, 4, 4),     # a kernel smaller than the stride
+    (3, 1, [1, 0, 2, 1], [0, 0], 2, 8, 8),     # grouped: spatial tiles only
+])
+def test_conv_transpose_tiles_spatially(k, s, pads, opad, group, cin, cout, tmp_path):
+    n = 16
+    out = [(n - 1) * s + opad[i] + k - pads[i] - pads[2 + i] for i in range(2)]
+    model = _one_op("ConvTranspose", [1, cin, n, n], [1, cout, *out], [("w", (cin, cout // group, k, k)), ("b", (cout,))],
+                    strides=[s, s], pads=pads, output_padding=opad, group=group)
+    main = _tile_and_check(model, 8192, tmp_path)
+    tiles = [op for op in main.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE == "ConvTranspose"]
+    assert len(tiles) > 2 and any(op.results[0].type.get_shape()[2] < out[0] for op in tiles)  # rows were cut
+
+
+@pytest.mark.parametrize("group,cin,cout,n", [(4, 64, 128, 4), (256, 256, 512, 2), (64, 64, 64, 8)])
+def test_grouped_and_depthwise_convs_tile_by_groups(group, cin, cout, n, tmp_path):
+    """group 4 (16 -> 32 channels per group), depthwise x2 (a channel multiplier), depthwise:
+    the weights alone exceed the scratchpad, so output channels must be cut."""
+    model = _one_op("Conv", [1, cin, n, n], [1, cout, n, n], [("w", (cout, cin // group, 3, 3)), ("b", (cout,))],
+                    group=group, pads=[1, 1, 1, 1])
+    main = _tile_and_check(model, 16384, tmp_path)
+    convs = [op for op in main.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE == "Conv"]
+    cout_g = cout // group
+    assert any(c.results[0].type.get_shape()[1] < cout for c in convs)
+    for c in convs:
+        g = onnx_d.attribute_to_python(c.attributes["group"]) if "group" in c.attributes else 1
+        oc = c.results[0].type.get_shape()[1]
+        assert (g == 1 and oc <= cout_g) or oc == g * cout_g  # never a cut group
+
+
+@pytest.mark.parametrize("op_type,attrs", [
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1, "pads": [1, 1, 1, 1]}),
+    ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1, "pads": [0, 0, 1, 1]}),
+    ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1, "pads": [1, 1, 1, 1], "count_include_pad": 1}),
+])
+def test_ceil_mode_pools_tile_spatially(op_type, attrs, tmp_path):
+    n = 33
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    k, s = attrs["kernel_shape"][0], attrs["strides"][0]
+    o = -(-(n + pads[0] + pads[2] - k) // s) + 1
+    if (o - 1) * s >= n + pads[0]:
+        o -= 1
+    if attrs.get("count_include_pad"):
+        # the overhang of a ceil-mode window must not count, pads must: rows stay whole, channels are cut
+        model = _one_op(op_type, [1, 8, n, n], [1, 8, o, o], **attrs)
+        main = _tile_and_check(model, 16384, tmp_path)
+        pools = [op for op in main.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE == op_type]
+        assert len(pools) > 1 and all(op.results[0].type.get_shape()[2] == o for op in pools)
+        return
+    model = _one_op(op_type, [1, 1, n, n], [1, 1, o, o], **attrs)  # one channel: only rows/columns can be cut
+    main = _tile_and_check(model, 4096, tmp_path)
+    pools = [op for op in main.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE == op_type]
+    assert len(pools) > 1 and all(min(op.results[0].type.get_shape()[2:]) < o for op in pools)
+    assert all(not onnx_d.attribute_to_python(op.attributes["ceil_mode"]) for op in pools if "ceil_mode" in op.attributes)
