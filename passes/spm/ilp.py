@@ -25,20 +25,38 @@ Model (time = op positions 0..n-1, address = alignment units 0..capacity/alignme
   plus one store if there is a second (the spill); outputs are stored when produced
   (compulsory) and pay only their reloads.
 Intervals that end at a step boundary free before the ones that start there load.
+Strengthening (`bounds.py`, facts true in every topological order, so no optimum is cut
+off; the tests compare with the plain model): pos[op] is limited to
+[|ancestors|, n - 1 - |descendants|] (on tiled graphs every join all later ops need is
+pinned), and for every op whose operands plus the tensors live across it in every order
+exceed the capacity, enough of those tensors have a second interval (they left once).
+Without these the relaxation saw no capacity pressure and the bound of tiled graphs
+stayed 0.
 
-Two solves of that model (`ilp()`):
+Solves of that model (`ilp()`, in this order after the order search):
+0. the phase bound: the graph cut where every order keeps the ops before the cut
+   before it; each phase solved on its own (small, so proven) and the phases' bounds
+   summed, a lower bound of the whole (`bounds.py` says why); the phases' best orders,
+   priced by belady, are candidates;
+0b. "fixed order": the best order so far with only residency and spills free (belady's
+   eviction is not optimal for sizes that differ);
 1. "residency": no offsets, K = u (lossless; on graphs where that model would be too
    large, capped at MAX_RESIDENCY_INTERVALS, and then its bound is not used). Since compaction (Move) costs no DRAM
    traffic, this is exact for the problem `replay` prices: its plan is realized by
    first-fit with compaction where no hole fits, and its CP-SAT bound is a lower bound
-   of every allocator's traffic (what `plan.solver["bound"]` and OPTIMAL rest on);
+   of every allocator's traffic (what `plan.solver["bound"]` and OPTIMAL rest on); run
+   twice when not proven: once for plans (CP-SAT's default portfolio, LNS included),
+   once for the bound (PROVE_PARAMS: LP and core-based search on both workers);
 2. "offsets": NoOverlap2D with K = min(u, MAX_INTERVALS), hinted with a
    furthest-next-use plan without compaction: a plan with no Move at all, run with the
    time left when the best plan so far moves tensors or is not proven optimal.
 
 Around them: an order search first (`order.py`: memory-aware topological orders priced
 by belady), whose best plan is the warm start of the residency model and the fallback.
-Graphs above `max_exact_ops` are divided and conquered instead (`windows.py`: windows of
+OPTIMAL: the best plan's cost equals the largest proven lower bound (phases or the
+lossless residency model), whichever closes first ends the search.
+Graphs above `max_exact_ops` get the phase bound and the fixed-order solve, then are
+divided and conquered (`windows.py`: windows of
 the best order cut where the fewest bytes cross, each solved by this function, stitched
 with an empty scratchpad at the cuts); that plan is kept only when it beats the order
 search's. Each CP-SAT solution becomes explicit steps checked by `replay` (a mismatch
@@ -56,6 +74,8 @@ from dataclasses import dataclass
 
 from hetc.diagnostics import HetcError
 from hetc.passes.spm.belady import belady
+from hetc.passes.spm.bounds import cover_bound, forced_live, phases, position_windows
+from hetc.passes.spm.gaps import fill_gaps, steps_from_intervals
 from hetc.passes.spm.problem import (
     Alloc,
     Compute,
@@ -66,11 +86,10 @@ from hetc.passes.spm.problem import (
     SpmPlan,
     SpmProblem,
     Step,
-    Store,
     replay,
 )
 from hetc.passes.spm.repack import repack
-from hetc.passes.spm.sim import first_fit, simulate
+from hetc.passes.spm.sim import simulate
 
 #: graphs with more ops than this are solved in windows of at most this many ops
 MAX_EXACT_OPS = 150
@@ -81,6 +100,22 @@ MAX_INTERVALS = 4
 #: RESIDENCY_LITERALS, else at most MAX_RESIDENCY_INTERVALS (and the bound is not used)
 MAX_RESIDENCY_INTERVALS = 12
 RESIDENCY_LITERALS = 40000
+#: CP-SAT parameters of a solve that is there to prove a bound: with 2 workers the
+#: default gives one to LNS (no bound); an LP-based and a core-based full search close
+#: the tiled phases 2-3x faster (measured on densenet/mobilenetv2 phases, 6 s vs > 12 s)
+PROVE_PARAMS: dict = {"num_full_subsolvers": 2, "use_lns": False, "subsolvers": ["default_lp", "core"]}
+#: the order search gets time_limit_s / ORDER_SEARCH_SHARE (beam and greedy orders come
+#: first; the rest of its time draws random orders, which rarely win on tiled graphs)
+ORDER_SEARCH_SHARE = 10
+#: most seconds per phase in the first round of the phase bound
+PHASE_FIRST_ROUND_S = 1.5
+#: most seconds for the exact spills of the best order (step 2b of `ilp`)
+FIXED_ORDER_SECONDS = 3.0
+#: ... and on graphs of at most this many ops (building the model is Python work that
+#: the solver's time limit does not bound)
+FIXED_ORDER_MAX_OPS = 600
+#: phases merged up to this many ops for the second try of the phase bound
+PHASE_GROUP_OPS = 48
 #: CP-SAT workers (the machine has 2 cores)
 NUM_WORKERS = 2
 _DEBUG_FIX_HINT = False
@@ -135,13 +170,22 @@ def _solve_exact(
     seed: int,
     addresses: bool = True,
     max_intervals: int | None = MAX_INTERVALS,
+    strengthen: bool = True,
+    prove: bool = False,
+    fixed_order: bool = False,
 ) -> tuple[str, list[Step] | None, int | None, float, float, bool]:
     """Build and solve the model: with `addresses`, offsets under NoOverlap2D (a plan with
     no Move steps); without, only the capacity over time (cumulative), which is exact for
     the problem since compaction moves no DRAM bytes (the plan compacts where needed).
     Returns (status name, steps or None, objective, bound, seconds, lossless): lossless
     when every tensor may have as many intervals as uses, so the bound of the model
-    without addresses is a lower bound of the problem itself."""
+    without addresses is a lower bound of the problem itself. `strengthen` adds the
+    order-independent facts of `bounds.py` (position windows, forced-liveness covers);
+    the plain model is kept for the tests that check those facts cut off no optimum.
+    `prove`: both workers search the full model for the bound (LP and core-based search,
+    PROVE_PARAMS) instead of one of them improving the hint by neighbourhood search.
+    `fixed_order`: the ops run in `hint_order` (only residency and spills are chosen; the
+    bound is then that order's, not the problem's, so `lossless` is returned False)."""
     from ortools.sat.python import cp_model
 
     ops = problem.ops
@@ -163,7 +207,15 @@ def _solve_exact(
     hint_iv = _intervals_of(problem, hint_steps, allow_moves=not addresses) if hint_steps is not None else None
 
     m = cp_model.CpModel()
-    pos = [m.new_int_var(0, n - 1, f"pos_{op.name}") for op in ops]
+    if fixed_order:
+        at = {op.name: i for i, op in enumerate(hint_order)}
+        pos = [m.new_constant(at[op.name]) for op in ops]
+    elif strengthen:
+        # every topological order puts op i after its ancestors and before its descendants
+        win = position_windows(problem)
+        pos = [m.new_int_var(lo, hi, f"pos_{op.name}") for op, (lo, hi) in zip(ops, win)]
+    else:
+        pos = [m.new_int_var(0, n - 1, f"pos_{op.name}") for op in ops]
     m.add_all_different(pos)
     for op in ops:
         for t in op.reads:
@@ -234,7 +286,14 @@ def _solve_exact(
             m.add_exactly_one(zs)
         for k in range(1, k_t):
             m.add_bool_or(covers[k]).only_enforce_if(v.pres[k])
-    lossless = all(K[t] == len(users[t]) for t in used)
+    lossless = all(K[t] == len(users[t]) for t in used) and not fixed_order
+    if strengthen:
+        # an op whose operands and forced-live tensors exceed the capacity: enough of those
+        # tensors have a second interval (left the scratchpad once); a tensor limited to
+        # one interval stays, so it contributes nothing
+        for _, excess, live in forced_live(problem):
+            terms = [units[t] * V[t].pres[1] for t in live if K[t] >= 2]
+            m.add(sum(terms) >= -(-excess // A))
     if addresses:
         m.add_no_overlap_2d(boxes_t, boxes_a)
     m.add_cumulative(boxes_t, demands, cap_u)
@@ -294,8 +353,11 @@ def _solve_exact(
     prm.cp_model_probing_level = 0
     if _DEBUG_FIX_HINT:
         prm.fix_variables_to_their_hinted_value = True
-    for k_, v_ in _EXTRA_PARAMS.items():
-        setattr(prm, k_, v_)
+    for k_, v_ in ({**PROVE_PARAMS, **_EXTRA_PARAMS} if prove else _EXTRA_PARAMS).items():
+        if isinstance(v_, list):  # repeated fields (subsolvers) are extended, not assigned
+            getattr(prm, k_).extend(v_)
+        else:
+            setattr(prm, k_, v_)
     if _DEBUG_LOG:
         prm.log_search_progress = True
     status = solver.solve(m)
@@ -309,52 +371,104 @@ def _solve_exact(
 
     # the solution as steps: frees (with spill stores) before loads at each boundary
     order = sorted(range(n), key=lambda i: solver.value(pos[i]))
-    starts: dict[int, list[tuple[str, int, int]]] = {}
-    ends: dict[int, list[str]] = {}
+    ivs: dict[str, list[tuple[int, int, int]]] = {}
     for t in used:
         v = V[t]
-        for k in range(K[t]):
-            if k == 0 or solver.value(v.pres[k]):
-                s, e = solver.value(v.s[k]), solver.value(v.e[k])
-                q = solver.value(v.q[k]) if addresses else -1
-                starts.setdefault(s, []).append((t, k, q * A))
-                ends.setdefault(e, []).append(t)
-    in_dram = {t for t, x in tensors.items() if x.kind in ("input", "weight")}
-    remaining = {t: len(users[t]) for t in used}
-    steps: list[Step] = []
-    resident: dict[str, int] = {}
-    sizes = {t: problem.aligned(t) for t in tensors}
-    for step_i, i in enumerate(order):
-        for t in sorted(ends.get(step_i, [])):
-            if t not in in_dram and remaining[t] > 0:
-                steps.append(Store(t))
-                in_dram.add(t)
-            steps.append(Free(t))
-            del resident[t]
-        # largest first: fewer compactions when offsets are placed here (no addresses)
-        for t, k, off in sorted(starts.get(step_i, []), key=lambda x: (-sizes[x[0]], x[0])):
-            if not addresses:
-                off = first_fit(resident, sizes, sizes[t], problem.capacity)
-                if off is None:  # the capacity holds them all (cumulative): compact
-                    at = 0
-                    for o, r in sorted((o, r) for r, o in resident.items()):
-                        if o != at:
-                            steps.append(Move(r, at))
-                            resident[r] = at
-                        at += sizes[r]
-                    off = at
-            resident[t] = off
-            first_write = k == 0 and tensors[t].kind in ("intermediate", "output")
-            steps.append(Alloc(t, off) if first_write else Load(t, off))
-        op = ops[i]
-        steps.append(Compute(op.name))
-        for t in dict.fromkeys((*op.reads, *op.writes)):
-            remaining[t] -= 1
-        for t in op.writes:
-            if tensors[t].kind == "output":
-                steps.append(Store(t))
-                in_dram.add(t)
+        ivs[t] = sorted(
+            (solver.value(v.s[k]), solver.value(v.e[k]), solver.value(v.q[k]) * A if addresses else -1)
+            for k in range(K[t]) if k == 0 or solver.value(v.pres[k])
+        )
+    steps = steps_from_intervals(problem, [ops[i] for i in order], ivs, addresses=addresses)
     return name, steps, obj_val, bound, secs, lossless
+
+
+def _phase_bound(
+    problem: SpmProblem, *, time_limit_s: float, seed: int, max_ops: int, target: int, say: Callable[[str], None]
+) -> tuple[int, dict, list[list[SpmOp]]]:
+    """A lower bound of the problem's non-compulsory bytes: the sum of its phases' bounds
+    (`bounds.phases`), each phase's from the lossless residency model (its proven optimum
+    when CP-SAT closes it in its share of the time; hinted with the phase's own order
+    search) and `bounds.cover_bound`. Phases belady moves nothing in are 0 and skipped.
+    Every cut is tried first (small phases, quickly closed); when that sum is below
+    `target` (the best plan's cost) and merging phases up to PHASE_GROUP_OPS ops changes
+    one that needs traffic, the merged phases next (a cut gives up what crosses it); the
+    larger sum is the bound. Also returns, per level, the whole order made of each
+    phase's best order (phases keep their relative order, so it is topological): the
+    caller prices it with belady, a plan close to the phases' optima."""
+    from hetc.passes.spm.order import search
+
+    t0 = time.perf_counter()
+    levels = []
+    seen: set[tuple[int, int]] = set()
+    for group in dict.fromkeys((1, PHASE_GROUP_OPS, max_ops)):
+        parts = phases(problem, group)
+        if len(parts) < 2:
+            break
+        work = []
+        for a, b, sub in parts:
+            plan = belady(sub)
+            cost = replay(sub, plan).noncompulsory
+            if cost > 0:
+                work.append((a, b, sub, plan, cost))
+        spans = {(a, b) for a, b, *_ in work}
+        if levels and spans <= seen:
+            break  # merging changed no phase that needs traffic
+        seen |= spans
+        levels.append((group, parts, work))
+    best, info, orders = 0, {}, []
+    for li, (group, parts, work) in enumerate(levels):
+        # the finest level (most likely to close) gets 2/3 of the time when another follows
+        budget = (time_limit_s - (time.perf_counter() - t0)) * (0.65 if li + 1 < len(levels) else 1.0)
+        t1 = time.perf_counter()
+        best_order = {a: list(problem.ops[a:b]) for a, b, _ in parts}
+        # per phase: [lower bound, closed, hint steps, hint cost]
+        state: dict[int, list] = {}
+        each = min(0.5, budget / (8 * len(work))) if work else 0.0
+        for a, b, sub, plan, cost in work:
+            if time.perf_counter() - t1 > budget / 2:
+                state[a] = [0, False, plan, cost]  # out of time: 0 is a valid bound
+                continue
+            _, order, hint, hint_cost = search(sub, seed=seed, time_limit_s=each)
+            best_order[a] = order
+            lb, _ = cover_bound(sub, time_limit_s=each, seed=seed)
+            state[a] = [lb, lb >= hint_cost, hint, hint_cost]
+        # two rounds: a short solve of every phase (most close in a second), then the
+        # time left shared by the phases still open, so easy phases do not hold it
+        for rnd in range(2):
+            todo = [w for w in work if not state[w[0]][1] and w[1] - w[0] <= max_ops]
+            ops_left = sum(b - a for a, b, *_ in todo)
+            for a, b, sub, plan, cost in todo:
+                share_s = (budget - (time.perf_counter() - t1)) * (b - a) / ops_left
+                ops_left -= b - a
+                # a lone open phase gets its whole share at once (round 2 would restart it)
+                secs = min(share_s, PHASE_FIRST_ROUND_S) if rnd == 0 and len(todo) > 1 else share_s
+                if secs < 0.3:
+                    continue
+                st = state[a]
+                status, steps, obj, bound, _, lossless = _solve_exact(
+                    sub, best_order[a], st[2].steps, time_limit_s=secs,
+                    seed=seed, addresses=False, max_intervals=None, prove=True,
+                )
+                if steps is not None and obj < st[3]:
+                    by_name = {op.name: op for op in sub.ops}
+                    best_order[a] = [by_name[s.op] for s in steps if isinstance(s, Compute)]
+                    st[2], st[3] = SpmPlan("ilp", steps), obj
+                if lossless and math.isfinite(bound):
+                    st[0] = max(st[0], int(bound))
+                    st[1] = status in ("OPTIMAL", "INFEASIBLE") or st[0] >= st[3]
+                say(f"  phase ops {a}..{b - 1} (round {rnd + 1}): belady {cost} B, {status}, bound {bound:.0f}, "
+                    f"{secs:.1f} s")
+        total = sum(min(state[a][0], cost) for a, _, _, _, cost in work)
+        closed = sum(state[a][1] for a, *_ in work)
+        orders.append([op for a, _, _ in parts for op in best_order[a]])
+        say(f"phase bound (phases of up to {group} ops): {total} B over {len(parts)} phases ({len(work)} need traffic, "
+            f"{closed} of them closed), {time.perf_counter() - t1:.1f} s")
+        if total >= best:
+            best = total
+            info = {"phases": len(parts), "phases_with_traffic": len(work), "phases_closed": closed, "phase_bound": total}
+        if best >= target:
+            break
+    return best, info, orders
 
 
 def ilp(
@@ -373,13 +487,18 @@ def ilp(
     def left() -> float:
         return time_limit_s - (time.perf_counter() - t0)
 
-    # 1. the baseline and the order search (a sixth of the time)
+    # 1. the baseline and the order search (a tenth of the time)
     given = SpmPlan("ilp", simulate(problem, problem.ops, evict="furthest", compact=True))
     given_cost = replay(problem, given).noncompulsory
-    name, best_order, best_plan, best_cost = search(problem, seed=seed, time_limit_s=time_limit_s / 6, progress=say)
+    name, best_order, best_plan, best_cost = search(problem, seed=seed, time_limit_s=time_limit_s / ORDER_SEARCH_SHARE, progress=say)
     if given_cost <= best_cost:
         name, best_order, best_plan, best_cost = "given", list(problem.ops), given, given_cost
     say(f"belady {given_cost} B, best order ({name}) {best_cost} B non-compulsory")
+    filled = SpmPlan("ilp", fill_gaps(problem, best_plan.steps))
+    filled_cost = replay(problem, filled).noncompulsory
+    if filled_cost < best_cost:
+        say(f"gaps filled: {filled_cost} B")
+        name, best_plan, best_cost = f"{name}, gaps filled", filled, filled_cost
     info: dict = {"belady": given_cost, "order_search": best_cost, "order": name, "ops": len(problem.ops)}
     # candidates: (cost, moved bytes, steps, method)
     cands = [(best_cost, replay(problem, best_plan).moved, best_plan.steps, f"order search ({name}) + belady")]
@@ -404,21 +523,60 @@ def ilp(
     except ImportError:
         info["note"] = "ortools is not installed: exact models skipped"
         return finish("HEURISTIC")
+    # 2. a lower bound from the phases (groups of ops whose relative order every
+    #    topological order keeps): small, so CP-SAT proves each where the whole cannot
+    share = 0.3 if len(problem.ops) > max_exact_ops else 0.6
+    phase_lb, phase_info, phase_orders = _phase_bound(problem, time_limit_s=left() * share, seed=seed,
+                                                      max_ops=max_exact_ops, target=best_cost, say=say)
+    info.update(phase_info)
+    lower = max(lower, phase_lb)
+    for order in phase_orders:
+        plan = SpmPlan("ilp", simulate(problem, order, evict="furthest", compact=True))
+        traffic = replay(problem, plan)
+        say(f"phases' best orders + belady: {traffic.noncompulsory} B")
+        cands.append((traffic.noncompulsory, traffic.moved, plan.steps, "phases' best orders + belady"))
+        if traffic.noncompulsory < best_cost:
+            best_order, best_plan, best_cost = order, plan, traffic.noncompulsory
+    if lower >= best_cost:
+        return finish("OPTIMAL")
+    # 2b. the best order so far with its spills chosen exactly (belady's eviction is not
+    #     optimal for an order): cheap, since no position is free
+    if left() > 1.0 and len(problem.ops) <= FIXED_ORDER_MAX_OPS:
+        status, steps, obj, _, secs, _ = _solve_exact(
+            problem, best_order, best_plan.steps, time_limit_s=min(left() * 0.15, FIXED_ORDER_SECONDS), seed=seed,
+            addresses=False, max_intervals=None, fixed_order=True, strengthen=False,
+        )
+        say(f"CP-SAT fixed order: {status}, objective {obj}, {secs:.1f} s")
+        if steps is not None:
+            traffic = replay(problem, SpmPlan("ilp", steps))
+            if traffic.noncompulsory != obj:
+                raise HetcError(f"scratchpad ILP (fixed order): the plan replays to {traffic.noncompulsory} "
+                                f"non-compulsory bytes but the model says {obj} (a bug)")
+            cands.append((obj, traffic.moved, steps, "cp-sat, best order fixed"))
+            if obj < best_cost:
+                best_plan, best_cost = SpmPlan("ilp", steps), obj
+        if lower >= best_cost:
+            return finish("OPTIMAL")
     if len(problem.ops) > max_exact_ops:
         # divide and conquer: windows of the best order, each solved by this function
         from hetc.passes.spm.windows import stitched
 
         info["note"] = f"{len(problem.ops)} ops > {max_exact_ops}: windows of at most {max_exact_ops} ops"
         steps = stitched(
-            problem, best_order, window_ops=max_exact_ops, time_limit_s=max(0.5, left() * 0.9), progress=say,
+            problem, best_order, window_ops=max_exact_ops, time_limit_s=max(0.5, left() * 0.85), progress=say,
             # a window whose share of the time is too short for CP-SAT gets belady
             solve=lambda sub, secs: ilp(sub, time_limit_s=secs, seed=seed, max_exact_ops=max_exact_ops)
             if secs >= 0.3 else belady(sub),
         )
         traffic = replay(problem, SpmPlan("ilp", steps))
-        say(f"windows: {traffic.noncompulsory} B non-compulsory (best so far {best_cost} B)")
-        info["windows"] = traffic.noncompulsory
+        # the cuts emptied the scratchpad: keep what has room across them instead
+        filled = fill_gaps(problem, steps)
+        after = replay(problem, SpmPlan("ilp", filled))
+        say(f"windows: {traffic.noncompulsory} B non-compulsory, {after.noncompulsory} B with the gaps filled "
+            f"(best so far {best_cost} B)")
+        info["windows"] = after.noncompulsory
         cands.append((traffic.noncompulsory, traffic.moved, steps, "windows of the best order, each by cp-sat"))
+        cands.append((after.noncompulsory, after.moved, filled, "windows of the best order, each by cp-sat, gaps filled"))
         best = min(cands, key=lambda c: (c[0], c[1]))
         if best[1] and left() > 0.2:
             packed = repack(problem, best[2], time_limit_s=min(2.0, left()))
@@ -426,13 +584,13 @@ def ilp(
                 cands.append((best[0], replay(problem, SpmPlan("ilp", packed)).moved, packed, best[3] + ", repacked"))
         return finish("HEURISTIC")
 
-    def run(addresses: bool, hint_steps: list[Step], budget: float, label: str) -> None:
+    def run(addresses: bool, hint_steps: list[Step], budget: float, label: str, prove: bool = False) -> None:
         nonlocal lower
         hint_cost = replay(problem, SpmPlan("ilp", hint_steps)).noncompulsory
         say(f"CP-SAT {label}: {len(problem.ops)} ops, {len(problem.tensors)} tensors, hint {hint_cost} B, {budget:.1f} s")
         status, steps, obj, bound, secs, lossless = _solve_exact(
             problem, best_order, hint_steps, time_limit_s=budget, seed=seed, addresses=addresses,
-            max_intervals=MAX_INTERVALS if addresses else None,
+            max_intervals=MAX_INTERVALS if addresses else None, prove=prove,
         )
         say(f"CP-SAT {label} {status}: objective {obj}, bound {bound}, {secs:.1f} s")
         info[f"cpsat_{label}"] = {"status": status, "objective": obj, "bound": bound, "seconds": round(secs, 3), "hint": hint_cost}
@@ -446,16 +604,20 @@ def ilp(
                                 f"bytes but the model says {obj} (a bug)")
             cands.append((obj, traffic.moved, steps, f"cp-sat {label}"))
 
-    # 2. order + residency + spills, the capacity over time (exact: compaction is free)
-    run(False, best_plan.steps, max(0.5, left() * 0.5), "residency")
-    # 3. the best plan's intervals at fixed offsets (no compaction) when a packing fits
+    # 3. order + residency + spills, the capacity over time (exact: compaction is free),
+    #    first for better plans, then (if the best is not proven yet) for the bound
+    run(False, best_plan.steps, max(0.5, left() * 0.4), "residency")
+    best = min(cands, key=lambda c: (c[0], c[1]))
+    if lower < best[0] and left() > 1.0:
+        run(False, best[2], max(0.5, left() * 0.6), "residency_bound", prove=True)
+    # 4. the best plan's intervals at fixed offsets (no compaction) when a packing fits
     best = min(cands, key=lambda c: (c[0], c[1]))
     if best[1]:
         packed = repack(problem, best[2], time_limit_s=min(2.0, max(0.2, left() / 4)))
         if packed is not None:
             cands.append((best[0], replay(problem, SpmPlan("ilp", packed)).moved, packed, best[3] + ", repacked"))
             say("repacked the best plan at fixed offsets: no compaction needed")
-    # 4. order, residency and offsets together (NoOverlap2D) with the time left, when the
+    # 5. order, residency and offsets together (NoOverlap2D) with the time left, when the
     #    best plan is not proven optimal or still compacts
     best = min(cands, key=lambda c: (c[0], c[1]))
     if left() > 0.5 and (lower < best[0] or best[1]):

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from hetc.passes.plan_memory import ALIGNMENT, Buffer, plan_memory
 from hetc.passes.spm.problem import Alloc, Free, Load, Move, SpmProblem, Step
 
+#: plans with more resident intervals than this are not repacked (see `repack`)
+MAX_BUFFERS = 4000
+
 
 def repack(problem: SpmProblem, steps: Sequence[Step], time_limit_s: float = 1.0) -> list[Step] | None:
     """The same plan without Move steps, every resident interval at one fixed offset, or
@@ -37,6 +40,8 @@ def repack(problem: SpmProblem, steps: Sequence[Step], time_limit_s: float = 1.0
         bufs.append(Buffer(t, problem.aligned(t), first, len(kept)))
     if not bufs:
         return list(kept)
+    if len(bufs) > MAX_BUFFERS:
+        return None  # the arena planner's greedy is quadratic: 11 s on 11k buffers, past any limit
     plan = plan_memory(bufs, time_limit=time_limit_s)
     if plan.arena_bytes > problem.capacity:
         return None

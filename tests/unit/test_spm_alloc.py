@@ -222,4 +222,5 @@ def test_windows_stitch_into_a_legal_plan():
     # the windowed ILP is still never worse than belady on the whole graph
     plan = ilp(p, time_limit_s=3, max_exact_ops=30)
     assert replay(p, plan).noncompulsory <= replay(p, allocate(p, "belady")).noncompulsory
-    assert "windows" in plan.solver
+    # windows run unless the phase bound already proved the best plan optimal
+    assert "windows" in plan.solver or (plan.solver["status"] == "OPTIMAL" and plan.solver["phase_bound"] > 0)
