@@ -642,7 +642,7 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
   // N-entry table (4x the tile's own bytes in scattered L2 sectors).
   // CW: columns per tile (consecutive offsets of a block when s2 >= CW: CW * 4 bytes runs)
   constexpr int G = CW * 16, NTH = G, K = 64, LD = K + 16, MT = 2, NT = 8, KS = 2;
-  constexpr int LCW = CW == 16 ? 4 : 3, TILE = CW * 256, OP = 16 * CW + 4;
+  constexpr int LCW = CW == 16 ? 4 : 3, TILE = CW * 256;
   extern __shared__ __align__(16) uint8_t smem[];
   uint8_t* sA = smem;
   uint8_t* sA2 = sA + G * LD;
@@ -651,15 +651,21 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
   // the tile's slices of the twiddle tables, read once (the per-element reads from global
   // memory were 3/4 of the kernel's L1 traffic): pass 0's twist per group, pass p's
   // twiddles ([j][c] wide, [j][i'] otherwise), the wide pair's factor [j][i'], pass p + 1's [j][c]
-  uint4* sEpi1 = reinterpret_cast<uint4*>(sB2 + K * LD);  // 256
-  uint4* sEpi2 = sEpi1 + 256;                              // G
-  uint2* sPro = reinterpret_cast<uint2*>(sEpi2 + G);        // G
-  uint2* sFac = sPro + G;                                   // 256
+  // table slices at padded strides: the 4 j's a warp reads at once land on different banks
+  constexpr int EJ = CW + 1;                                // sEpi1 / sEpi2: [j * EJ + c]
+  uint4* sEpi1 = reinterpret_cast<uint4*>(sB2 + K * LD);  // 288 >= 256 (s2 == 1: [16 j + i']), 16 * EJ
+  uint4* sEpi2 = sEpi1 + 288;                              // 16 * EJ <= G + 16
+  uint2* sPro = reinterpret_cast<uint2*>(sEpi2 + G + 16);   // G
+  uint2* sFac = sPro + G;                                   // [18 j + i'], 288
   uint32_t* sAw = reinterpret_cast<uint32_t*>(sA);
-  // sA as words, rows of LD / 4 = 20 (16 used); the word index is XORed with the row's
-  // column c (row / 16) so the packing stores of 8 columns x 4 rows hit distinct banks,
-  // while a fragment's 8 rows (one c) keep the conflict-free pitch-20 pattern.
-  auto swz = [](int row, int w) { return row * (LD / 4) + (w ^ ((row >> 4) & 7)); };
+  // the wide tile's output staging (c, i' = j, i = r2): the epilogue's 8 i x 4 i' and the
+  // store's 8 c x 4 i' both hit 32 distinct banks (the c & 3 fill the 4-word gaps of i')
+  auto wide_at = [](int c, int j, int r2) { return 4 * j + (c & 3) + 65 * r2 + 1040 * (c >> 2); };
+  // sA as words, rows of LD / 4 = 20 (16 used); the word index is XORed within its aligned
+  // 4-word group by f(row) = (row/8 ^ row/16) & 3, constant over a fragment's 8 rows (which
+  // keep the conflict-free pitch-20 pattern) and different for rows 8 apart, so that the
+  // packing stores (32 consecutive rows, or 8 columns x 4 rows) spread over the banks.
+  auto swz = [](int row, int w) { return row * (LD / 4) + (w ^ (((row >> 3) ^ (row >> 4)) & 3)); };
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int gid = lane >> 2, tig = lane & 3;
   const int n = 1 << logn, s2 = 1 << logs2, s1 = s2 << 4, big = s1 << 4;
@@ -684,12 +690,12 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
   {
     const int c = tid >> 4, i2 = tid & 15;  // group row tid of stage 0
     if (pro_mode) sPro[tid] = __ldg(pro_tab + mc + c * wide + i2 * s2);
-    if (epi2_mode) sEpi2[tid] = __ldg(epi2 + (tid >> LCW) * s2 + mc + (tid & (CW - 1)));
+    if (epi2_mode) sEpi2[(tid >> LCW) * EJ + (tid & (CW - 1))] = __ldg(epi2 + (tid >> LCW) * s2 + mc + (tid & (CW - 1)));
 #pragma unroll
     for (int e = tid; e < 256; e += NTH) {
       if (epi1_mode == 3) {
-        if (e < G) sEpi1[e] = __ldg(epi1 + (e >> LCW) * s2 + mc + (e & (CW - 1)));
-        sFac[e] = __ldg(epi1_b + e);
+        if (e < G) sEpi1[(e >> LCW) * EJ + (e & (CW - 1))] = __ldg(epi1 + (e >> LCW) * s2 + mc + (e & (CW - 1)));
+        sFac[(e >> 4) * 18 + (e & 15)] = __ldg(epi1_b + e);
       } else if (epi1_mode) {
         sEpi1[e] = __ldg(epi1 + (e >> 4) * s1 + (e & 15));  // s2 == 1: m = i'
       }
@@ -762,10 +768,10 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
             const int c = row >> 4, r2 = row & 15;  // stage 0: r2 = i'; stage 1: r2 = j of pass p
             uint4 w = one;
             if (stage == 0) {
-              if (epi1_mode == 3) w = sEpi1[j * CW + c];
+              if (epi1_mode == 3) w = sEpi1[j * EJ + c];
               else if (epi1_mode) w = sEpi1[j * 16 + r2];
             } else if (epi2_mode) {
-              w = sEpi2[j * CW + c];
+              w = sEpi2[j * EJ + c];
             }
             uint32_t r1v = shoup_lazy(lo, w.x, w.y, q), r2v = shoup_lazy(hi, w.z, w.w, q);
             r1v = r1v >= q ? r1v - q : r1v;
@@ -773,14 +779,14 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
             uint32_t v = r1v + r2v;
             v = v >= q ? v - q : v;
             if (stage == 0 && epi1_mode == 3) {
-              const uint2 b = sFac[16 * j + r2];
+              const uint2 b = sFac[18 * j + r2];
               v = shoup_lazy(v, b.x, b.y, q);
               v = v >= q ? v - q : v;
             }
             if (stage == 0) {  // -> T[pass p + 1's group (c, j)][slot i' = r2]
               out_w[(c * 16 + j) * (LD / 4) + r2] = v;
             } else {  // element (c, i = r2, i' = j) in store order
-              out_w[wide ? c + CW * j + OP * r2 : j + 17 * r2 + 272 * c] = v;  // padded: fewer bank conflicts
+              out_w[wide ? wide_at(c, j, r2) : j + 17 * r2 + 272 * c] = v;  // padded: fewer bank conflicts
             }
           }
     __syncthreads();
@@ -802,7 +808,7 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
     int c, i, i2;
     if (wide) c = e & (CW - 1), i2 = (e >> LCW) & 15, i = e >> (LCW + 4);
     else i2 = e & 15, i = (e >> 4) & 15, c = e >> 8;
-    yp[c * cstride + i * s1 + i2 * s2] = reinterpret_cast<const uint32_t*>(sA2)[wide ? c + CW * i2 + OP * i : i2 + 17 * i + 272 * c];
+    yp[c * cstride + i * s1 + i2 * s2] = reinterpret_cast<const uint32_t*>(sA2)[wide ? wide_at(c, i2, i) : i2 + 17 * i + 272 * c];
   }
 }
 
@@ -810,7 +816,7 @@ he_ntt_pair16(const uint32_t* __restrict__ x, uint32_t* __restrict__ y, int logn
 #define PAIR_CW 8  // columns per fused-pair tile (32-byte runs; 16 measured the same on an H100)
 #endif
 static constexpr int pair_smem(int cw) {  // sA, sA2, sB1, sB2, sEpi1, sEpi2, sPro, sFac
-  return 2 * cw * 16 * 80 + 2 * 64 * 80 + 256 * 16 + cw * 16 * 16 + cw * 16 * 8 + 256 * 8;
+  return 2 * cw * 16 * 80 + 2 * 64 * 80 + 288 * 16 + (cw * 16 + 16) * 16 + cw * 16 * 8 + 288 * 8;
 }
 
 // The multi-pass transform (variant 3) on device buffers, x -> y (y may be x).  plan: 9 ints
