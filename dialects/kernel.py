@@ -46,7 +46,7 @@ from xdsl.traits import HasParent, IsTerminator
 from xdsl.utils.exceptions import VerifyException
 
 #: the group kinds hetc-fuse forms
-KINDS = ("epilogue", "row")
+KINDS = ("epilogue", "row", "attention")
 
 
 @irdl_op_definition

@@ -29,6 +29,7 @@ from hetc.passes.loops.ops import SUPPORTED, _type_supported
 from hetc.passes.loops.conv import ConvLowering
 from hetc.passes.loops.conv_nhwc import NhwcLowering
 from hetc.passes.kernel_regions import mark_groups_for_lowering
+from hetc.passes.loops.attention import AttentionLowering
 from hetc.passes.loops.fused import FusedRowLowering, FusedSplitLowering
 from hetc.passes.loops.elementwise import ElementwiseLowering
 from hetc.passes.loops.gemm import GemmLowering
@@ -40,7 +41,7 @@ from hetc.passes.loops.einsum import EinsumLowering
 from hetc.passes.loops.topk import TopKLowering
 
 
-class _Lowering(FusedSplitLowering, HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, FusedRowLowering, ReduceLowering, RnnLowering, MovementLowering,
+class _Lowering(AttentionLowering, FusedSplitLowering, HostLowering, ElementwiseLowering, GemmLowering, ConvLowering, NhwcLowering, FusedRowLowering, ReduceLowering, RnnLowering, MovementLowering,
                 EinsumLowering, TopKLowering):
     """One lowering of one module; the mixins in hetc.passes.loops hold the per-op parts."""
 

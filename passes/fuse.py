@@ -7,19 +7,27 @@ Two kinds of group, the ones the loop lowering can generate as one function:
 - **row**: elementwise ops and last-axis reductions over the same rows (softmax,
   decomposed layer/RMS norms, GELU chains, any elementwise DAG): per row, one loop per
   phase between reductions; values stay in registers within a phase and in a row-sized
-  stack buffer across phases, so only the group's inputs and outputs touch memory.
+  stack buffer across phases, so only the group's inputs and outputs touch memory;
+- **attention**: a batched QK^T MatMul, the elementwise ops on its scores (a scale
+  Mul/Div, a mask Add, ...), a last-axis softmax (the Softmax op or its decomposition
+  ReduceMax, Sub, Exp, ReduceSum, Div) and the P.V MatMul: one kernel per (batch, head,
+  query row) keeping the row of S scores in a per-row scratch of S floats, so the S x S
+  scores are never written (passes/loops/attention.py). A candidate is all or nothing:
+  its intermediates used only inside, shapes static, float32, S <= MAX_ROW.
 
 Candidate edges are producer -> consumer pairs that may share a group. Groups must be
 convex (no path leaves a group and comes back: the group would depend on itself), an
-op is in at most one kind of group, an epilogue is a chain, and a row group's rows fit
-the row buffer. The modes:
+op is in at most one kind of group, an epilogue is a chain, a row group's rows fit
+the row buffer, and an attention group is a whole candidate (its edges all chosen or
+none). The modes:
 
 - `none`: every op its own kernel;
-- `greedy`: XLA/TVM-style rules, consumers in topological order join their producers
-  whenever legal;
+- `greedy`: XLA/TVM-style rules: every legal attention candidate first, then consumers
+  in topological order join their producers whenever legal;
 - `ilp` (default): CP-SAT picks the edges minimizing the cost model's time, memory
   traffic of every materialized tensor (written once, read by every consumer outside
-  its group) plus a launch cost per kernel, warm-started from greedy, with a time limit
+  its group) plus a launch cost per kernel (an attention candidate, one variable for all
+  its edges, saves its ops' launches but one), warm-started from greedy, with a time limit
   and a fixed seed; convexity is enforced by cuts added while solving. It falls back to
   greedy (and says so) if the solver finds nothing better or runs out of cut rounds.
 
@@ -136,7 +144,7 @@ class Edge:
     src: Operation
     dst: Operation
     value: SSAValue
-    kind: str  # epilogue | row
+    kind: str  # epilogue | row | attention
 
 
 @dataclass
@@ -186,9 +194,11 @@ class Price:
 class FusionProblem:
     """The ops of one function, their candidate edges, legality and cost."""
 
-    def __init__(self, fn: func.FuncOp, price: Price | None = None) -> None:
+    def __init__(self, fn: func.FuncOp, price: Price | None = None, attention: bool = True) -> None:
         self.fn = fn
         self.price = price or Price.of("cpu")
+        #: form attention candidates (off: QK^T, softmax and P.V only as epilogue/row groups)
+        self.with_attention = attention
         self.ops = [op for op in fn.body.block.ops if isinstance(op, onnx_d.OnnxOp) and op.OP_TYPE != "Constant"
                     and not isinstance(op, onnx_d.NoValueOp)]
         self.index = {op: i for i, op in enumerate(self.ops)}
@@ -232,7 +242,102 @@ class FusionProblem:
                     a, b = self.spaces[op], self.spaces[user]
                     if a is not None and b is not None and _compatible(a, b):
                         edges.append(Edge(op, user, r, "row"))
+        # attention candidates: all-or-nothing sets of edges (beside the epilogue and row
+        # edges over the same ops, which the partition may choose instead)
+        self.attention: list[list[Operation]] = []
+        self.attention_edges: list[list[Edge]] = []
+        taken: set[Operation] = set()
+        for op in self.ops:
+            members = self._attention_chain(op) if op.OP_TYPE == "MatMul" and self.with_attention else None
+            if members is None or taken & set(members):
+                continue
+            taken |= set(members)
+            inside = set(members)
+            cand = []
+            for dst in members:
+                for v in dict.fromkeys(dst.operands):
+                    if isinstance(v.owner, Operation) and v.owner in inside:
+                        cand.append(Edge(v.owner, dst, v, "attention"))
+            self.attention.append(members)
+            self.attention_edges.append(cand)
+            edges.extend(cand)
         return edges
+
+    def _attention_chain(self, mm) -> list[Operation] | None:
+        """The ops of the attention candidate headed by the QK^T MatMul `mm` (in program
+        order): `mm` -> elementwise ops on the scores (scale, mask) -> a last-axis softmax
+        (Softmax, or ReduceMax/Sub/Exp/ReduceSum/Div) -> the MatMul of the probabilities
+        with V; None unless every intermediate is used only by the next op of the chain
+        (not returned), every shape is static, everything float32 and S <= MAX_ROW."""
+        q, k = mm.operands[0], mm.operands[1]
+        scores = mm.results[0]
+        shape = _shape(scores)
+        if len(shape) < 2 or len(_shape(q)) < 2 or len(_shape(k)) < 2 or not all(_is_f32(v) for v in (q, k, scores)):
+            return None
+        if not 0 < shape[-1] <= MAX_ROW:
+            return None
+
+        def users(v: SSAValue) -> set[Operation] | None:
+            """The ops reading `v`, or None where it escapes (returned, or read by no op)."""
+            us = {u.operation for u in v.uses}
+            return None if v in self.returned or not us or not all(u in self.index for u in us) else us
+
+        members = [mm]
+        cur = scores
+        while True:  # the elementwise ops on the scores
+            us = users(cur)
+            if us is None:
+                return None
+            if len(us) != 1:
+                break
+            (user,) = us
+            if not _is_elementwise(user) or _shape(user.results[0]) != shape:
+                break
+            members.append(user)
+            cur = user.results[0]
+        us = users(cur)
+        types = {u.OP_TYPE for u in us}
+        if len(us) == 1 and types == {"Softmax"}:
+            (sm,) = us
+            if int(_attr(sm, "axis", -1)) % len(shape) != len(shape) - 1 or not _is_f32(sm.results[0]):
+                return None
+            members.append(sm)
+            probs = sm.results[0]
+        elif len(us) == 2 and types == {"ReduceMax", "Sub"}:
+            mx = next(u for u in us if u.OP_TYPE == "ReduceMax")
+            sub = next(u for u in us if u.OP_TYPE == "Sub")
+            if mx.operands[0] is not cur or not _row_reduction_axis_ok(mx) or list(sub.operands) != [cur, mx.results[0]]:
+                return None
+            if users(mx.results[0]) != {sub} or [u.OP_TYPE for u in users(sub.results[0]) or []] != ["Exp"]:
+                return None
+            (ex,) = users(sub.results[0])
+            eu = users(ex.results[0]) or set()
+            if {u.OP_TYPE for u in eu} != {"ReduceSum", "Div"} or len(eu) != 2:
+                return None
+            rs = next(u for u in eu if u.OP_TYPE == "ReduceSum")
+            div = next(u for u in eu if u.OP_TYPE == "Div")
+            if rs.operands[0] is not ex.results[0] or not _row_reduction_axis_ok(rs) \
+                    or list(div.operands) != [ex.results[0], rs.results[0]] or users(rs.results[0]) != {div}:
+                return None
+            members += [mx, sub, ex, rs, div]
+            probs = div.results[0]
+        else:
+            return None
+        us = users(probs)
+        if us is None or len(us) != 1:
+            return None
+        (pv,) = us
+        if pv.OP_TYPE != "MatMul" or pv.operands[0] is not probs or pv.operands[1] is probs:
+            return None
+        v, out = pv.operands[1], pv.results[0]
+        sv, so = _shape(v), _shape(out)
+        if len(sv) < 2 or sv[-2] != shape[-1] or not _is_f32(v) or not _is_f32(out) or so[:-1] != shape[:-1]:
+            return None
+        members.append(pv)
+        values = [x for op in members for x in (*op.operands, *op.results) if isinstance(x.type, TensorType)]
+        if any(d <= 0 for x in values for d in _shape(x)):  # dynamic (or empty) dims
+            return None
+        return sorted(members, key=self.index.__getitem__)
 
     def _epilogue_ok(self, op, r: SSAValue, user) -> bool:
         """`user` applied in the store of the GEMM that `op` is (or whose epilogue it ends)."""
@@ -359,6 +464,12 @@ class FusionProblem:
         for e in chosen:
             if e.kind == "epilogue" and e.src.OP_TYPE not in ("Conv", "MatMul") and epi_in[e.src] == 0:
                 return False
+        # an attention group is a whole candidate
+        ids = {id(e) for e in chosen}
+        for cand in self.attention_edges:
+            n = sum(id(e) in ids for e in cand)
+            if 0 < n < len(cand):
+                return False
         return True
 
     # -- cost -------------------------------------------------------------------------------
@@ -385,12 +496,20 @@ def _compatible(a: tuple[tuple[int, ...], int], b: tuple[tuple[int, ...], int]) 
 
 
 def greedy(problem: FusionProblem) -> list[Edge]:
-    """Consumers in topological order join their producers whenever that stays legal."""
+    """Every attention candidate that is legal, then consumers in topological order join
+    their producers whenever that stays legal."""
     chosen: list[Edge] = []
-    order = sorted(problem.edges, key=lambda e: (problem.index[e.dst], problem.index[e.src]))
+
+    def legal(trial: list[Edge]) -> bool:
+        return problem.structural_ok(trial) and not problem.violations(trial) and not problem.mixed_rows(trial)
+
+    for cand in problem.attention_edges:
+        if legal(chosen + cand):
+            chosen = chosen + cand
+    order = sorted((e for e in problem.edges if e.kind != "attention"), key=lambda e: (problem.index[e.dst], problem.index[e.src]))
     for e in order:
         trial = chosen + [e]
-        if problem.structural_ok(trial) and not problem.violations(trial) and not problem.mixed_rows(trial):
+        if legal(trial):
             chosen = trial
     return chosen
 
@@ -421,11 +540,20 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                 by_src[e.src].append(i)
         for op, ks in kinds_at.items():  # one kind of group per op
             if len(ks) > 1:
-                epi = m.NewBoolVar("")
-                for i in ks.get("epilogue", []):
-                    m.AddImplication(x[i], epi)
-                for i in ks.get("row", []):
-                    m.AddImplication(x[i], epi.Not())
+                kind_vars = []
+                for ids in ks.values():
+                    kv = m.NewBoolVar("")
+                    kind_vars.append(kv)
+                    for i in ids:
+                        m.AddImplication(x[i], kv)
+                m.AddAtMostOne(kind_vars)
+        # an attention candidate: one variable for all its edges
+        cand_vars = []
+        for cand in problem.attention_edges:
+            y = m.NewBoolVar("")
+            cand_vars.append(y)
+            for e in cand:
+                m.Add(x[edge_id[id(e)]] == y)
         for ids in list(by_dst.values()) + list(by_src.values()):
             m.Add(sum(x[i] for i in ids) <= 1)
         for i, e in enumerate(problem.edges):  # chains start at a GEMM
@@ -445,10 +573,12 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                 size = _nbytes(r)
                 user_vars = []
                 for u in users:
+                    # the edges that may fuse this read (at most one: one kind per op)
                     ids = [i for e in problem.edges if e.value is r and e.dst is u for i in [edge_id[id(e)]]]
                     if ids:
-                        user_vars.append(x[ids[0]])
-                        terms.append(size * (1 - x[ids[0]]))  # read unless fused
+                        fused = sum(x[i] for i in ids)
+                        user_vars.append(fused)
+                        terms.append(size * (1 - fused))  # read unless fused
                     else:
                         const += size
                 if r in problem.returned or len(user_vars) < len(users) or not user_vars:
@@ -456,13 +586,18 @@ def solve_ilp(problem: FusionProblem, time_limit: float, seed: int = 0, max_roun
                 else:
                     written = m.NewBoolVar("")
                     for v in user_vars:
-                        m.AddImplication(v.Not(), written)
+                        m.Add(written + v >= 1)
                     terms.append(size * written)
         launch_units = problem.price.launch_bytes  # bytes worth of one launch on this device
-        objective = sum(terms) - launch_units * sum(x)
+        # launches saved: one per chosen edge; an attention group's ops but one
+        plain = [x[i] for i, e in enumerate(problem.edges) if e.kind != "attention"]
+        merged = sum(plain) + sum((len(ops) - 1) * y for ops, y in zip(problem.attention, cand_vars))
+        objective = sum(terms) - launch_units * merged
         m.Minimize(objective)
         for i, e in enumerate(problem.edges):
             m.AddHint(x[i], any(e is c for c in start))
+        for cand, y in zip(problem.attention_edges, cand_vars):
+            m.AddHint(y, all(any(e is c for c in start) for e in cand))
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = time_limit
         solver.parameters.random_seed = seed
@@ -535,11 +670,11 @@ def _choose(problem: FusionProblem, mode: str, time_limit: float) -> tuple[list[
 
 
 def plan_fusion(fn: func.FuncOp, mode: str, time_limit: float = 5.0, device: str | Device = "cpu",
-                compare: bool = True) -> Plan:
+                compare: bool = True, attention: bool = True) -> Plan:
     """The partition `mode` chooses, priced on `device`. `compare`: also price the other
     modes' partitions (`Plan.predictions`, for the report; the ILP runs again if it was
-    not the mode)."""
-    problem = FusionProblem(fn, Price.of(device))
+    not the mode). `attention=False`: no attention groups."""
+    problem = FusionProblem(fn, Price.of(device), attention)
     chosen, status, gap, notes = _choose(problem, mode, time_limit)
     plan = Plan(mode, chosen, status, gap, notes=notes)
     plan.price = problem.price
@@ -620,10 +755,11 @@ def _reorder(fn: func.FuncOp, plan: Plan) -> None:
             block.insert_op_before(op, block.first_op)
 
 
-def fuse(module: ModuleOp, mode: str = "ilp", time_limit: float = 5.0, device: str = "cpu") -> list[Plan]:
+def fuse(module: ModuleOp, mode: str = "ilp", time_limit: float = 5.0, device: str = "cpu",
+         attention: bool = True) -> list[Plan]:
     plans = []
     for fn in [op for op in module.ops if isinstance(op, func.FuncOp)]:
-        plan = plan_fusion(fn, mode, time_limit, device)
+        plan = plan_fusion(fn, mode, time_limit, device, attention=attention)
         _reorder(fn, plan)
         block = fn.body.block
         for g, (ops, kind) in enumerate(zip(plan.groups, plan.kinds)):
@@ -668,6 +804,11 @@ class Fuse(ModulePass):
     time_limit: float = 5.0
     #: the catalog device whose bandwidth and launch overhead price the groups
     device: str = "cpu"
+    #: consider attention groups (false: QK^T, softmax and P.V fuse only as epilogue and
+    #: row groups; for comparisons)
+    attention: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        fuse(op, self.mode, float(self.time_limit), self.device)
+        # (run_pipeline hands options over as text)
+        attention = str(self.attention).lower() not in ("false", "0", "no", "off")
+        fuse(op, self.mode, float(self.time_limit), self.device, attention)

@@ -8,7 +8,9 @@ nest (a *phase*; phases of one kernel run as consecutive launches, which orders 
   flattened over the grid, one thread per iteration; what is inside runs serially in it.
 - **warp per iteration**: when that iteration's body holds a loop marked
   `hetc.reduction` (a softmax or layer-norm row, a reduction), 32 lanes split that loop
-  and combine each accumulator with a butterfly of `__shfl_xor_sync`.
+  and combine each accumulator with a butterfly of `__shfl_xor_sync`; a serial loop
+  marked `hetc.warp_uniform` (an attention row's output columns) runs on every lane,
+  the reduction loops inside it split the same way.
 - **tiled GEMM**: a kernel marked `hetc.gemm` (convert-onnx-to-loops{target=gpu}) is
   tiled 64x64 through shared memory; its A/B tile loads are the nest's own loads printed
   at tile coordinates (so im2col panels need no special case) and its bias and fused
@@ -33,6 +35,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count, static_bounds
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
+from hetc.passes.loops.attention import UNIFORM_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
 
 THREADS = 256
@@ -243,19 +246,9 @@ class CudaPrinter(CFamilyPrinter):
         self._pure_top(fn, 1)
         prefix = parallel_prefix(loop)
         inner_body = prefix[-1].body.block
-        # a warp per iteration when every loop in its body is a long reduction loop
-        warp_loops: dict | None = {}
-        for op in inner_body.ops:
-            if not _is_loop(op):
-                continue
-            accs = None
-            if (REDUCTION_ATTR in op.attributes or GEMM_K_ATTR in op.attributes and self.split_gemm_k) and _static(op) \
-                    and _trip_count(op) >= WARP_MIN_TRIP:
-                accs = _reduction_accumulators(op)
-            if accs is None:
-                warp_loops = None
-                break
-            warp_loops[op] = accs
+        # a warp per iteration when every loop in its body is a long reduction loop (or a
+        # lane-uniform serial loop holding only such loops: an attention row's columns)
+        warp_loops = self._warp_loops(inner_body)
         warp = bool(warp_loops)
         sizes = [_trip_count(lp) for lp in prefix]
         total = 1
@@ -287,6 +280,28 @@ class CudaPrinter(CFamilyPrinter):
         self.lines.append("}")
         blocks = -(-total * per // THREADS)
         return "\n".join(self.lines), Launch(fname, (blocks, 1), THREADS)
+
+    def _warp_loops(self, body: Block) -> dict[scf.ForOp, dict[SSAValue, str]] | None:
+        """The reduction loops of `body` split over a warp's lanes -> their accumulators,
+        or None if some loop of `body` cannot be (then a thread per iteration)."""
+        warp_loops: dict[scf.ForOp, dict[SSAValue, str]] = {}
+        for op in body.ops:
+            if not _is_loop(op):
+                continue
+            if UNIFORM_ATTR in op.attributes and _static(op):
+                inner = self._warp_loops(op.body.block)
+                if not inner:
+                    return None
+                warp_loops.update(inner)
+                continue
+            accs = None
+            if (REDUCTION_ATTR in op.attributes or GEMM_K_ATTR in op.attributes and self.split_gemm_k) and _static(op) \
+                    and _trip_count(op) >= WARP_MIN_TRIP:
+                accs = _reduction_accumulators(op)
+            if accs is None:
+                return None
+            warp_loops[op] = accs
+        return warp_loops
 
     def _op(self, op: Operation, depth: int, outer_loop: bool) -> None:
         accs = self.warp_loops.get(op) if isinstance(op, scf.ForOp) else None

@@ -338,3 +338,158 @@ def test_cuda_qkv_is_one_gemm_kernel(tmp_path):
     labels = re.findall(r'"(k\d+_\w+) <- q\+2"', code)
     assert len(labels) == 1 and labels[0].endswith("_gemm") and "GEMM, 64 x 64 tiles" in code
     assert (out / "libmodel.so").exists()
+
+
+def _attention_model(s: int = 24) -> onnx.ModelProto:
+    """Masked multi-head attention as exporters write it: Q/K/V projections, heads split
+    by Reshape + Transpose (K transposed for QK^T), a scale Div, a runtime mask Add
+    broadcast over the heads, Softmax, P.V, heads merged; `s` tokens."""
+    rng = np.random.default_rng(7)
+    b, heads, dh = 2, 3, 8
+    d = heads * dh
+
+    def w(name, *shape):
+        return nh.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    inits = [w("wq", d, d), w("wk", d, d), w("wv", d, d),
+             nh.from_array(np.array([b, s, heads, dh], np.int64), "split"),
+             nh.from_array(np.array([b, s, d], np.int64), "merge"),
+             nh.from_array(np.array(np.sqrt(dh), np.float32), "scale")]
+    nodes = [
+        h.make_node("MatMul", ["x", "wq"], ["q0"]), h.make_node("MatMul", ["x", "wk"], ["k0"]),
+        h.make_node("MatMul", ["x", "wv"], ["v0"]),
+        h.make_node("Reshape", ["q0", "split"], ["q1"]), h.make_node("Reshape", ["k0", "split"], ["k1"]),
+        h.make_node("Reshape", ["v0", "split"], ["v1"]),
+        h.make_node("Transpose", ["q1"], ["q"], perm=[0, 2, 1, 3]),
+        h.make_node("Transpose", ["k1"], ["kt"], perm=[0, 2, 3, 1]),
+        h.make_node("Transpose", ["v1"], ["v"], perm=[0, 2, 1, 3]),
+        h.make_node("MatMul", ["q", "kt"], ["scores"], name="qk"),
+        h.make_node("Div", ["scores", "scale"], ["scaled"], name="scale"),
+        h.make_node("Add", ["scaled", "mask"], ["masked"], name="mask"),
+        h.make_node("Softmax", ["masked"], ["probs"], axis=-1, name="softmax"),
+        h.make_node("MatMul", ["probs", "v"], ["ctx"], name="pv"),
+        h.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]),
+        h.make_node("Reshape", ["ctx_t", "merge"], ["y"]),
+    ]
+    graph = h.make_graph(nodes, "attention",
+                         [h.make_tensor_value_info("x", T.FLOAT, [b, s, d]),
+                          h.make_tensor_value_info("mask", T.FLOAT, [b, 1, s, s])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+def _attention_feeds(s: int = 24) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(8)
+    causal = np.triu(np.full((s, s), -1e9, np.float32), 1)  # a causal mask, large negative above the diagonal
+    return {"x": rng.standard_normal((2, s, 24)).astype(np.float32),
+            "mask": np.broadcast_to(causal, (2, 1, s, s)).copy()}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_attention_group_matches_onnxruntime(mode, tmp_path):
+    """QK^T, scale, causal mask, softmax and P.V are one `attention` kernel (greedy and
+    ilp) computing what onnxruntime computes; unfused, three or more kernels."""
+    model = _attention_model()
+    feeds = _attention_feeds()
+    sess = hetc.compile(model, target="c", fusion=mode, output_dir=tmp_path / "out")
+    assert_matches(sess.run(feeds), ort_outputs(model, feeds))
+    fusion = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]
+    attention = [k for k in fusion["kernel_details"] if k["kind"] == "attention"]
+    code = (tmp_path / "out" / "model.c").read_text()
+    if mode == "none":
+        assert attention == [] and "_attention(" not in code
+        return
+    [group] = attention
+    assert group["ops"][0] == group["ops"][-1] == "MatMul" and {"Div", "Add", "ReduceMax", "Exp", "ReduceSum"} <= set(group["ops"])
+    # the S x S scores are neither written nor read back (several times over)
+    assert group["bytes_saved"] >= 2 * 2 * 3 * 24 * 24 * 4
+    assert len(re.findall(r"static HETC_KERNEL void k\d+_attention\(", code)) == 1
+    assert fusion["predictions"][mode]["kernels"] <= fusion["predictions"]["none"]["kernels"] - 8
+
+
+def test_transformer_block_attention_is_one_kernel(tmp_path):
+    """examples/transformer_block.onnx on the C target (ilp, the default): its attention
+    is one kernel, the outputs are onnxruntime's, and it saves bytes and kernels over
+    the same partition without the attention group (greedy's row + epilogue groups)."""
+    path = ROOT / "examples" / "transformer_block.onnx"
+    sess = hetc.compile(path, target="c", output_dir=tmp_path / "out")
+    rng = np.random.default_rng(9)
+    feeds = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+    fusion = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]
+    [group] = [k for k in fusion["kernel_details"] if k["kind"] == "attention"]
+    assert group["nodes"][0] == "MatMul_40" and group["nodes"][-1] == "MatMul_47"
+    assert "attention" in fusion["group_kinds"]
+
+
+@pytest.mark.parametrize("s", [24, 72])
+def test_cuda_attention_compiles(s, tmp_path):
+    """The CUDA target: the attention group is one kernel; with S = 24 < 64 keys a thread
+    per query row, with S = 72 a warp per row (lanes split the keys, the max, the sum and
+    each output column's accumulator shuffle-combined). Compile-only here (nvcc)."""
+    import shutil
+
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not installed")
+    out = hetc.build(_attention_model(s), "cuda", tmp_path / "out")
+    code = (out / "model.cu").read_text()
+    [kernel] = re.findall(r"__global__ void __launch_bounds__\(\d+\) k\d+_attention\(.*?\n}\n", code, re.S)
+    warp = ["hetc_warp_max(", "hetc_warp_sum(", "hetc_lane"]
+    if s < 64:
+        assert not any(w in kernel for w in warp)
+    else:  # max, sum, and one sum per output column inside the column loop
+        assert all(w in kernel for w in warp) and kernel.count("hetc_warp_sum(") == 2
+        assert f"if (hetc_t >= {2 * 3 * s}) return;" in kernel  # a warp per (batch, head, row)
+    assert (out / "libmodel.so").exists()
+    from test_cuda_backend import HAS_GPU
+
+    if HAS_GPU:  # on the device machine: the warp mapping computes what onnxruntime computes
+        model, feeds = _attention_model(s), _attention_feeds(s)
+        assert_matches(hetc.Session(out).run(feeds), ort_outputs(model, feeds))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,layers", [("vit_tiny", 4), ("bert_mini", 2), ("gpt2_small", 2)])
+def test_zoo_attention_groups(name, layers, tmp_path_factory):
+    """ViT (scale on Q before QK^T, 65 tokens), BERT (scale Mul + padding mask Add) and
+    GPT-2 (scale Mul + causal mask Add): one attention kernel per layer, outputs as
+    onnxruntime's on the C target; the CUDA target compiles them (ViT's 65-key rows get a
+    warp per row: the lanes split the keys and shuffle-combine max, sum and each column)."""
+    import shutil
+
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from models import zoo
+
+    cache = os.environ.get("HETC_CACHE")
+    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-attn")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = zoo.export(name, folder)
+    feeds = zoo.make_inputs(name, 0)
+    shapes = {k: v.shape for k, v in feeds.items()}
+    out = tmp_path_factory.mktemp("out")
+    sess = hetc.compile(path, target="c", input_shapes=shapes, output_dir=out / "c")
+    assert_matches(sess.run(feeds), ort_outputs(path, feeds))
+    fusion = json.loads((out / "c" / "report.json").read_text())["fusion"]
+    assert sum(k["kind"] == "attention" for k in fusion["kernel_details"]) == layers
+    if shutil.which("nvcc") is None:
+        return
+    hetc.build(path, "cuda", out / "cuda", shapes)
+    code = (out / "cuda" / "model.cu").read_text()
+    # one launch per layer (identical kernels share one __global__ body)
+    assert len(re.findall(r'"k\d+_attention <- ', code)) == layers
+    if name == "vit_tiny":
+        assert "hetc_warp_max(" in code and (out / "cuda" / "libmodel.so").exists()
+
+
+def test_attention_gpu_loop_form_matches_onnxruntime(tmp_path, monkeypatch):
+    """The GPU's form of the attention nest (scores as dot products per key, a lane-uniform
+    loop over output columns, what the CUDA printer maps a warp per row onto) is a correct
+    C loop nest too: printed by the C printer it computes what onnxruntime computes."""
+    _c_passes(monkeypatch, "off", "convert-onnx-to-loops{target=gpu}")
+    model = _attention_model()
+    feeds = _attention_feeds()
+    sess = hetc.compile(model, target="c", output_dir=tmp_path / "out")
+    assert_matches(sess.run(feeds), ort_outputs(model, feeds))
+    code = (tmp_path / "out" / "model.c").read_text()
+    assert len(re.findall(r"static HETC_KERNEL void k\d+_attention\(", code)) == 1

@@ -43,7 +43,7 @@ func.func @main(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {
 
 // -----
 
-// CHECK: kernel.group 3: unknown kind 'tiled' (epilogue, row)
+// CHECK: kernel.group 3: unknown kind 'tiled' (epilogue, row, attention)
 func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %y = "kernel.group"(%x) ({
   ^bb0(%xa: tensor<4x8xf32>):
