@@ -74,6 +74,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="C target: operator fusion; ilp = CP-SAT over legal fusion groups against the cost model (default), "
         "greedy = rule-based, none = one kernel per op (groups in report.json)",
     )
+    p.add_argument("--fuse-attention", action="store_true",
+                   help="add attention (QK^T, softmax, P.V as one kernel) to the fusion candidates (off by default: "
+                   "slower than the unfused GEMMs on the CPU so far)")  # fmt: skip
     p.add_argument("--part", default="u280", help="HLS target: FPGA part for estimates and synthesis (u280, zcu104)")
     p.add_argument(
         "--precision",
@@ -144,7 +147,7 @@ def _build(args: argparse.Namespace, out: Path | str, progress) -> Path:
         raise HetcError("--pin needs --targets (it places ops of a partitioned model)")
     return build(
         args.model, args.target, out, shapes, threads=args.threads, layout=args.layout, fusion=args.fusion,
-        progress=progress, target_options={**_target_options(args), **({"progress": progress} if args.target in ("npu", "hls") else {})},
+        fuse_attention=args.fuse_attention, progress=progress, target_options={**_target_options(args), **({"progress": progress} if args.target in ("npu", "hls") else {})},
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -391,7 +392,7 @@ def test_attention_group_matches_onnxruntime(mode, tmp_path):
     ilp) computing what onnxruntime computes; unfused, three or more kernels."""
     model = _attention_model()
     feeds = _attention_feeds()
-    sess = hetc.compile(model, target="c", fusion=mode, output_dir=tmp_path / "out")
+    sess = hetc.compile(model, target="c", fusion=mode, fuse_attention=True, output_dir=tmp_path / "out")
     assert_matches(sess.run(feeds), ort_outputs(model, feeds))
     fusion = json.loads((tmp_path / "out" / "report.json").read_text())["fusion"]
     attention = [k for k in fusion["kernel_details"] if k["kind"] == "attention"]
@@ -408,11 +409,11 @@ def test_attention_group_matches_onnxruntime(mode, tmp_path):
 
 
 def test_transformer_block_attention_is_one_kernel(tmp_path):
-    """examples/transformer_block.onnx on the C target (ilp, the default): its attention
-    is one kernel, the outputs are onnxruntime's, and it saves bytes and kernels over
-    the same partition without the attention group (greedy's row + epilogue groups)."""
+    """examples/transformer_block.onnx on the C target (ilp, attention groups asked for): its
+    attention is one kernel, the outputs are onnxruntime's, and it saves bytes and kernels
+    over the same partition without the attention group (greedy's row + epilogue groups)."""
     path = ROOT / "examples" / "transformer_block.onnx"
-    sess = hetc.compile(path, target="c", output_dir=tmp_path / "out")
+    sess = hetc.compile(path, target="c", fuse_attention=True, output_dir=tmp_path / "out")
     rng = np.random.default_rng(9)
     feeds = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
@@ -431,7 +432,7 @@ def test_cuda_attention_compiles(s, tmp_path):
 
     if shutil.which("nvcc") is None:
         pytest.skip("nvcc is not installed")
-    out = hetc.build(_attention_model(s), "cuda", tmp_path / "out")
+    out = hetc.build(_attention_model(s), "cuda", tmp_path / "out", fuse_attention=True)
     code = (out / "model.cu").read_text()
     [kernel] = re.findall(r"__global__ void __launch_bounds__\(\d+\) k\d+_attention\(.*?\n}\n", code, re.S)
     warp = ["hetc_warp_max(", "hetc_warp_sum(", "hetc_lane"]
@@ -468,13 +469,13 @@ def test_zoo_attention_groups(name, layers, tmp_path_factory):
     feeds = zoo.make_inputs(name, 0)
     shapes = {k: v.shape for k, v in feeds.items()}
     out = tmp_path_factory.mktemp("out")
-    sess = hetc.compile(path, target="c", input_shapes=shapes, output_dir=out / "c")
+    sess = hetc.compile(path, target="c", input_shapes=shapes, fuse_attention=True, output_dir=out / "c")
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
     fusion = json.loads((out / "c" / "report.json").read_text())["fusion"]
     assert sum(k["kind"] == "attention" for k in fusion["kernel_details"]) == layers
     if shutil.which("nvcc") is None:
         return
-    hetc.build(path, "cuda", out / "cuda", shapes)
+    hetc.build(path, "cuda", out / "cuda", shapes, fuse_attention=True)
     code = (out / "cuda" / "model.cu").read_text()
     # one launch per layer (identical kernels share one __global__ body)
     assert len(re.findall(r'"k\d+_attention <- ', code)) == layers
@@ -489,7 +490,21 @@ def test_attention_gpu_loop_form_matches_onnxruntime(tmp_path, monkeypatch):
     _c_passes(monkeypatch, "off", "convert-onnx-to-loops{target=gpu}")
     model = _attention_model()
     feeds = _attention_feeds()
-    sess = hetc.compile(model, target="c", output_dir=tmp_path / "out")
+    sess = hetc.compile(model, target="c", fuse_attention=True, output_dir=tmp_path / "out")
     assert_matches(sess.run(feeds), ort_outputs(model, feeds))
     code = (tmp_path / "out" / "model.c").read_text()
     assert len(re.findall(r"static HETC_KERNEL void k\d+_attention\(", code)) == 1
+
+
+def test_attention_fusion_is_opt_in(tmp_path):
+    """Attention groups are off unless asked for (`fuse_attention=True`, `--fuse-attention`):
+    their kernel is slower than the unfused GEMMs on the CPU so far."""
+    path = ROOT / "examples" / "transformer_block.onnx"
+    hetc.build(path, "c", tmp_path / "default")
+    fusion = json.loads((tmp_path / "default" / "report.json").read_text())["fusion"]
+    assert "attention" not in fusion["group_kinds"]
+    out = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, "-m", "hetc.cli", "compile", str(path), "--target", "c", "--fuse-attention",
+                           "-o", str(out), "--quiet"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "attention" in json.loads((out / "report.json").read_text())["fusion"]["group_kinds"]
