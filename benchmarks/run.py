@@ -20,7 +20,6 @@ import argparse
 import math
 import os
 import platform
-import re
 import shlex
 import statistics
 import sys
@@ -189,13 +188,19 @@ def bench_model(name, runners: dict[str, Runner], args) -> tuple[str, list[Resul
                 current = r
                 r.want = _repeats_for(r, feeds, args)
             for i in range(max((r.want for r in live), default=0)):
-                for r in live:
+                # rotate the order each round: no runner always follows the same (cache-trashing) one
+                k = i % len(live)
+                for r in live[k:] + live[:k]:
                     if i < r.want:
                         current = r
                         _time_once(r, feeds)
         else:  # back to back: each runner's warm-up and timed runs in one block
             for r in live:
                 current = r
+                # let the thread pools of the runners that ran before (the correctness runs of
+                # onnxruntime, TVM, OpenMP builds) stop spinning: on 2 cores a spinning pool
+                # slowed the first runner timed after them by up to 60%
+                time.sleep(args.cooldown)
                 for _ in range(args.warmup):
                     r.fn(dict(feeds))
                 r.want = _repeats_for(r, feeds, args)
@@ -293,7 +298,8 @@ def write_report(path: Path, all_results, runners, args, wall_s: float) -> None:
         "import + compile + load / session creation), runs it once and is compared with onnxruntime "
         f"(graph optimizations off, 1 thread): max|diff| <= {RTOL:g} * max|ref| on every output or it is WRONG "
         "and not timed. Then the correct runners are timed in the same process, "
-        + ("interleaved round by round: " if args.order == "interleaved" else "each runner's runs back to back (`--order blocks`): ")
+        + ("interleaved round by round, the order rotated each round: " if args.order == "interleaved" else
+           f"each runner's runs back to back (`--order blocks`), after {args.cooldown:g} s idle: ")
         + f"{args.warmup} warm-up runs each, then up to {args.repeats} timed runs each (fewer, at least "
         f"{args.min_repeats}, when a runner's runs would take over {args.budget:g} s; the count is in the \"runs\" column). "
         "A run is one call from host NumPy arrays to host NumPy arrays. \"ratio\" is the runner's median over "
@@ -363,11 +369,12 @@ def write_report(path: Path, all_results, runners, args, wall_s: float) -> None:
         "- The machine may be shared and has few cores: compare ratios within one run, not absolute numbers across runs.",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    # sections other harnesses own (between `<!-- name: begin ... -->` and
-    # `<!-- name: end -->`, e.g. benchmarks/he_ntt.py's) are kept
+    # this harness owns the file's head, up to the first section another harness wrote
+    # (`<!-- name: begin ... -->`); that section and everything after it, marked or not, is kept
     old = path.read_text() if path.exists() else ""
-    sections = [m.group(0) for m in re.finditer(r"<!-- (\w+): begin.*?-->.*?<!-- \1: end -->", old, re.S)]
-    path.write_text("\n".join(L) + "\n" + "".join("\n" + sec + "\n" for sec in sections))
+    cut = old.find("\n<!-- ")
+    rest = old[cut + 1 :] if cut >= 0 else ""
+    path.write_text("\n".join(L) + "\n" + ("\n" + rest if rest else ""))
 
 
 def main(argv=None) -> int:
@@ -381,6 +388,7 @@ def main(argv=None) -> int:
     p.add_argument("--order", choices=["blocks", "interleaved"], default="blocks",
                    help="blocks: each runner's runs back to back (default; thread pools that spin after a run, "
                    "like onnxruntime's, do not steal cores from the next runner); interleaved: round by round")
+    p.add_argument("--cooldown", type=float, default=1.0, help="seconds of idle before each runner's block (--order blocks)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--output", default=str(HERE / "RESULTS.md"))
     args = p.parse_args(argv)
