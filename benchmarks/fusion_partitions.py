@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +31,17 @@ BEGIN = "<!-- fusion_partitions: begin (written by benchmarks/fusion_partitions.
 END = "<!-- fusion_partitions: end -->"
 ZOO = ["resnet18", "resnet50", "mobilenetv2", "vit_tiny", "bert_mini", "gpt2_small"]
 EXAMPLES = {"mlp": {"x": (1, 784)}, "cnn": None, "transformer_block": None}
+
+
+def _call_times(sess, feeds, runs: int, calls: int) -> list[float]:
+    """Seconds per `sess.run(feeds)`, averaged over `calls` back-to-back calls, `runs` times."""
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        for _ in range(calls):
+            sess.run(feeds)
+        ts.append((time.perf_counter() - t) / calls)
+    return ts
 
 
 def rows(tmp: Path) -> tuple[list[str], list[str]]:
@@ -93,7 +105,6 @@ def time_horizontal(name: str, runs: int = 7, calls: int = 50) -> list[str]:
     CPU's prices keep it off), median wall time of `run` over `runs` x `calls`, outputs
     checked against onnxruntime."""
     import dataclasses
-    import time
 
     import numpy as np
 
@@ -117,12 +128,7 @@ def time_horizontal(name: str, runs: int = 7, calls: int = 50) -> list[str]:
                 out = Path(tmp) / f"{name}-{mode}"
                 sess = hetc.compile(path, target="c", input_shapes={k: v.shape for k, v in feeds.items()}, output_dir=out)
                 assert_matches(sess.run(feeds), want)
-                ts = []
-                for _ in range(runs):
-                    t = time.perf_counter()
-                    for _ in range(calls):
-                        sess.run(feeds)
-                    ts.append((time.perf_counter() - t) / calls)
+                ts = _call_times(sess, feeds, runs, calls)
                 rep = json.loads((out / "report.json").read_text())["fusion"]
                 fused = sum(s["fused"] for s in rep["horizontal"]["sets"])
                 lines.append(f"| {name} | {mode} | {fused} | {rep['kernels']} | {rep['predicted_time_s'] * 1e3:.4f} | "
@@ -138,7 +144,6 @@ def time_attention(name: str, runs: int = 7, calls: int = 30) -> list[str]:
     attention groups on vs off (`hetc-fuse{attention=false}`), median wall time of `run`
     over `runs` x `calls`, outputs checked against onnxruntime. Two shared cores: noisy."""
     import dataclasses
-    import time
 
     import numpy as np
 
@@ -169,12 +174,7 @@ def time_attention(name: str, runs: int = 7, calls: int = 30) -> list[str]:
                 if feeds is None:
                     feeds = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in sess.manifest["inputs"]}
                 assert_matches(sess.run(feeds), ort_outputs(path, feeds))
-                ts = []
-                for _ in range(runs):
-                    t = time.perf_counter()
-                    for _ in range(calls):
-                        sess.run(feeds)
-                    ts.append((time.perf_counter() - t) / calls)
+                ts = _call_times(sess, feeds, runs, calls)
                 rep = json.loads((out / "report.json").read_text())["fusion"]
                 lines.append(f"| {name} | {'on' if att == 'true' else 'off'} | {rep['group_kinds'].count('attention')} | "
                              f"{rep['kernels']} | {rep['predicted_time_s'] * 1e3:.4f} | {np.median(ts) * 1e3:.3f} |")

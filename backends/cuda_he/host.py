@@ -189,13 +189,6 @@ def wcat(m: np.ndarray, q: int) -> np.ndarray:
     return out.reshape(NB * r, NB * r)
 
 
-def shoup_table(w: np.ndarray, q: int) -> np.ndarray:
-    """[len(w), 2] uint32: (w, floor(w 2^32 / q))."""
-    w64 = w.astype(np.uint64)
-    hi = np.array([(int(v) << 32) // q for v in w64], dtype=np.uint64)
-    return np.ascontiguousarray(np.stack([w64, hi], axis=1).astype(np.uint32))
-
-
 def _shoup_words(w: np.ndarray, q: int) -> np.ndarray:
     """floor(w 2^32 / q) for each w < q, as uint32 (exact in Python ints)."""
     return np.array([(int(v) << 32) // q for v in w.ravel()], dtype=np.uint64).reshape(w.shape).astype(np.uint32)
