@@ -19,6 +19,7 @@ from hetc.backends.targets import TARGETS
 from hetc.diagnostics import HetcError
 from hetc.dialects import onnx as onnx_d
 from hetc.frontend.onnx_importer import INPUT_NAMES_ATTR, OUTPUT_NAMES_ATTR, import_model
+from hetc.passes.narrow_storage import precision_pass_options, storage_precision
 from hetc.pipeline import GRAPH_PIPELINE, run_pipeline
 
 __all__ = ["Session", "compile", "compile_module"]
@@ -184,9 +185,13 @@ def emit_module(
     # GEMMs + softmax on the CPU (ViT-tiny 5.9 vs 4.4 ms) and has not run on a GPU yet
     fuse = f"mode={fusion},attention={'true' if fuse_attention else 'false'}"
     options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": fuse,
-               "hetc-fuse-horizontal": "mode=off" if fusion == "none" else ""}
+               "hetc-fuse-horizontal": "mode=off" if fusion == "none" else "",
+               # C/CUDA precision fp16|bf16: narrowed storage (checked before any lowering runs)
+               "hetc-narrow-storage": precision_pass_options(target, target_options)}
     target_passes = [_with_options(p, options.get(p.partition("{")[0], "")) for p in TARGETS[target].passes]
     run_pipeline(module, target_passes, progress=progress)
+    if target in ("c", "cuda") and "precision" not in (target_options or {}) and storage_precision(module):
+        target_options = {**(target_options or {}), "precision": storage_precision(module)}  # auto-narrowed
     if progress:
         progress(f"emit {target}")
     files = TARGETS[target].emit(module, source_name, _version(), threads, **dict(target_options or {}))
@@ -286,7 +291,9 @@ def compile(
     with OpenMP over the parallel loops. `target_options` go to the target's emitter
     (HLS: {"part": "u280" | "zcu104", "precision": "float" | "ap_fixed<W,I>",
     "weights": "auto" | "rom" | "axi", "pragmas": "search" | "default",
-    "search_time": seconds, "seed": int}).
+    "search_time": seconds, "seed": int}; CUDA: {"precision": "fp32" | "tf32" | "fp16" | "bf16", "arch": ...};
+    C: {"precision": "fp32" | "fp16" | "bf16"}: fp16/bf16 narrow the storage of intermediates and weights,
+    io and compute stay float32).
     """
     if output_dir is None:
         tmp = tempfile.mkdtemp(prefix="hetc-")

@@ -82,8 +82,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--precision",
         default=None,
         help="HLS target: arithmetic, float, ap_fixed<W,I>, or auto (ap_fixed<W,I> per layer searched under "
-        "--error-bound, default float); CUDA target: GEMMs in fp32 "
-        "(CUDA cores, default) or tf32 (tensor cores)",
+        "--error-bound, default float); CUDA target: fp32 (float32 GEMMs on the CUDA cores, default), tf32 "
+        "(float32 data, GEMMs on the tensor cores), fp16 / bf16 (float16 / bfloat16 intermediates and weights, "
+        "float32 io and accumulation, GEMMs on the tensor cores); C target: fp32 (default), fp16 / bf16 (the same "
+        "narrowed storage with float32 compute: half the memory, and the GPU's fp16 path checked on a CPU); "
+        "e.g. --target cuda --precision fp16",
     )
     p.add_argument(
         "--pragmas",
@@ -403,8 +406,8 @@ def _target_options(args: argparse.Namespace) -> dict:
     if args.target == "hls":
         return {"part": args.part, "precision": args.precision or "float", "pragmas": args.pragmas, "weights": args.weights,
                 "dataflow": args.dataflow, "error_bound": args.error_bound}
-    if args.target == "cuda":
-        return {"precision": args.precision or "fp32"}
+    if args.target in ("c", "cuda"):  # none given: the target's default (fp32) or what the model's types ask
+        return {"precision": args.precision} if args.precision else {}
     if args.target == "npu":
         return {"npu_config": args.npu_config, "spm_alloc": args.spm_alloc, "time_limit": args.spm_time_limit}
     return {}
@@ -424,6 +427,10 @@ def print_compile_report(report: dict) -> None:
         if fused_h:
             print(f"horizontal fusion: {len(fused_h)} sibling MatMul set(s) -> one GEMM + Split each "
                   f"({', '.join(str(len(s['nodes'])) for s in fused_h)} MatMuls)")
+    narrow = report.get("narrow_storage")  # hetc-narrow-storage (--precision fp16/bf16)
+    if narrow:
+        print(f"storage {narrow['type']}: {narrow['buffers_narrowed']} intermediates, {narrow['weights_narrowed']} weights "
+              f"({narrow['bytes_saved'] / 1e6:.2f} MB saved), {len(narrow['kept_f32'])} group(s) kept float32, io float32")
     regions = report.get("layout", {}).get("regions", [])
     if regions:
         chosen = [r["layout"] for r in regions]
