@@ -39,15 +39,26 @@ def _load_numpy(out_dir: Path):
     return NumpyRunner(out_dir)
 
 
-def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1) -> dict[str, bytes | str]:
+def _emit_c(module: ModuleOp, source_name: str, version: str, threads: int = 1, **options) -> dict[str, bytes | str]:
     import json
 
     from hetc.backends.c.target import build_shared_library, makefile, print_c
+    from hetc.diagnostics import HetcError
+    from hetc.passes.narrow_storage import C_PRECISIONS
 
+    unknown = sorted(set(options) - {"precision"})
+    if unknown:
+        raise HetcError(f"target 'c' has no option {', '.join(unknown)} (it takes precision)")
+    # storage only (hetc-narrow-storage ran already, see compiler/api.py): checked here for direct callers
+    precision = options.get("precision", "fp32")
+    if precision not in C_PRECISIONS:
+        raise HetcError(f"unknown C precision '{precision}' ({'; '.join(f'{k}: {v}' for k, v in C_PRECISIONS.items())})")
     source, header, weights = print_c(module, threads=threads, source_name=source_name, version=version)
     lib = build_shared_library(source, header, threads)
+    report = compile_report(module)
+    report["c"] = {"precision": precision}
     return {
-        "report.json": json.dumps(compile_report(module), indent=2) + "\n",
+        "report.json": json.dumps(report, indent=2) + "\n",
         "model.c": source,
         "model.h": header,
         "weights.bin": weights,
@@ -82,7 +93,9 @@ def compile_report(module: ModuleOp) -> dict:
     fusion = main.attributes.get("hetc.fusion_report")
     layout = main.attributes.get("hetc.layout_report")
     memory = main.attributes.get("hetc.memory_plan")
+    narrow = main.attributes.get("hetc.narrow_storage_report")  # hetc-narrow-storage (precision fp16/bf16)
     return {
+        "narrow_storage": json.loads(narrow.data) if isinstance(narrow, StringAttr) else None,
         "fusion": json.loads(fusion.data) if isinstance(fusion, StringAttr) else None,
         "layout": {
             "regions": plain(layout) if layout is not None else [],
@@ -158,8 +171,9 @@ TARGETS: dict[str, Target] = {
     "c": Target(
         "c",
         "C99 library for CPUs (model.c, model.h, weights.bin, libmodel.so)",
-        ("hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal", "hetc-fuse", "convert-onnx-to-loops",
-         "hetc-plan-memory"),
+        # float16/bfloat16 graphs compute in float32 (hetc-lift-narrow-floats), storage narrowed after the lowering
+        ("hetc-lift-narrow-floats", "hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal", "hetc-fuse", "convert-onnx-to-loops",
+         "hetc-narrow-storage", "hetc-plan-memory"),
         _emit_c,
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "
@@ -169,9 +183,9 @@ TARGETS: dict[str, Target] = {
         "cuda",
         "CUDA library for NVIDIA GPUs (model.cu, model.h, weights.bin; libmodel.so built by nvcc)",
         # NCHW: the GPU mapping spreads every dim of a layer over threads either way
-        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal{device=h100}", "hetc-fuse{device=h100}",
+        ("hetc-lift-narrow-floats", "hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal{device=h100}", "hetc-fuse{device=h100}",
          "convert-onnx-to-loops{target=gpu}",
-         "hetc-plan-memory"),
+         "hetc-narrow-storage", "hetc-plan-memory"),
         _emit_cuda,
         _load_cuda,
         "`libmodel.so` is built by nvcc for the GPU present (rebuild with `make ARCH=sm_XY`); the API is in "
@@ -183,7 +197,8 @@ TARGETS: dict[str, Target] = {
         "hls",
         "Vitis HLS C++ for FPGAs (hetc_top.cpp, weights.h, tb.cpp, run_hls.tcl; g++ C-simulation libhls.so)",
         # the plain GEMM form: no tile padding, bias/activation in the MAC nest, and NCHW so that every
-        # convolution is an implicit GEMM over its input (the NHWC path writes im2col buffers)
+        # convolution is an implicit GEMM over its input (the NHWC path writes im2col buffers);
+        # no hetc-lift-narrow-floats: HlsPrinter has no float16 <-> float32 conversion yet
         ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse",
          "convert-onnx-to-loops{target=plain}"),
         _emit_hls,
@@ -197,7 +212,7 @@ TARGETS: dict[str, Target] = {
         "npu",
         "C for the hetc NPU, a scratchpad accelerator (model.c against npu.h; libmodel.so linked with its simulator)",
         # tiling, the loop lowering and the scratchpad plan depend on the preset: emit runs them
-        ("hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce"),
+        ("hetc-lift-narrow-floats", "hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce"),
         _emit_npu,
         _load_npu,
         "`model.c` is the model as a program against `npu.h` (DMA in/out of a software-managed scratchpad, "

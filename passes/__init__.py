@@ -21,8 +21,10 @@ def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.he_matvec_bsgs import HeMatvecBsgs
     from hetc.passes.he_einsum_pack import HeEinsumPack
     from hetc.passes.he_choose_packing import HeChoosePacking
+    from hetc.passes.lift_narrow_floats import LiftNarrowFloats
     from hetc.passes.place_model import HetcPlace
     from hetc.passes.partition import Partition
+    from hetc.passes.narrow_storage import NarrowStorage
     from hetc.passes.plan_memory import PlanMemory
     from hetc.passes.verify_shapes import VerifyShapes
     from hetc.passes.npu_lower import NpuLower
@@ -30,11 +32,12 @@ def all_passes() -> dict[str, type[ModulePass]]:
 
     passes = [
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
-        ChooseLayout, FuseHorizontal, Fuse, ConvertOnnxToLoops, PlanMemory,
+        ChooseLayout, FuseHorizontal, Fuse, ConvertOnnxToLoops, NarrowStorage, PlanMemory,
         HeNttToMatmul, HeBat, HeBarrett,
         HeChoosePacking, HeMatvecBsgs, HeEinsumPack,
         HetcPlace, Partition,
         NpuTile, NpuLower,
         AgentDecompose,
+        LiftNarrowFloats,
     ]
     return {p.name: p for p in passes}
