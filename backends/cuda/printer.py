@@ -14,8 +14,9 @@ nest (a *phase*; phases of one kernel run as consecutive launches, which orders 
 - **tiled GEMM**: a kernel marked `hetc.gemm` (convert-onnx-to-loops{target=gpu}) is
   tiled 64x64 through shared memory; its A/B tile loads are the nest's own loads printed
   at tile coordinates (so im2col panels need no special case) and its bias and fused
-  epilogue are the nest's own ops after the k loop. fp32 runs on the CUDA cores (4x4
-  outputs per thread); tf32 on the tensor cores (WMMA m16n16k8).
+  epilogue are the nest's own ops after the k loop. Exact fp32 runs on the CUDA cores
+  (4x4 outputs per thread); float16 / bfloat16 operands, and float32 ones under
+  precision tf32 / fp16 / bf16, on the tensor cores (mma.sync tiles, gemm_mma.py).
 - **one block**: anything else (scalar code, a serial loop around parallel ones) runs
   in one block of 256 threads: parallel loops are split over the block with a barrier
   after each, and stores outside them are made by thread 0, then a barrier.
@@ -29,11 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import arith, func, memref, scf
-from xdsl.dialects.builtin import Float32Type
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
 from xdsl.ir import Block, Operation, SSAValue
 
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count, static_bounds
+from hetc.backends.cuda.gemm_mma import MmaGemmPrinter, choose_config, device_helpers, mma_kind
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.attention import UNIFORM_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
@@ -49,9 +51,18 @@ COMBINE = {
     arith.MuliOp: "hetc_warp_prod", arith.MaximumfOp: "hetc_warp_max", arith.MinimumfOp: "hetc_warp_min",
     arith.MaxSIOp: "hetc_warp_max", arith.MinSIOp: "hetc_warp_min",
 }
-GEMM_PRECISIONS = ("fp32", "tf32")
+#: fp32: exact float32 GEMMs on the CUDA cores; tf32: float32 data on the tensor cores;
+#: fp16 / bf16: storage narrowed by hetc-narrow-storage, GEMMs on the tensor cores
+GEMM_PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 #: GEMMs with fewer rows than this are printed as plain nests (one thread per output)
 GEMM_TILE_MIN_ROWS = 16
+#: a GEMM with too few 64 x 64 tiles to fill the GPU is still tiled from this many outputs
+#: (CUDA cores / tensor cores; below, a warp or a split-K block per output row)
+SIMT_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_SIMT_TILE_OUTPUTS", 131072))
+MMA_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_MMA_TILE_OUTPUTS", 65536))
+#: the same for a batch of products (a convolution over a batch of images; H100: ResNet-18 at
+#: batch 32 in fp16 0.757 -> 0.665 ms from 65536 to 16384)
+MMA_TILE_MIN_BATCHED = int(os.environ.get("HETC_CUDA_MMA_TILE_BATCHED", 16384))
 #: streaming multiprocessors of the GPUs this is tuned on (H100 / H200: 132)
 SM_COUNT = 132
 #: a GEMM too small to tile with at least this many outputs gets a thread per output
@@ -65,6 +76,7 @@ class Launch:
     grid: tuple[int, ...]  # blocks in x, y (and z: a batched GEMM's products)
     block: int  # threads per block
     flops: int = 0  # 2 M N K for a GEMM phase
+    smem: int = 0  # bytes of dynamic shared memory
 
 
 def _is_loop(op: Operation) -> bool:
@@ -136,6 +148,14 @@ def _reduction_accumulators(loop: scf.ForOp) -> dict[SSAValue, str] | None:
     return accs
 
 
+def _widened_load(v: SSAValue) -> memref.LoadOp | None:
+    """The load `v` is, or is the float32 widening of (f16 / bf16 storage); else None."""
+    owner = v.owner
+    if isinstance(owner, arith.ExtFOp) and isinstance(owner.operands[0].owner, memref.LoadOp):
+        return owner.operands[0].owner
+    return owner if isinstance(owner, memref.LoadOp) else None
+
+
 def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     """Does one index of the store depend on `iv` (through index arithmetic)?"""
     def depends(v: SSAValue) -> bool:
@@ -146,16 +166,18 @@ def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     return any(depends(i) for i in store.indices)
 
 
-class CudaPrinter(CFamilyPrinter):
+class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
     """CUDA C++: `__global__` kernels over flat `__restrict__` pointers."""
 
     kernel_qualifiers = f"__global__ void __launch_bounds__({THREADS})"
     restrict = "__restrict__"
 
-    def __init__(self, precision: str = "fp32") -> None:
+    def __init__(self, precision: str = "fp32", arch: str = "sm_90") -> None:
         if precision not in GEMM_PRECISIONS:
             raise ValueError(f"unknown CUDA precision '{precision}' ({', '.join(GEMM_PRECISIONS)})")
         self.precision = precision
+        #: the GPU the code is for: tensor-core GEMMs (mma.sync, cp.async) need sm_80 or newer
+        self.arch = arch
         self.narrow = NarrowFloatHelpers("static __device__ __forceinline__")
         self.launches: dict[str, list[Launch]] = {}
         #: "threads" (grid mappings) or "block" (one-block fallback); see _op
@@ -178,6 +200,22 @@ class CudaPrinter(CFamilyPrinter):
     def helper_definitions(self) -> str:
         return self.narrow.definitions()
 
+    def convert_float(self, x: str, src, dst, round_mode: str | None = None) -> str:
+        """float16 / bfloat16 <-> float32 with the GPU's conversion instructions: decoding
+        is exact; encoding rounds to nearest even like the C helpers, and a NaN still goes
+        through the helper (ml_dtypes' NaN bit patterns)."""
+        if isinstance(dst, Float32Type) and isinstance(src, Float16Type):
+            return f"__half2float(__ushort_as_half({x}))"
+        if isinstance(dst, Float32Type) and isinstance(src, BFloat16Type):
+            return f"__uint_as_float((unsigned)({x}) << 16)"
+        if isinstance(src, Float32Type) and isinstance(dst, (Float16Type, BFloat16Type)) and round_mode is None \
+                and x.isidentifier():
+            exact = super().convert_float(x, src, dst, round_mode)
+            fast = f"__half_as_ushort(__float2half_rn({x}))" if isinstance(dst, Float16Type) \
+                else f"__bfloat16_as_ushort(__float2bfloat16_rn({x}))"
+            return f"({x} != {x} ? {exact} : {fast})"
+        return super().convert_float(x, src, dst, round_mode)
+
     # -- kernels ------------------------------------------------------------------------------
 
     def print_kernel(self, fn: func.FuncOp) -> str:
@@ -190,10 +228,15 @@ class CudaPrinter(CFamilyPrinter):
         ksplit = None
         if gemm is not None:
             m, n, k = gemm[0]
-            nbatch = _trip_count(gemm[-1]) if gemm[-1] is not None else 1
+            nbatch = _trip_count(gemm[7]) if gemm[7] is not None else 1
+            kind = mma_kind(self.precision, gemm[4].memref.type.get_element_type(), gemm[5].memref.type.get_element_type(), self.arch)
             # few rows (batch-1 dense layers) or too few tiles to fill the GPU (late CNN
-            # layers: few pixels, long K): a warp per output splits K over its lanes
-            if m < GEMM_TILE_MIN_ROWS or (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and k >= WARP_MIN_TRIP:
+            # layers: few pixels, long K): a warp per output splits K over its lanes; but
+            # not once there are many outputs (a batch of images: the tiles' operand reuse
+            # wins even when they do not fill every SM; on the tensor cores sooner)
+            few_tiles = (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and m * n * nbatch < (
+                SIMT_TILE_MIN_OUTPUTS if kind is None else MMA_TILE_MIN_OUTPUTS if nbatch == 1 else MMA_TILE_MIN_BATCHED)
+            if m < GEMM_TILE_MIN_ROWS or few_tiles and k >= WARP_MIN_TRIP:
                 parts, gemm = gemm, None
                 # lanes along K read B[k, j] N apart (a column of a row-major B): once there
                 # are enough outputs to fill the GPU with threads, or N is wide, a thread per
@@ -212,9 +255,14 @@ class CudaPrinter(CFamilyPrinter):
             texts.append(self._print_ksplit(fn, name, ksplit))
             launches.append(Launch(name, (nbatch * m * -(-n // 32), 1), THREADS, 2 * m * n * k * nbatch))
         elif gemm is not None:
-            texts.append(self._print_gemm(fn, name, gemm))
-            launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS if self.precision == "fp32" else 128,
-                                   2 * m * n * k * nbatch))  # fmt: skip
+            if kind is not None:
+                cfg = choose_config(kind, m, n, nbatch, SM_COUNT)
+                texts.append(self._print_mma_gemm(fn, name, gemm, cfg))
+                launches.append(Launch(name, (-(-n // cfg.bn), -(-m // cfg.bm), nbatch), cfg.threads, 2 * m * n * k * nbatch,
+                                       self.mma_smem))
+            else:
+                texts.append(self._print_gemm(fn, name, gemm))
+                launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS, 2 * m * n * k * nbatch))
         elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
             for index, loop in enumerate(effects):
                 fname = name if len(effects) == 1 else f"{name}_p{index}"
@@ -381,15 +429,18 @@ class CudaPrinter(CFamilyPrinter):
         lk = lk[0]
         mul = [op for op in lk.body.block.ops if isinstance(op, arith.MulfOp)]
         allocas = [op for op in lj.body.block.ops if isinstance(op, memref.AllocaOp)]
-        if len(mul) != 1 or len(allocas) != 1 or not all(isinstance(v.owner, memref.LoadOp) for v in mul[0].operands):
+        if len(mul) != 1 or len(allocas) != 1 or not isinstance(mul[0].results[0].type, Float32Type):
             return None
-        if not isinstance(fn.body.block.args[0].type.get_element_type(), Float32Type):
+        # each factor is a load, or a float16 / bfloat16 load widened (hetc-narrow-storage)
+        loads = [_widened_load(v) for v in mul[0].operands]
+        if None in loads:
             return None
-        la, lb_ = (v.owner for v in mul[0].operands)
+        la, lb_ = loads
         args = list(fn.body.block.args)
         if la.memref is not args[0] or lb_.memref is not args[1]:
             return None
-        return mnk, li, lj, lk, la, lb_, allocas[0], lbatch
+        va, vb = mul[0].operands
+        return mnk, li, lj, lk, la, lb_, allocas[0], lbatch, va, vb
 
     def _slice(self, load: memref.LoadOp, body: Block) -> list[Operation]:
         """The ops of `body` that `load` needs (its index arithmetic), in order, and itself."""
@@ -405,7 +456,7 @@ class CudaPrinter(CFamilyPrinter):
         """A GEMM too small to tile, with N >= 32: a block per (batch, row, 32 columns); its
         lanes take neighbouring columns (coalesced reads of a row-major B, A broadcast) and
         its 8 warps split K; the partial sums meet in shared memory, warp 0 finishes."""
-        (m, n, k), li, lj, lk, la, lb_, acc, lbatch = parts
+        (m, n, k), li, lj, lk, la, lb_, acc, lbatch, _, _ = parts
         slices = THREADS // 32
         self.lines = [self._signature(fn, fname)]
         self._pure_top(fn, 1)
@@ -445,8 +496,9 @@ class CudaPrinter(CFamilyPrinter):
         return "\n".join(self.lines)
 
     def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
-        (m, n, k), li, lj, lk, la, lb_, acc, lbatch = parts
-        tc = self.precision == "tf32"
+        """The exact float32 GEMM on the CUDA cores: 64 x 64 tiles, 4 x 4 outputs a thread
+        (tensor-core forms: gemm_mma.py)."""
+        (m, n, k), li, lj, lk, la, lb_, acc, lbatch, va, vb = parts
         self.lines = [self._signature(fn, fname)]
         self._pure_top(fn, 1)
         outer = list(lbatch.body.block.ops) if lbatch is not None else []
@@ -458,24 +510,15 @@ class CudaPrinter(CFamilyPrinter):
             self.names[lbatch.body.block.args[0]] = "hetc_bt"
         i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
         e = self._emit
-        e(1, f"/* {m} x {n} x {k} GEMM, 64 x 64 tiles, {'tf32 tensor cores (WMMA m16n16k8)' if tc else 'fp32, 4 x 4 per thread'} */")
-        bk = 32 if tc else 16
+        e(1, f"/* {m} x {n} x {k} GEMM, 64 x 64 tiles, fp32, 4 x 4 per thread */")
+        bk = 16
         e(1, f"const {self.index_ctype} hetc_row0 = blockIdx.y * 64, hetc_col0 = blockIdx.x * 64;")
         e(1, "const int hetc_tid = threadIdx.x;")
-        if tc:
-            e(1, f"__shared__ __align__(128) float hetc_As[64][{bk} + 4];")
-            e(1, f"__shared__ __align__(128) float hetc_Bs[{bk}][64 + 4];")
-            e(1, "__shared__ __align__(128) float hetc_Cs[64][64 + 4];")
-            e(1, "const int hetc_warp = hetc_tid >> 5, hetc_wm = hetc_warp >> 1, hetc_wn = hetc_warp & 1;")
-            e(1, "nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> hetc_c[2][2];")
-            e(1, "for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++) nvcuda::wmma::fill_fragment(hetc_c[a][b], 0.0f);")
-            threads = 128
-        else:
-            e(1, f"__shared__ float hetc_As[{bk}][64 + 4];")
-            e(1, f"__shared__ float hetc_Bs[{bk}][64 + 4];")
-            e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
-            e(1, "float hetc_c[4][4] = {{0.0f}};")
-            threads = THREADS
+        e(1, f"__shared__ float hetc_As[{bk}][64 + 4];")
+        e(1, f"__shared__ float hetc_Bs[{bk}][64 + 4];")
+        e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
+        e(1, "float hetc_c[4][4] = {{0.0f}};")
+        threads = THREADS
         e(1, f"for ({self.index_ctype} hetc_k0 = 0; hetc_k0 < {k}; hetc_k0 += {bk}) {{")
         # A tile: consecutive threads walk k (A is row-major [M, K] or a view of it)
         e(2, f"for (int hetc_e = hetc_tid; hetc_e < 64 * {bk}; hetc_e += {threads}) {{")
@@ -483,47 +526,34 @@ class CudaPrinter(CFamilyPrinter):
         e(3, "float hetc_v = 0.0f;")
         e(3, f"if (hetc_row0 + hetc_r < {m} && hetc_k0 + hetc_kc < {k}) {{")
         self.names[i_arg], self.names[k_arg] = "(hetc_row0 + hetc_r)", "(hetc_k0 + hetc_kc)"
-        for op in self._slice(la, lk.body.block):
+        for op in self._slice(va.owner, lk.body.block):
             self._op(op, 4, False)
-        e(4, f"hetc_v = {self.names[la.results[0]]};")
+        e(4, f"hetc_v = {self.names[va]};")
         e(3, "}")
-        e(3, "hetc_As[hetc_r][hetc_kc] = hetc_v;" if tc else "hetc_As[hetc_kc][hetc_r] = hetc_v;")
+        e(3, "hetc_As[hetc_kc][hetc_r] = hetc_v;")
         e(2, "}")
         e(2, f"for (int hetc_e = hetc_tid; hetc_e < {bk} * 64; hetc_e += {threads}) {{")
         e(3, "const int hetc_kc = hetc_e >> 6, hetc_cc = hetc_e & 63;")
         e(3, "float hetc_v = 0.0f;")
         e(3, f"if (hetc_col0 + hetc_cc < {n} && hetc_k0 + hetc_kc < {k}) {{")
         self.names[j_arg], self.names[k_arg] = "(hetc_col0 + hetc_cc)", "(hetc_k0 + hetc_kc)"
-        for op in self._slice(lb_, lk.body.block):
+        for op in self._slice(vb.owner, lk.body.block):
             self._op(op, 4, False)
-        e(4, f"hetc_v = {self.names[lb_.results[0]]};")
+        e(4, f"hetc_v = {self.names[vb]};")
         e(3, "}")
         e(3, "hetc_Bs[hetc_kc][hetc_cc] = hetc_v;")
         e(2, "}")
         e(2, "__syncthreads();")
-        if tc:
-            e(2, f"for (int hetc_kc = 0; hetc_kc < {bk}; hetc_kc += 8) {{")
-            e(3, "nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32, nvcuda::wmma::row_major> hetc_a[2];")
-            e(3, "nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32, nvcuda::wmma::row_major> hetc_b[2];")
-            e(3, "for (int a = 0; a < 2; a++) {")
-            e(4, f"nvcuda::wmma::load_matrix_sync(hetc_a[a], &hetc_As[hetc_wm * 32 + a * 16][hetc_kc], {bk} + 4);")
-            e(4, "for (int t = 0; t < hetc_a[a].num_elements; t++) hetc_a[a].x[t] = nvcuda::wmma::__float_to_tf32(hetc_a[a].x[t]);")
-            e(4, "nvcuda::wmma::load_matrix_sync(hetc_b[a], &hetc_Bs[hetc_kc][hetc_wn * 32 + a * 16], 64 + 4);")
-            e(4, "for (int t = 0; t < hetc_b[a].num_elements; t++) hetc_b[a].x[t] = nvcuda::wmma::__float_to_tf32(hetc_b[a].x[t]);")
-            e(3, "}")
-            e(3, "for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++) nvcuda::wmma::mma_sync(hetc_c[a][b], hetc_a[a], hetc_b[b], hetc_c[a][b]);")
-            e(2, "}")
-        else:
-            e(2, "#pragma unroll")
-            e(2, f"for (int hetc_kc = 0; hetc_kc < {bk}; hetc_kc++) {{")
-            e(3, "float hetc_a[4], hetc_b[4];")
-            e(3, "#pragma unroll")
-            e(3, "for (int t = 0; t < 4; t++) { hetc_a[t] = hetc_As[hetc_kc][hetc_ty + 16 * t]; hetc_b[t] = hetc_Bs[hetc_kc][hetc_tx + 16 * t]; }")
-            e(3, "#pragma unroll")
-            e(3, "for (int a = 0; a < 4; a++)")
-            e(4, "#pragma unroll")
-            e(4, "for (int b = 0; b < 4; b++) hetc_c[a][b] = fmaf(hetc_a[a], hetc_b[b], hetc_c[a][b]);")
-            e(2, "}")
+        e(2, "#pragma unroll")
+        e(2, f"for (int hetc_kc = 0; hetc_kc < {bk}; hetc_kc++) {{")
+        e(3, "float hetc_a[4], hetc_b[4];")
+        e(3, "#pragma unroll")
+        e(3, "for (int t = 0; t < 4; t++) { hetc_a[t] = hetc_As[hetc_kc][hetc_ty + 16 * t]; hetc_b[t] = hetc_Bs[hetc_kc][hetc_tx + 16 * t]; }")
+        e(3, "#pragma unroll")
+        e(3, "for (int a = 0; a < 4; a++)")
+        e(4, "#pragma unroll")
+        e(4, "for (int b = 0; b < 4; b++) hetc_c[a][b] = fmaf(hetc_a[a], hetc_b[b], hetc_c[a][b]);")
+        e(2, "}")
         e(2, "__syncthreads();")
         e(1, "}")
         # the nest's own ops after the k loop (bias, epilogue, store), per output element
@@ -531,21 +561,12 @@ class CudaPrinter(CFamilyPrinter):
         pre = [op for op in outer + list(li.body.block.ops) if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
         pre += [op for op in after[: after.index(lk)] if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
         post = after[after.index(lk) + 1 :]
-        if tc:
-            e(1, "for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++)")
-            e(2, "nvcuda::wmma::store_matrix_sync(&hetc_Cs[hetc_wm * 32 + a * 16][hetc_wn * 32 + b * 16], hetc_c[a][b], 64 + 4, nvcuda::wmma::mem_row_major);")
-            e(1, "__syncthreads();")
-            e(1, "for (int hetc_e = hetc_tid; hetc_e < 64 * 64; hetc_e += 128) {")
-            e(2, "const int hetc_r = hetc_e >> 6, hetc_cc = hetc_e & 63;")
-            value = "hetc_Cs[hetc_r][hetc_cc]"
-        else:
-            e(1, "for (int hetc_a = 0; hetc_a < 4; hetc_a++) for (int hetc_b = 0; hetc_b < 4; hetc_b++) {")
-            e(2, "const int hetc_r = hetc_ty + 16 * hetc_a, hetc_cc = hetc_tx + 16 * hetc_b;")
-            value = "hetc_c[hetc_a][hetc_b]"
+        e(1, "for (int hetc_a = 0; hetc_a < 4; hetc_a++) for (int hetc_b = 0; hetc_b < 4; hetc_b++) {")
+        e(2, "const int hetc_r = hetc_ty + 16 * hetc_a, hetc_cc = hetc_tx + 16 * hetc_b;")
         e(2, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
         self.names[i_arg], self.names[j_arg] = "(hetc_row0 + hetc_r)", "(hetc_col0 + hetc_cc)"
         self._op(acc, 2, False)
-        e(2, f"{self.names[acc.results[0]]}[0] = {value};")
+        e(2, f"{self.names[acc.results[0]]}[0] = hetc_c[hetc_a][hetc_b];")
         for op in pre + post:
             self._op(op, 2, False)
         e(1, "}")
@@ -575,5 +596,6 @@ template <typename T> static __device__ __forceinline__ T hetc_warp_max(T v) {
 template <typename T> static __device__ __forceinline__ T hetc_warp_min(T v) {
   for (int o = 16; o > 0; o >>= 1) { const T w = __shfl_xor_sync(0xffffffffu, v, o); v = (v < w || v != v) ? v : w; }
   return v;
-}"""
+}
+""" + device_helpers()
 

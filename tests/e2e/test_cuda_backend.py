@@ -100,7 +100,7 @@ def test_kernels_map_onto_the_gpu(tmp_path):
     fp32 = (_build(EXAMPLES / "transformer_block.onnx", tmp_path / "a") / "model.cu").read_text()
     tf32 = (_build(EXAMPLES / "transformer_block.onnx", tmp_path / "b", precision="tf32") / "model.cu").read_text()
     assert "64 x 64 tiles, fp32" in fp32 and "mma_sync" not in fp32
-    assert "nvcuda::wmma::mma_sync" in tf32 and "precision::tf32" in tf32
+    assert "on the tensor cores (tf32, mma.sync)" in tf32 and "hetc_mma_tf32(hetc_c[a][b]" in tf32
     assert re.search(r"hetc_warp_sum\(acc\d+\[0\]\)", fp32)  # layer-norm row sums split over lanes
     assert "cudaStreamBeginCapture" in fp32 and "cudaGraphLaunch" in fp32
     assert "cudaMemcpy(m->weights" in fp32  # the weights go up once, at init
