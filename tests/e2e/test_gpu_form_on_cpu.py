@@ -1,0 +1,68 @@
+"""The CUDA target's loop IR checked without a GPU: the passes of `--target cuda` (the GPU
+loop form: batched implicit-GEMM convolutions, one depthwise kernel and one pooling kernel
+over a whole batch, narrowed storage) printed by the C printer and run on the CPU against
+onnxruntime. The CUDA printer only maps these same nests onto the grid, so a wrong index
+here would be wrong on the GPU too; this runs in CI, where there is no GPU."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper
+
+import hetc
+from hetc.backends import targets
+
+
+def _cnn(batch: int = 3):
+    rng = np.random.default_rng(0)
+
+    def init(name, shape, scale=0.3):
+        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+    nodes = [
+        h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        h.make_node("Relu", ["c1"], ["r1"]),
+        h.make_node("Conv", ["r1", "wd", "bd"], ["c2"], group=8, pads=[1, 1, 1, 1], strides=[2, 2]),  # depthwise
+        h.make_node("Clip", ["c2", "lo", "hi"], ["r2"]),
+        h.make_node("MaxPool", ["r2"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("AveragePool", ["p1"], ["p2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=0),
+        h.make_node("GlobalAveragePool", ["p2"], ["g"]),
+        h.make_node("Flatten", ["g"], ["f"]),
+        h.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1),
+    ]
+    inits = [init("w1", [8, 3, 3, 3]), init("b1", [8]), init("wd", [8, 1, 3, 3]), init("bd", [8]),
+             numpy_helper.from_array(np.array(0.0, np.float32), "lo"), numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+             init("wf", [5, 8]), init("bf", [5])]
+    g = h.make_graph(nodes, "cnn", [h.make_tensor_value_info("x", T.FLOAT, [batch, 3, 20, 20])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [batch, 5])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 10
+    return m
+
+
+@pytest.mark.parametrize("precision,tol", [("fp32", 1e-5), ("fp16", 1e-2)])
+def test_gpu_loop_form_matches_onnxruntime_on_the_cpu(precision, tol, monkeypatch):
+    import onnxruntime as ort
+
+    gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
+    monkeypatch.setitem(targets.TARGETS, "c-gpu-form", gpu_form)
+    model = _cnn()
+    x = np.random.default_rng(1).standard_normal((3, 3, 20, 20)).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    sess = hetc.compile(model, target="c-gpu-form", target_options={"precision": precision})
+    out = sess.run({"x": x})[0]
+    assert np.abs(out - ref).max() <= tol * max(1.0, np.abs(ref).max())
+
+
+def test_a_batch_is_one_launch_per_depthwise_conv_and_pool(tmp_path):
+    out = tmp_path / "o"
+    hetc.build(_cnn(batch=4), "cuda", out, None, target_options={"build": False})
+    cu = (out / "model.cu").read_text()
+    launches = [line.split("<<<")[0].strip() for line in cu.splitlines() if "<<<" in line]
+    assert sum("depthwise_conv" in name for name in launches) == 1
+    assert sum("maxpool" in name for name in launches) == 1 and sum("avgpool" in name for name in launches) == 1
