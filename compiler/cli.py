@@ -184,9 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--tolerance",
         type=float,
-        default=1e-4,
-        help="--check passes when max|hetc - ort| <= tolerance * max|ort| per float output (default 1e-4); "
-        "integer and bool outputs must match exactly",
+        default=None,
+        help="--check passes when max|hetc - ort| <= tolerance * max|ort| per float output (default 1e-4; "
+        "1e-2 where GEMMs run in tf32 or tensors are stored in float16, 5e-2 in bfloat16: --precision, or an "
+        "fp16/bf16 model); integer and bool outputs must match exactly",
     )
     r.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     r.add_argument("--save-outputs", help="write the outputs to this .npz file")
@@ -318,6 +319,17 @@ def onnxruntime_outputs(model_path: str, feeds: dict[str, np.ndarray]) -> list[n
         return sess.run(None, feeds)
     except Exception as exc:
         raise HetcError(f"onnxruntime could not run the model for --check: {exc}", file=model_path) from None
+
+
+def default_tolerance(report: dict) -> float:
+    """--check's tolerance when none is given: by the arithmetic the build used (report.json)."""
+    storage = (report.get("narrow_storage") or {}).get("type")
+    precision = (report.get("cuda") or report.get("c") or {}).get("precision")
+    if storage == "bf16" or precision == "bf16":
+        return 5e-2
+    if storage == "f16" or precision in ("fp16", "tf32"):
+        return 1e-2
+    return 1e-4
 
 
 def compare(
@@ -473,6 +485,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hetc-run-") as tmp:
         out = _build(args, Path(tmp) / "out", progress)
         sess = Session(out)
+        out_report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
         feeds = _load_inputs(args.inputs) if args.inputs else random_inputs(sess.manifest["inputs"], args.seed)
         progress(f"run {args.targets or args.target}")
         outs = sess.run(feeds)
@@ -495,8 +508,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     progress("run onnxruntime")
     want = onnxruntime_outputs(args.model, feeds)
-    ok, lines = compare(sess.output_names, outs, want, args.tolerance)
-    print(f"check against onnxruntime (tolerance {args.tolerance:g} x max|ref|):")
+    tolerance = args.tolerance if args.tolerance is not None else default_tolerance(out_report)
+    ok, lines = compare(sess.output_names, outs, want, tolerance)
+    print(f"check against onnxruntime (tolerance {tolerance:g} x max|ref|):")
     print("\n".join(lines))
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -241,6 +241,15 @@ def test_cli_run_check_fp16(tmp_path):
     assert "check against onnxruntime" in proc.stdout
 
 
+def test_cli_run_check_tolerance_follows_the_precision(tmp_path):
+    """Without --tolerance, --check uses the precision's: 1e-2 for fp16 storage, 1e-4 exact."""
+    fp16 = _hetc("run", str(EXAMPLES / "cnn.onnx"), "--target", "c", "--precision", "fp16", "--check", cwd=tmp_path)
+    assert fp16.returncode == 0, fp16.stderr + fp16.stdout
+    assert "tolerance 0.01 x max|ref|" in fp16.stdout
+    exact = _hetc("run", str(EXAMPLES / "cnn.onnx"), "--target", "c", "--check", cwd=tmp_path)
+    assert exact.returncode == 0 and "tolerance 0.0001 x max|ref|" in exact.stdout
+
+
 # -- CUDA: nvcc compiles the fp16/bf16 code here; it runs where a GPU is (the device machine) --
 
 try:
