@@ -109,9 +109,11 @@ def build_partitioned(
     threads: int = 1,
     fusion: str = "ilp",
     progress: Callable[[str], None] | None = None,
+    target_options: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Path:
     """Compile `model` over `devices` (catalog names; the host first or anywhere) into
-    `out_dir`: one folder per partition, `plan.mlir`, `report.json`, `report.html`."""
+    `out_dir`: one folder per partition, `plan.mlir`, `report.json`, `report.html`.
+    `target_options`: per target name (c, cuda, ...), the options its partitions get."""
     from hetc.api import _describe, _source_hash, _version, compile_module, emit_module
     from hetc.artifacts import MANIFEST, write_output_dir
     from hetc.backends.devices import load_catalog, parse_device_list
@@ -156,7 +158,8 @@ def build_partitioned(
             if progress:
                 progress(f"{part}: {len(list(fn.body.block.ops)) - 1} ops on {fn.attributes[DEVICE_ATTR].data} ({target})")
             sub = emit_module(ModuleOp([sub_fn]), target, f"{source_name}:{part}", threads=threads, fusion=fusion,
-                              progress=progress, source=f"{source_name}:{part}", out_name=part)  # fmt: skip
+                              progress=progress, source=f"{source_name}:{part}", out_name=part,
+                              target_options=(target_options or {}).get(target))  # fmt: skip
             for name, data in sub.items():
                 files[f"{part}/{name}"] = data
             parts.append({

@@ -288,3 +288,15 @@ def test_cuda_narrow_storage_compiles(precision, tmp_path):
     for g, w in zip(got, want):
         assert g.dtype == np.float32
         assert float(np.max(np.abs(g - w))) <= TOL[precision] * float(np.max(np.abs(w)))
+
+
+def test_partitioned_build_takes_the_precision(tmp_path):
+    """--targets passes --precision to the partitions whose target takes it."""
+    proc = _hetc("run", str(EXAMPLES / "cnn.onnx"), "--targets", "cpu", "--precision", "fp16", "--check", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "tolerance 0.01 x max|ref|" in proc.stdout
+    out = tmp_path / "parts"
+    built = _hetc("compile", str(EXAMPLES / "cnn.onnx"), "--targets", "cpu", "--precision", "bf16", "-o", str(out), cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    reports = [json.loads(p.read_text()) for p in out.glob("*/report.json")]
+    assert reports and all(r["narrow_storage"]["type"] == "bf16" for r in reports)
