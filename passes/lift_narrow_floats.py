@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+from hetc.dialects import onnx as onnx_d
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -59,8 +60,6 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
-
-from hetc.dialects import onnx as onnx_d
 
 #: the module attribute hetc-narrow-storage{type=auto} reads
 NARROW_STORAGE_ATTR = "hetc.narrow_storage"

@@ -58,14 +58,16 @@ from dataclasses import dataclass, field
 
 import ml_dtypes
 import numpy as np
+from hetc.diagnostics import HetcError
+from hetc.dialects import onnx as onnx_d
 from xdsl.context import Context
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import (
     BFloat16Type,
     DenseIntOrFPElementsAttr,
-    FloatAttr,
     Float16Type,
     Float32Type,
+    FloatAttr,
     MemRefType,
     ModuleOp,
     StringAttr,
@@ -75,9 +77,6 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
-
-from hetc.diagnostics import HetcError
-from hetc.dialects import onnx as onnx_d
 
 #: storage type name -> (xDSL type, NumPy dtype)
 NARROW_TYPES: dict[str, tuple[Attribute, np.dtype]] = {

@@ -25,7 +25,6 @@ fragment loads hit 32 distinct banks. Needs sm_80 or newer (cp.async, mma.sync m
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass
 
 from xdsl.dialects import memref
@@ -98,7 +97,7 @@ def choose_config(kind: str, m: int, n: int, nbatch: int, sm_count: int) -> MmaC
     forced = os.environ.get("HETC_CUDA_MMA_TILE")  # BMxBNxWMxWN, for tuning
     if forced:
         bm, bn, wm, wn = (int(x) for x in forced.split("x"))
-        return MmaConfig(kind, bm, bn, wm, wn, int(os.environ.get("HETC_CUDA_MMA_KBYTES", 64)))
+        return MmaConfig(kind, bm, bn, wm, wn, int(os.environ.get("HETC_CUDA_MMA_KBYTES", "64")))
     best = None
     for (wm, wn), factor in WARP_TILES.items():
         for wr in (1, 2, 4):
@@ -202,9 +201,8 @@ class MmaGemmPrinter:
 
     def _print_mma_gemm(self, fn, fname: str, parts, cfg: MmaConfig) -> str:
         (m, n, k), li, lj, lk, la, lb_, acc, lbatch, va, vb = parts
-        from xdsl.dialects import arith
-
         from hetc.backends.cuda.printer import PURE  # (the printer imports this module)
+        from xdsl.dialects import arith
 
         self.lines = [self._signature(fn, fname)]
         e, t = self._emit, self.index_ctype
@@ -218,7 +216,7 @@ class MmaGemmPrinter:
             e(1, f"const {t} hetc_bt = blockIdx.z;")
             self.names[bt_arg] = "hetc_bt"
         i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
-        bm, bn, bk, vec = cfg.bm, cfg.bn, cfg.bk, cfg.vec
+        bm, bn, bk = cfg.bm, cfg.bn, cfg.bk
         stype = "unsigned short" if cfg.half else "float"
         ebytes = 2 if cfg.half else 4
         same_a = cfg.half and isinstance(la.memref.type.get_element_type(), Float16Type if cfg.kind == "f16" else BFloat16Type)
@@ -328,7 +326,7 @@ class MmaGemmPrinter:
                   origin: str, tr: int, tc: int, threads: int, depth: int) -> None:
         """Issue the loads of one operand's tile (tr x tc at the current K offset). A: rows
         are the tile's M rows (origin hetc_row0), columns K; B: rows K, columns N (origin hetc_col0)."""
-        e, t = self._emit, self.index_ctype
+        e = self._emit
         dst = "hetc_As" if which == "A" else "hetc_Bs"
         # which of (row, column) is the K axis and which the M/N axis of the tile
         row0, col0 = (origin, "hetc_kn") if which == "A" else ("hetc_kn", origin)

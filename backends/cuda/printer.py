@@ -25,20 +25,23 @@ nest (a *phase*; phases of one kernel run as consecutive launches, which orders 
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects import arith, func, memref, scf
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
-from xdsl.ir import Block, Operation, SSAValue
-
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count, static_bounds
-from hetc.backends.cuda.gemm_mma import MmaGemmPrinter, choose_config, device_helpers, mma_kind
+from hetc.backends.cuda.gemm_mma import (
+    MmaGemmPrinter,
+    choose_config,
+    device_helpers,
+    mma_kind,
+)
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.attention import UNIFORM_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
+from xdsl.dialects import arith, func, memref, scf
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
+from xdsl.ir import Block, Operation, SSAValue
 
 THREADS = 256
 #: a reduction loop this long or longer gets a warp per iteration
@@ -58,11 +61,11 @@ GEMM_PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 GEMM_TILE_MIN_ROWS = 16
 #: a GEMM with too few 64 x 64 tiles to fill the GPU is still tiled from this many outputs
 #: (CUDA cores / tensor cores; below, a warp or a split-K block per output row)
-SIMT_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_SIMT_TILE_OUTPUTS", 131072))
-MMA_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_MMA_TILE_OUTPUTS", 65536))
+SIMT_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_SIMT_TILE_OUTPUTS", "131072"))
+MMA_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_MMA_TILE_OUTPUTS", "65536"))
 #: the same for a batch of products (a convolution over a batch of images; H100: ResNet-18 at
 #: batch 32 in fp16 0.757 -> 0.665 ms from 65536 to 16384)
-MMA_TILE_MIN_BATCHED = int(os.environ.get("HETC_CUDA_MMA_TILE_BATCHED", 16384))
+MMA_TILE_MIN_BATCHED = int(os.environ.get("HETC_CUDA_MMA_TILE_BATCHED", "16384"))
 #: streaming multiprocessors of the GPUs this is tuned on (H100 / H200: 132)
 SM_COUNT = 132
 #: a GEMM too small to tile with at least this many outputs gets a thread per output
@@ -456,7 +459,7 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         """A GEMM too small to tile, with N >= 32: a block per (batch, row, 32 columns); its
         lanes take neighbouring columns (coalesced reads of a row-major B, A broadcast) and
         its 8 warps split K; the partial sums meet in shared memory, warp 0 finishes."""
-        (m, n, k), li, lj, lk, la, lb_, acc, lbatch, _, _ = parts
+        (m, n, k), li, lj, lk, _, _, acc, lbatch, _, _ = parts
         slices = THREADS // 32
         self.lines = [self._signature(fn, fname)]
         self._pure_top(fn, 1)
@@ -498,7 +501,7 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
     def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
         """The exact float32 GEMM on the CUDA cores: 64 x 64 tiles, 4 x 4 outputs a thread
         (tensor-core forms: gemm_mma.py)."""
-        (m, n, k), li, lj, lk, la, lb_, acc, lbatch, va, vb = parts
+        (m, n, k), li, lj, lk, _, _, acc, lbatch, va, vb = parts
         self.lines = [self._signature(fn, fname)]
         self._pure_top(fn, 1)
         outer = list(lbatch.body.block.ops) if lbatch is not None else []

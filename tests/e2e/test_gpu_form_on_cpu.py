@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import hetc
 import numpy as np
 import pytest
+from hetc.backends import targets
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper
-
-import hetc
-from hetc.backends import targets
 
 
 def _cnn(batch: int = 3):

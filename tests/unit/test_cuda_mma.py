@@ -4,12 +4,11 @@ and the kernel text (the e2e CUDA tests compile every form with nvcc and run it 
 from __future__ import annotations
 
 import numpy as np
+from hetc.backends.cuda.gemm_mma import choose_config, mma_kind
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper
 from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
-
-from hetc.backends.cuda.gemm_mma import choose_config, mma_kind
 
 
 def test_mma_kind_follows_operand_types_precision_and_arch():
