@@ -200,8 +200,7 @@ class MmaGemmPrinter:
         return self._slice(value.owner, load.parent_block()), lambda: conv.format(self.names[value])
 
     def _print_mma_gemm(self, fn, fname: str, parts, cfg: MmaConfig) -> str:
-        (m, n, k), li, lj, lk, la, lb_, acc, lbatch, va, vb = parts
-        from hetc.backends.cuda.printer import PURE  # (the printer imports this module)
+        (m, n, k), li, lj, lk, la, lb_, _, lbatch, va, vb = parts
         from xdsl.dialects import arith
 
         self.lines = [self._signature(fn, fname)]
@@ -300,10 +299,6 @@ class MmaGemmPrinter:
             e(2, "__syncthreads();")
             e(1, "}")
         # -- epilogue: the nest's ops after the k loop, per output a thread holds --
-        after = list(lj.body.block.ops)
-        pre = [op for op in outer + list(li.body.block.ops) if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
-        pre += [op for op in after[: after.index(lk)] if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
-        post = after[after.index(lk) + 1 :]
         e(1, "#pragma unroll")
         e(1, f"for (int hetc_a = 0; hetc_a < {mi}; hetc_a++)")
         e(1, "#pragma unroll")
@@ -312,12 +307,7 @@ class MmaGemmPrinter:
         e(1, "for (int hetc_h = 0; hetc_h < 4; hetc_h++) {")
         e(2, "const int hetc_r = hetc_wm + hetc_a * 16 + (hetc_lane >> 2) + (hetc_h >> 1) * 8;")
         e(2, "const int hetc_cc = hetc_wn + hetc_b * 8 + (hetc_lane & 3) * 2 + (hetc_h & 1);")
-        e(2, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
-        self.names[i_arg], self.names[j_arg] = "(hetc_row0 + hetc_r)", "(hetc_col0 + hetc_cc)"
-        self._op(acc, 2, False)
-        e(2, f"{self.names[acc.results[0]]}[0] = hetc_c[hetc_a][hetc_b][hetc_h];")
-        for op in pre + post:
-            self._op(op, 2, False)
+        self._gemm_output(parts, outer, "hetc_c[hetc_a][hetc_b][hetc_h]", 2)
         e(1, "}")
         self.lines.append("}")
         return "\n".join(self.lines)

@@ -501,7 +501,7 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
     def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
         """The exact float32 GEMM on the CUDA cores: 64 x 64 tiles, 4 x 4 outputs a thread
         (tensor-core forms: gemm_mma.py)."""
-        (m, n, k), li, lj, lk, _, _, acc, lbatch, va, vb = parts
+        (m, n, k), li, lj, lk, _, _, _, lbatch, va, vb = parts
         self.lines = [self._signature(fn, fname)]
         self._pure_top(fn, 1)
         outer = list(lbatch.body.block.ops) if lbatch is not None else []
@@ -559,22 +559,29 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         e(2, "}")
         e(2, "__syncthreads();")
         e(1, "}")
-        # the nest's own ops after the k loop (bias, epilogue, store), per output element
-        after = list(lj.body.block.ops)
-        pre = [op for op in outer + list(li.body.block.ops) if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
-        pre += [op for op in after[: after.index(lk)] if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
-        post = after[after.index(lk) + 1 :]
         e(1, "for (int hetc_a = 0; hetc_a < 4; hetc_a++) for (int hetc_b = 0; hetc_b < 4; hetc_b++) {")
         e(2, "const int hetc_r = hetc_ty + 16 * hetc_a, hetc_cc = hetc_tx + 16 * hetc_b;")
-        e(2, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
-        self.names[i_arg], self.names[j_arg] = "(hetc_row0 + hetc_r)", "(hetc_col0 + hetc_cc)"
-        self._op(acc, 2, False)
-        e(2, f"{self.names[acc.results[0]]}[0] = hetc_c[hetc_a][hetc_b];")
-        for op in pre + post:
-            self._op(op, 2, False)
+        self._gemm_output(parts, outer, "hetc_c[hetc_a][hetc_b]", 2)
         e(1, "}")
         self.lines.append("}")
         return "\n".join(self.lines)
+
+    def _gemm_output(self, parts, outer: list[Operation], value: str, depth: int) -> None:
+        """The nest's own ops after the k loop (bias, fused epilogue, the store) for the output
+        at (hetc_row0 + hetc_r, hetc_col0 + hetc_cc) of a tile, whose sum is `value`."""
+        (m, n, _), li, lj, lk, _, _, acc, _, _, _ = parts
+        after = list(lj.body.block.ops)
+
+        def index_math(ops):
+            return [op for op in ops if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
+
+        pre = index_math(outer + list(li.body.block.ops)) + index_math(after[: after.index(lk)])
+        self._emit(depth, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
+        self.names[li.body.block.args[0]], self.names[lj.body.block.args[0]] = "(hetc_row0 + hetc_r)", "(hetc_col0 + hetc_cc)"
+        self._op(acc, depth, False)
+        self._emit(depth, f"{self.names[acc.results[0]]}[0] = {value};")
+        for op in pre + after[after.index(lk) + 1 :]:
+            self._op(op, depth, False)
 
 
 def device_prelude() -> str:
