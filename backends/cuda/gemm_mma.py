@@ -86,6 +86,11 @@ class MmaConfig:
         registers, one in shared memory): 4 where they fit in 160 KiB of the 227."""
         return 4 if self.smem_bytes(4) <= 110 * 1024 else 3
 
+    def stores(self, load: memref.LoadOp) -> bool:
+        """Does `load` read elements of the type the tiles hold (no conversion on the way)?"""
+        want = {"f16": Float16Type, "bf16": BFloat16Type, "tf32": Float32Type}[self.kind]
+        return isinstance(load.memref.type.get_element_type(), want)
+
     def smem_bytes(self, stages: int) -> int:
         e = 2 if self.half else 4
         return stages * (self.bm * (self.bk + self.pad_a) + self.bk * (self.bn + self.pad_b)) * e
@@ -193,8 +198,7 @@ class MmaGemmPrinter:
         """(ops to print, C expression of the element as stored in shared memory)."""
         if not cfg.half:
             return self._slice(value.owner, load.parent_block()), lambda: self.names[value]
-        want = Float16Type if cfg.kind == "f16" else BFloat16Type
-        if isinstance(load.memref.type.get_element_type(), want):  # the bits as they are
+        if cfg.stores(load):  # the bits as they are
             return self._slice(load, load.parent_block()), lambda: self.names[load.results[0]]
         conv = "__half_as_ushort(__float2half_rn({}))" if cfg.kind == "f16" else "__bfloat16_as_ushort(__float2bfloat16_rn({}))"
         return self._slice(value.owner, load.parent_block()), lambda: conv.format(self.names[value])
@@ -218,12 +222,9 @@ class MmaGemmPrinter:
         bm, bn, bk = cfg.bm, cfg.bn, cfg.bk
         stype = "unsigned short" if cfg.half else "float"
         ebytes = 2 if cfg.half else 4
-        same_a = cfg.half and isinstance(la.memref.type.get_element_type(), Float16Type if cfg.kind == "f16" else BFloat16Type)
-        same_b = cfg.half and isinstance(lb_.memref.type.get_element_type(), Float16Type if cfg.kind == "f16" else BFloat16Type)
-        same_a = same_a or (not cfg.half and isinstance(la.memref.type.get_element_type(), Float32Type))
-        same_b = same_b or (not cfg.half and isinstance(lb_.memref.type.get_element_type(), Float32Type))
-        direct_a = same_a and k * ebytes % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
-        direct_b = same_b and n * ebytes % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
+        # copied as they are: operands stored in the tile's type, rows of whole 16-byte chunks
+        direct_a = cfg.stores(la) and k * ebytes % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
+        direct_b = cfg.stores(lb_) and n * ebytes % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
         threads = cfg.threads
         mi, ni = cfg.wm // 16, cfg.wn // 8
         kt_count = -(-k // bk)
