@@ -143,7 +143,11 @@ class FusedRowLowering:
                     init, _, _ = REDUCTIONS[REDUCE_OPS[op.OP_TYPE]]
                     accs[op] = b.value(memref.AllocaOp.get(e, shape=[1]))
                     b.store(b.const(init, e), accs[op], [zero])
-                with b.loop(0, length, reduction=True) as j:
+                # a group with no reduction and no per-row value (GELU after a MatMul): its
+                # columns are independent, so a GPU maps a thread per element instead of a
+                # warp per row (ViT-tiny's GELU rows: 65 warps looping 24 times)
+                elementwise = phases == 1 and not accs and not spilled and all(wide(o.results[0]) for o in ops)
+                with b.loop(0, length, parallel=elementwise, reduction=not elementwise) as j:
                     local: dict[SSAValue, SSAValue] = {}
                     for op in wides:
                         xs = [value(v, j, local) for v in op.operands if not isinstance(v.type, NoneType)]

@@ -65,3 +65,42 @@ def test_a_batch_is_one_launch_per_depthwise_conv_and_pool(tmp_path):
     launches = [line.split("<<<")[0].strip() for line in cu.splitlines() if "<<<" in line]
     assert sum("depthwise_conv" in name for name in launches) == 1
     assert sum("maxpool" in name for name in launches) == 1 and sum("avgpool" in name for name in launches) == 1
+
+
+def _gelu_mlp():
+    """MatMul then GELU as exporters spell it (Div, Erf, Add, Mul, Mul): a row group with no
+    reduction, which hetc-fuse makes one kernel."""
+    rng = np.random.default_rng(2)
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    nodes = [
+        h.make_node("MatMul", ["x", "w"], ["m"]),
+        h.make_node("Div", ["m", "sqrt2"], ["d"]),
+        h.make_node("Erf", ["d"], ["e"]),
+        h.make_node("Add", ["e", "one"], ["a"]),
+        h.make_node("Mul", ["m", "a"], ["p"]),
+        h.make_node("Mul", ["p", "half"], ["y"]),
+    ]
+    inits = [numpy_helper.from_array((rng.standard_normal((64, 256)) * 0.2).astype(np.float32), "w"),
+             c("sqrt2", 1.4142135), c("one", 1.0), c("half", 0.5)]
+    g = h.make_graph(nodes, "mlp", [h.make_tensor_value_info("x", T.FLOAT, [65, 64])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [65, 256])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 10
+    return m
+
+
+def test_an_elementwise_row_group_is_a_thread_per_element(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    out = tmp_path / "o"
+    hetc.build(_gelu_mlp(), "cuda", out, None, target_options={"build": False})
+    cu = (out / "model.cu").read_text()
+    row = cu[cu.index("_fused_row("):]
+    row = row[: row.index("\n}\n")]
+    assert "hetc_t >= 16640" in row and ">> 5" not in row  # 65 x 256 threads, not 65 warps
+    gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
+    monkeypatch.setitem(targets.TARGETS, "c-gpu-form", gpu_form)
+    x = np.random.default_rng(3).standard_normal((65, 64)).astype(np.float32)
+    ref = ort.InferenceSession(_gelu_mlp().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = hetc.compile(_gelu_mlp(), target="c-gpu-form").run({"x": x})[0]
+    assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
