@@ -71,7 +71,9 @@ def _gelu_mlp():
     """MatMul then GELU as exporters spell it (Div, Erf, Add, Mul, Mul): a row group with no
     reduction, which hetc-fuse makes one kernel."""
     rng = np.random.default_rng(2)
-    c = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    def c(name, v):
+        return numpy_helper.from_array(np.array(v, np.float32), name)
+
     nodes = [
         h.make_node("MatMul", ["x", "w"], ["m"]),
         h.make_node("Div", ["m", "sqrt2"], ["d"]),
