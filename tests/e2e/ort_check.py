@@ -1,7 +1,12 @@
 """onnxruntime as the reference of the end-to-end tests: its outputs, and the check
-every backend's outputs must pass (max |hetc - ort| <= 1e-4 * max |ort| per output)."""
+every backend's outputs must pass (max |hetc - ort| <= 1e-4 * max |ort| per output);
+and the zoo models those tests export."""
 
 from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -20,3 +25,18 @@ def assert_matches(got, want) -> None:
     for g, w in zip(got, want):
         assert g.shape == w.shape and g.dtype == w.dtype
         assert np.max(np.abs(g - w)) <= RTOL_OF_MAX * np.max(np.abs(w))
+
+
+def zoo_export(name: str, tmp_path_factory, dynamo: bool = False) -> tuple[Path, dict[str, np.ndarray]]:
+    """(path, seeded feeds) of zoo model `name`, exported into $HETC_CACHE/models (shared
+    between runs) or a fresh temporary folder; skips the test without torch."""
+    import pytest
+
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models import zoo
+
+    cache = os.environ.get("HETC_CACHE")
+    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp(f"zoo-{name}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return zoo.export(name, folder, dynamo=dynamo), zoo.make_inputs(name, 0)

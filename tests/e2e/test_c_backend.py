@@ -4,19 +4,17 @@ against onnxruntime (max |hetc - ort| <= 1e-4 * max |ort| per output)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import hetc
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
-
-import hetc
-from ort_check import assert_matches, ort_outputs
+from ort_check import assert_matches, ort_outputs, zoo_export
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -115,15 +113,7 @@ C_DYNAMO_MODELS = ["resnet18", "vit_tiny", "bert_mini", "gpt2_small", "convnext"
     ids=lambda v: v if isinstance(v, str) else ("dynamo" if v else "torchscript"),
 )
 def test_zoo_models_match_onnxruntime(name, dynamo, tmp_path_factory):
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(ROOT / "tests"))
-    from models import zoo
-
-    cache = os.environ.get("HETC_CACHE")
-    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-c")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = zoo.export(name, folder, dynamo=dynamo)
-    feeds = zoo.make_inputs(name, 0)
+    path, feeds = zoo_export(name, tmp_path_factory, dynamo=dynamo)
     sess = hetc.compile(path, target="c", input_shapes={k: v.shape for k, v in feeds.items()})
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
 

@@ -4,21 +4,19 @@ the compile report says which groups were formed (issue 7's report.json schema).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import hetc
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-
-import hetc
-from ort_check import assert_matches, ort_outputs
+from ort_check import assert_matches, ort_outputs, zoo_export
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = ["none", "greedy", "ilp"]
@@ -145,15 +143,7 @@ def test_bad_fusion_mode_is_refused(tmp_path):
 @pytest.mark.parametrize("mode", ["none", "greedy"])
 def test_zoo_models_match_onnxruntime_without_and_with_greedy_fusion(name, mode, tmp_path_factory):
     """(the default, ilp, runs in test_c_backend's zoo test)"""
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(ROOT / "tests"))
-    from models import zoo
-
-    cache = os.environ.get("HETC_CACHE")
-    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-fuse")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = zoo.export(name, folder)
-    feeds = zoo.make_inputs(name, 0)
+    path, feeds = zoo_export(name, tmp_path_factory)
     sess = hetc.compile(path, target="c", fusion=mode, input_shapes={k: v.shape for k, v in feeds.items()})
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
 
@@ -263,16 +253,8 @@ def test_zoo_transformers_match_onnxruntime_with_horizontal_fusion(name, tmp_pat
     """BERT's Q/K/V projections become one GEMM + Split; T5's bias-free Q/K/V and its
     gated-GELU wi_0/wi_1 pair too; GPT-2's c_attn already is one GEMM (nothing to fuse).
     All still match onnxruntime."""
-    pytest.importorskip("torch")
     _horizontal_always(monkeypatch)
-    sys.path.insert(0, str(ROOT / "tests"))
-    from models import zoo
-
-    cache = os.environ.get("HETC_CACHE")
-    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-hfuse")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = zoo.export(name, folder)
-    feeds = zoo.make_inputs(name, 0)
+    path, feeds = zoo_export(name, tmp_path_factory)
     out = tmp_path_factory.mktemp("out") / "out"
     sess = hetc.compile(path, target="c", input_shapes={k: v.shape for k, v in feeds.items()}, output_dir=out)
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
@@ -434,7 +416,7 @@ def test_cuda_attention_compiles(s, tmp_path):
         pytest.skip("nvcc is not installed")
     out = hetc.build(_attention_model(s), "cuda", tmp_path / "out", fuse_attention=True)
     code = (out / "model.cu").read_text()
-    [kernel] = re.findall(r"__global__ void __launch_bounds__\(\d+\) k\d+_attention\(.*?\n}\n", code, re.S)
+    [kernel] = re.findall(r"__global__ void __launch_bounds__\(\d+\) k\d+_attention\(.*?\n}\n", code, re.DOTALL)
     warp = ["hetc_warp_max(", "hetc_warp_sum(", "hetc_lane"]
     if s < 64:
         assert not any(w in kernel for w in warp)
@@ -458,15 +440,7 @@ def test_zoo_attention_groups(name, layers, tmp_path_factory):
     warp per row: the lanes split the keys and shuffle-combine max, sum and each column)."""
     import shutil
 
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(ROOT / "tests"))
-    from models import zoo
-
-    cache = os.environ.get("HETC_CACHE")
-    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-attn")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = zoo.export(name, folder)
-    feeds = zoo.make_inputs(name, 0)
+    path, feeds = zoo_export(name, tmp_path_factory)
     shapes = {k: v.shape for k, v in feeds.items()}
     out = tmp_path_factory.mktemp("out")
     sess = hetc.compile(path, target="c", input_shapes=shapes, fuse_attention=True, output_dir=out / "c")

@@ -4,19 +4,16 @@ model's choice all match onnxruntime (max |hetc - ort| <= 1e-4 * max |ort|)."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
+import hetc
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-
-import hetc
-from ort_check import assert_matches, ort_outputs
+from ort_check import assert_matches, ort_outputs, zoo_export
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,14 +109,6 @@ NHWC_ZOO = ["resnet18", "mobilenetv2", "squeezenet", "efficientnet_b0", "densene
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NHWC_ZOO)
 def test_zoo_cnns_channels_last_match_onnxruntime(name, tmp_path_factory):
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(ROOT / "tests"))
-    from models import zoo
-
-    cache = os.environ.get("HETC_CACHE")
-    folder = Path(cache) / "models" if cache else tmp_path_factory.mktemp("zoo-nhwc")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = zoo.export(name, folder)
-    feeds = zoo.make_inputs(name, 0)
+    path, feeds = zoo_export(name, tmp_path_factory)
     sess = hetc.compile(path, target="c", layout="nhwc", input_shapes={k: v.shape for k, v in feeds.items()})
     assert_matches(sess.run(feeds), ort_outputs(path, feeds))
