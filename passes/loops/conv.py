@@ -67,12 +67,12 @@ class ConvLowering:
         mg = m // group
         depthwise = group == c and cg == 1 and mg == 1
         if self.gpu and n > 1 and group == 1 and not depthwise:
-            # every image in one implicit-GEMM kernel: the batch on the grid's z axis
+            # every image in one implicit-GEMM kernel, the images side by side along N
             xp = self.pad_into(op, self.view(x, [n * c, *insp]), [n * c, *insp], pads, 0.0)
             b_load = self.im2col_load([c, *padded], kernel, strides, dil, outsp, batch_rows=c)
             extra = self.epilogue_args(0, 0, m, ohw, batch=n)
             self.gemm_loops(op, self.view(w, [m, c * kk]), xp, self.view(out, [n, m, ohw]), bias, "conv_gemm", None, extra,
-                            False, b_load=b_load, batch=n)  # fmt: skip
+                            False, b_load=b_load, batch=n, fold_batch=True)  # fmt: skip
             return
         if self.gpu and n > 1 and depthwise and all(mode != "row" for _, _, mode in self.epilogue):
             # every image in one kernel: n * c channels, the weights indexed modulo c (a

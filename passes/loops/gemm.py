@@ -228,7 +228,7 @@ class GemmLowering:
     def gemm_loops(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
         b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool, b_load=None, n: int | None = None,
-        batch: int = 0,
+        batch: int = 0, fold_batch: bool = False,
     ) -> None:
         """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
         then bias and the fused epilogue on `acc` and one store. The kernel is marked
@@ -239,14 +239,18 @@ class GemmLowering:
         B[kk, j] from `bmat` some other way (a convolution's input, as an implicit GEMM).
         `batch` > 0: B products in one nest under a parallel loop marked
         `hetc.gemm_batch`; c is [B, M, N], a and bmat are [B, ...] or shared [M, K] /
-        [K, N], and `b_load(b, pb, kk, j, bt)` gets the batch index too."""
+        [K, N], and `b_load(b, pb, kk, j, bt)` gets the batch index too. `fold_batch`
+        (a shared A and a `b_load`): the B products are one [M, B*N, K] GEMM instead,
+        column j of image j / N (a convolution over a batch: late layers have a few
+        pixels per image, which would waste most of a per-image tile)."""
         m, k = _shape(a)[-2:]
         n = _shape(c)[-1]
         bp = b_packed if b_packed is not None else bmat
         nr = _shape(b_packed)[2] if b_packed is not None else 0
         args = [a, bp, c] + ([bias] if bias is not None else []) + list(extra)
         b, params = self.kernel(kind, op, args)
-        self.kernels[-1].attributes[GEMM_ATTR] = ArrayAttr([IntegerAttr(x, 64) for x in (m, n, k)])
+        fold = bool(batch) and fold_batch and b_load is not None and len(_shape(a)) == 2
+        self.kernels[-1].attributes[GEMM_ATTR] = ArrayAttr([IntegerAttr(x, 64) for x in (m, batch * n if fold else n, k)])
         pa, pb, pc = params[:3]
         pbias = params[3] if bias is not None else None
         pextra = params[3 + (bias is not None) :]
@@ -256,17 +260,25 @@ class GemmLowering:
         b_batched = batch and b_load is None and b_packed is None and len(_shape(bmat)) == 3
         with contextlib.ExitStack() as stack:
             bt = None
-            if batch:
+            if batch and not fold:
                 bt = stack.enter_context(b.loop(0, batch, parallel=True))
                 b.block.parent_op().attributes[GEMM_BATCH_ATTR] = IntegerAttr(batch, 64)
             i = stack.enter_context(b.loop(0, m, parallel=m > 1))
-            j = stack.enter_context(b.loop(0, n, parallel=n > 1))
+            j = stack.enter_context(b.loop(0, batch * n if fold else n, parallel=True if fold else n > 1))
+            jcol = j
+
+            def image_column(b):  # (image, column within it) of a folded column
+                return b.value(arith.DivUIOp(jcol, b.index(n))), b.value(arith.RemUIOp(jcol, b.index(n)))
+
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             b.store(b.const(0.0, e), acc, [zero])
             with b.loop(0, k) as kk:
                 b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
                 va = b.load(pa, [bt, i, kk] if a_batched else [i, kk])
-                if b_load is not None:
+                if fold:
+                    bt, j = image_column(b)
+                    vb = b_load(b, pb, kk, j, bt)
+                elif b_load is not None:
                     vb = b_load(b, pb, kk, j, bt) if batch else b_load(b, pb, kk, j)
                 elif b_packed is not None:  # column panels Bp[N / nr, K, nr]
                     vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
@@ -274,6 +286,8 @@ class GemmLowering:
                     vb = b.load(pb, [bt, kk, j] if b_batched else [kk, j])
                 b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(va, vb)))), acc, [zero])
             y = b.load(acc, [zero])
+            if fold:
+                bt, j = image_column(b)
             if pbias is not None:
                 y = b.value(arith.AddfOp(y, b.load(pbias, [j if bias_per_col else i])))
             if self.epilogue:

@@ -106,13 +106,18 @@ func.func @main(%x: tensor<2x3x4x5xf32>) -> tensor<2x3x4x3xf32> attributes {hetc
 
 // -----
 
-// A convolution over a batch of images is one implicit-GEMM kernel too: the batch loop
-// outside the GEMM nest, the image index in the padded input's row (n * C + c) and in the
-// output [N, M, OH*OW].
+// A convolution over a batch of images is one implicit-GEMM kernel too, the images side
+// by side along N: one [M, N * OH*OW, K] GEMM whose column j is pixel j % (OH*OW) of image
+// j / (OH*OW), read from the padded input's row n * C + c and stored to [N, M, OH*OW].
 // CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<8x6x6xf32>, %2: memref<4x3x16xf32>)
-// CHECK-SAME:    hetc.gemm = [3 : i64, 16 : i64, 18 : i64]
-// CHECK:         memref.store %{{.*}}, %2[%{{.*}}, %{{.*}}, %{{.*}}] : memref<4x3x16xf32>
-// CHECK:         } {hetc.parallel, hetc.gemm_batch = 4 : i64}
+// CHECK-SAME:    hetc.gemm = [3 : i64, 64 : i64, 18 : i64]
+// CHECK:         scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:           scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:             } {hetc.gemm_k}
+// CHECK:             %[[IMG:.*]] = arith.divui %[[J]], %{{.*}} : index
+// CHECK:             %[[PX:.*]] = arith.remui %[[J]], %{{.*}} : index
+// CHECK:             memref.store %{{.*}}, %2[%[[IMG]], %[[I]], %[[PX]]] : memref<4x3x16xf32>
+// CHECK-NOT:     hetc.gemm_batch
 func.func @main(%x: tensor<4x2x4x4xf32>) -> tensor<4x3x4x4xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
   %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<3x2x3x3xf32>} : () -> tensor<3x2x3x3xf32>
   %y = "onnx.Conv"(%x, %w) {hetc.node = "conv", pads = array<i64: 1, 1, 1, 1>, kernel_shape = array<i64: 3, 3>} : (tensor<4x2x4x4xf32>, tensor<3x2x3x3xf32>) -> tensor<4x3x4x4xf32>
