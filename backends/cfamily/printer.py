@@ -248,7 +248,8 @@ class CFamilyPrinter:
             self.names[op.results[0]] = f"({a} {BINARY_I[type(op)]} {b})"
             return
         if isinstance(op, arith.IndexCastOp):
-            self.names[op.results[0]] = f"(int64_t){self.names[op.operands[0]]}"
+            to = self.index_ctype if isinstance(op.results[0].type, IndexType) else "int64_t"
+            self.names[op.results[0]] = f"({to}){self.names[op.operands[0]]}"
             return
         if isinstance(op, scf.ForOp):
             iv = self._fresh("i")

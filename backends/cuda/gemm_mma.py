@@ -178,13 +178,14 @@ static __device__ __forceinline__ void hetc_mma_tf32(float* c, const unsigned* a
 
 
 def _direct(load: memref.LoadOp, row_iv: SSAValue, col_iv: SSAValue, batch_iv: SSAValue | None, shape2: tuple[int, int]) -> bool:
-    """Does `load` read a row-major [rows, cols] matrix (maybe one of a batch) at exactly
-    [row_iv, col_iv]? Then its tile rows are contiguous runs of memory."""
+    """Does `load` read a row-major [rows, >= cols] matrix (maybe one of a batch) at exactly
+    [row_iv, col_iv]? Then its tile rows are contiguous runs of memory (rows may be longer
+    than the GEMM's: an im2col buffer's are padded to 16-byte multiples)."""
     if not isinstance(load.memref, BlockArgument):
         return False  # not a kernel argument (an alloca or a view made in the kernel)
     idx = list(load.indices)
     shape = list(load.memref.type.get_shape())
-    if idx[-2:] != [row_iv, col_iv] or shape[-2:] != list(shape2):
+    if idx[-2:] != [row_iv, col_iv] or len(shape) < 2 or shape[-2] != shape2[0] or shape[-1] < shape2[1]:
         return False
     if len(idx) == 2:
         return True
@@ -208,6 +209,7 @@ class MmaGemmPrinter:
         from xdsl.dialects import arith
 
         self.lines = [self._signature(fn, fname)]
+        self.hoisted = set()
         e, t = self._emit, self.index_ctype
         self._pure_top(fn, 1)
         outer = list(lbatch.body.block.ops) if lbatch is not None else []
@@ -223,8 +225,9 @@ class MmaGemmPrinter:
         stype = "unsigned short" if cfg.half else "float"
         ebytes = 2 if cfg.half else 4
         # copied as they are: operands stored in the tile's type, rows of whole 16-byte chunks
-        direct_a = cfg.stores(la) and k * ebytes % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
-        direct_b = cfg.stores(lb_) and n * ebytes % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
+        row_bytes = [ld.memref.type.get_shape()[-1] * ebytes for ld in (la, lb_)]
+        direct_a = cfg.stores(la) and row_bytes[0] % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
+        direct_b = cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
         threads = cfg.threads
         mi, ni = cfg.wm // 16, cfg.wn // 8
         kt_count = -(-k // bk)
@@ -277,6 +280,9 @@ class MmaGemmPrinter:
                 e(1, f"{stype} hetc_ra[{bm * bk // threads}];")
             if not direct_b:
                 e(1, f"{stype} hetc_rb[{bk * bn // threads}];")
+                if threads % bn == 0:  # each thread loads one column of every B tile
+                    self.names[j_arg] = f"(hetc_col0 + hetc_tid % {bn})"
+                    self.hoisted = self._hoist(self._tile_operand(lb_, vb, cfg)[0], {k_arg, i_arg}, 1)
             e(1, f"for (int hetc_kt = 0; hetc_kt <= {kt_count}; hetc_kt++) {{")
             e(2, f"const {t} hetc_kn = ({t})hetc_kt * {bk};  /* K offset of the tile loaded in this step */")
             e(2, "const int hetc_sl = hetc_kt & 1, hetc_sc = hetc_sl ^ 1;  /* stage loaded, stage multiplied */")
@@ -357,7 +363,8 @@ class MmaGemmPrinter:
         self.names[row_iv], self.names[col_iv] = rexpr, cexpr
         ops, expr = self._tile_operand(load, value, cfg)
         for op in ops:
-            self._op(op, depth + 2, False)
+            if op not in self.hoisted:
+                self._op(op, depth + 2, False)
         e(depth + 2, f"{regs}[hetc_t] = {expr()};")
         e(depth + 1, "}")
         e(depth, "}")

@@ -40,7 +40,7 @@ from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.attention import UNIFORM_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
 from xdsl.dialects import arith, func, memref, scf
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type, IndexType
 from xdsl.ir import Block, Operation, SSAValue
 
 THREADS = 256
@@ -190,6 +190,8 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         self.warp_loops: dict[scf.ForOp, dict[SSAValue, str]] = {}
         #: this GEMM nest's k loop may be split over lanes (see print_kernel)
         self.split_gemm_k = False
+        #: index arithmetic of a tile load printed once before the K loop (see _hoist)
+        self.hoisted: set[Operation] = set()
 
     # -- spelling ----------------------------------------------------------------------------
 
@@ -445,6 +447,30 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         va, vb = mul[0].operands
         return mnk, li, lj, lk, la, lb_, allocas[0], lbatch, va, vb
 
+    def _hoist(self, ops: list[Operation], varying: set[SSAValue], depth: int) -> set[Operation]:
+        """Print once, at `depth`, the index arithmetic among `ops` (a tile load's slice) that
+        none of `varying` (the K and other loop variables) feeds: a thread's column of a B
+        tile is the same at every K step, so an implicit-GEMM convolution's window address
+        (image, output pixel: several div/rem) is computed once rather than per element
+        and step. Values the other ops use become named constants. Returns the ops printed."""
+        dep = set(varying)
+        hoisted: list[Operation] = []
+        for op in ops:
+            if isinstance(op, PURE) and not any(v in dep for v in op.operands) and \
+                    all(isinstance(r.type, IndexType) or isinstance(op, arith.ConstantOp) for r in op.results):
+                hoisted.append(op)
+            else:
+                dep.update(op.results)
+        printed = set(hoisted)
+        for op in hoisted:
+            self._op(op, depth, False)
+        for op in hoisted:
+            if not isinstance(op, arith.ConstantOp) and any(u.operation not in printed for u in op.results[0].uses):
+                name = self._fresh("hetc_h")
+                self._emit(depth, f"const {self.index_ctype} {name} = {self.names[op.results[0]]};")
+                self.names[op.results[0]] = name
+        return printed
+
     def _slice(self, load: memref.LoadOp, body: Block) -> list[Operation]:
         """The ops of `body` that `load` needs (its index arithmetic), in order, and itself."""
         need: set[Operation] = {load}
@@ -522,6 +548,8 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
         e(1, "float hetc_c[4][4] = {{0.0f}};")
         threads = THREADS
+        self.names[j_arg] = "(hetc_col0 + (hetc_tid & 63))"  # a thread's B column (below): hoisted terms
+        hoisted = self._hoist(self._slice(vb.owner, lk.body.block), {k_arg, i_arg}, 1)
         e(1, f"for ({self.index_ctype} hetc_k0 = 0; hetc_k0 < {k}; hetc_k0 += {bk}) {{")
         # A tile: consecutive threads walk k (A is row-major [M, K] or a view of it)
         e(2, f"for (int hetc_e = hetc_tid; hetc_e < 64 * {bk}; hetc_e += {threads}) {{")
@@ -541,7 +569,8 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         e(3, f"if (hetc_col0 + hetc_cc < {n} && hetc_k0 + hetc_kc < {k}) {{")
         self.names[j_arg], self.names[k_arg] = "(hetc_col0 + hetc_cc)", "(hetc_k0 + hetc_kc)"
         for op in self._slice(vb.owner, lk.body.block):
-            self._op(op, 4, False)
+            if op not in hoisted:
+                self._op(op, 4, False)
         e(4, f"hetc_v = {self.names[vb]};")
         e(3, "}")
         e(3, "hetc_Bs[hetc_kc][hetc_cc] = hetc_v;")

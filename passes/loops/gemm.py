@@ -228,7 +228,7 @@ class GemmLowering:
     def gemm_loops(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
         b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool, b_load=None, n: int | None = None,
-        batch: int = 0, fold_batch: bool = False,
+        batch: int = 0, fold_batch: bool = False, b_table: SSAValue | None = None,
     ) -> None:
         """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
         then bias and the fused epilogue on `acc` and one store. The kernel is marked
@@ -239,17 +239,21 @@ class GemmLowering:
         B[kk, j] from `bmat` some other way (a convolution's input, as an implicit GEMM).
         `batch` > 0: B products in one nest under a parallel loop marked
         `hetc.gemm_batch`; c is [B, M, N], a and bmat are [B, ...] or shared [M, K] /
-        [K, N], and `b_load(b, pb, kk, j, bt)` gets the batch index too. `fold_batch`
-        (a shared A and a `b_load`): the B products are one [M, B*N, K] GEMM instead,
-        column j of image j / N (a convolution over a batch: late layers have a few
-        pixels per image, which would waste most of a per-image tile)."""
+        [K, N], and `b_load(b, pb, kk, j, bt, table)` gets the batch index (or None) and
+        `b_table` (a kernel argument after the epilogue's). `fold_batch` (a shared A, and
+        a `b_load` or a [K, >= B*N] bmat): the B products are one [M, B*N, K] GEMM
+        instead, column j of image j / N (a convolution over a batch: late layers have
+        a few pixels per image, which would waste most of a per-image tile)."""
         m, k = _shape(a)[-2:]
         n = _shape(c)[-1]
         bp = b_packed if b_packed is not None else bmat
         nr = _shape(b_packed)[2] if b_packed is not None else 0
-        args = [a, bp, c] + ([bias] if bias is not None else []) + list(extra)
+        args = [a, bp, c] + ([bias] if bias is not None else []) + list(extra) + ([b_table] if b_table is not None else [])
         b, params = self.kernel(kind, op, args)
-        fold = bool(batch) and fold_batch and b_load is not None and len(_shape(a)) == 2
+        ptable = params[-1] if b_table is not None else None
+        if b_table is not None:
+            params = params[:-1]
+        fold = bool(batch) and fold_batch and len(_shape(a)) == 2 and (b_load is not None or len(_shape(bmat)) == 2)
         self.kernels[-1].attributes[GEMM_ATTR] = ArrayAttr([IntegerAttr(x, 64) for x in (m, batch * n if fold else n, k)])
         pa, pb, pc = params[:3]
         pbias = params[3] if bias is not None else None
@@ -275,11 +279,13 @@ class GemmLowering:
             with b.loop(0, k) as kk:
                 b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
                 va = b.load(pa, [bt, i, kk] if a_batched else [i, kk])
-                if fold:
+                if fold and b_load is None:  # the images' columns side by side in bmat
+                    vb = b.load(pb, [kk, jcol])
+                elif fold:
                     bt, j = image_column(b)
-                    vb = b_load(b, pb, kk, j, bt)
+                    vb = b_load(b, pb, kk, j, bt, ptable)
                 elif b_load is not None:
-                    vb = b_load(b, pb, kk, j, bt) if batch else b_load(b, pb, kk, j)
+                    vb = b_load(b, pb, kk, j, bt, ptable)
                 elif b_packed is not None:  # column panels Bp[N / nr, K, nr]
                     vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
                 else:

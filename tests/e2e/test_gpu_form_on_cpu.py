@@ -25,7 +25,13 @@ def _cnn(batch: int = 3):
 
     nodes = [
         h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-        h.make_node("Relu", ["c1"], ["r1"]),
+        h.make_node("Relu", ["c1"], ["r0"]),
+        # 1x1 (one product per image, the input as it is) and 3x3 (im2col, images side by
+        # side along N) convolutions, each with a residual Add fused into its store
+        h.make_node("Conv", ["r0", "wp"], ["cp"]),
+        h.make_node("Add", ["cp", "r0"], ["sp"]),
+        h.make_node("Conv", ["sp", "w3"], ["c3"], pads=[1, 1, 1, 1]),
+        h.make_node("Add", ["c3", "sp"], ["r1"]),
         h.make_node("Conv", ["r1", "wd", "bd"], ["c2"], group=8, pads=[1, 1, 1, 1], strides=[2, 2]),  # depthwise
         h.make_node("Clip", ["c2", "lo", "hi"], ["r2"]),
         h.make_node("MaxPool", ["r2"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
@@ -34,7 +40,7 @@ def _cnn(batch: int = 3):
         h.make_node("Flatten", ["g"], ["f"]),
         h.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1),
     ]
-    inits = [init("w1", [8, 3, 3, 3]), init("b1", [8]), init("wd", [8, 1, 3, 3]), init("bd", [8]),
+    inits = [init("w1", [8, 3, 3, 3]), init("b1", [8]), init("wp", [8, 8, 1, 1]), init("w3", [8, 8, 3, 3]), init("wd", [8, 1, 3, 3]), init("bd", [8]),
              numpy_helper.from_array(np.array(0.0, np.float32), "lo"), numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
              init("wf", [5, 8]), init("bf", [5])]
     g = h.make_graph(nodes, "cnn", [h.make_tensor_value_info("x", T.FLOAT, [batch, 3, 20, 20])],
@@ -105,4 +111,38 @@ def test_an_elementwise_row_group_is_a_thread_per_element(tmp_path, monkeypatch)
     x = np.random.default_rng(3).standard_normal((65, 64)).astype(np.float32)
     ref = ort.InferenceSession(_gelu_mlp().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     got = hetc.compile(_gelu_mlp(), target="c-gpu-form").run({"x": x})[0]
+    assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+
+
+@pytest.mark.parametrize("spatial,attrs", [
+    ([11, 13], {"strides": [2, 1], "dilations": [1, 2], "pads": [1, 0, 2, 1]}),  # asymmetric padding
+    ([17], {"strides": [2], "pads": [3, 3]}),  # Conv1d (audio front ends)
+    ([6, 6], {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+])
+def test_batched_convolution_windows_match_onnxruntime(spatial, attrs, monkeypatch):
+    """The batched im2col (padding folded in, images side by side along N) for strided,
+    dilated, asymmetric and 1-D windows, with a bias and a residual fused into the store."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(4)
+    kernel = [3] * len(spatial)
+    w = numpy_helper.from_array((rng.standard_normal([6, 4, *kernel]) * 0.3).astype(np.float32), "w")
+    bias = numpy_helper.from_array(rng.standard_normal([6]).astype(np.float32), "b")
+    x = rng.standard_normal([5, 4, *spatial]).astype(np.float32)
+    probe = h.make_model(h.make_graph([h.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)], "c",
+                                      [h.make_tensor_value_info("x", T.FLOAT, x.shape)],
+                                      [h.make_tensor_value_info("y", T.FLOAT, None)], [w, bias]),
+                         opset_imports=[h.make_opsetid("", 17)])  # fmt: skip
+    probe.ir_version = 10
+    yshape = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0].shape
+    nodes = [h.make_node("Conv", ["x", "w", "b"], ["c"], **attrs), h.make_node("Add", ["c", "r"], ["y"])]
+    g = h.make_graph(nodes, "c", [h.make_tensor_value_info("x", T.FLOAT, x.shape), h.make_tensor_value_info("r", T.FLOAT, yshape)],
+                     [h.make_tensor_value_info("y", T.FLOAT, yshape)], [w, bias])
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 10
+    feeds = {"x": x, "r": rng.standard_normal(yshape).astype(np.float32)}
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
+    monkeypatch.setitem(targets.TARGETS, "c-gpu-form", gpu_form)
+    got = hetc.compile(model, target="c-gpu-form").run(feeds)[0]
     assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())

@@ -35,25 +35,28 @@ func.func @main(%x: tensor<2x3xf32>) -> tensor<2x4xf32> attributes {hetc.input_n
 // -----
 
 // A 3x3 convolution is an implicit GEMM: no im2col kernel or buffer; the k loop reads
-// the padded input directly, unravelling k = (channel, tap row, tap column) and
-// j = (output row, output column) with div/rem. Every loop of the pad kernel's two
-// phases (fill, copy) is parallel.
-// CHECK-NOT:   im2col
+// the padded input (flattened) directly at window(j) + offsets[k]: j = (output row,
+// output column) unravelled with div/rem, k = (channel, tap row, tap column) through a
+// compile-time table of offsets (a kernel argument), so per element only the table
+// read depends on k. Every loop of the pad kernel's two phases (fill, copy) is parallel.
+// CHECK-NOT:   im2col{{.*}}memref<{{.*}}xf32>
 // CHECK-LABEL: func.func private @k0_pad
 // CHECK-COUNT-3: } {hetc.parallel}
 // CHECK-COUNT-3: } {hetc.parallel}
-// CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<2x6x6xf32>, %2: memref<3x16xf32>) attributes {hetc.onnx_nodes = ["conv"], hetc.kernel = "conv_gemm", hetc.gemm = [3 : i64, 16 : i64, 18 : i64]}
+// CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<72xf32>, %2: memref<3x16xf32>, %3: memref<18xi32>) attributes {hetc.onnx_nodes = ["conv"], hetc.kernel = "conv_gemm", hetc.gemm = [3 : i64, 16 : i64, 18 : i64]}
 // CHECK:         scf.for
-// CHECK:           scf.for
+// CHECK:           scf.for %[[J:.*]] = {{.*}} {
 // CHECK:             scf.for %[[K:.*]] = {{.*}} {
-// CHECK:           %[[C:.*]] = arith.divui %[[K]], %{{.*}} : index
-// CHECK:           %[[TAP:.*]] = arith.remui %[[K]], %{{.*}} : index
-// CHECK:           %[[KY:.*]] = arith.divui %[[TAP]]
-// CHECK:           %[[KX:.*]] = arith.remui %[[TAP]]
-// CHECK:           %[[Y:.*]] = arith.addi %{{.*}}, %[[KY]] : index
-// CHECK:           %[[X:.*]] = arith.addi %{{.*}}, %[[KX]] : index
-// CHECK:           memref.load %1[%[[C]], %[[Y]], %[[X]]] : memref<2x6x6xf32>
-// CHECK:         } {hetc.gemm_k}
+// CHECK:               %[[Y:.*]] = arith.divui %[[J]], %{{.*}} : index
+// CHECK:               %[[X:.*]] = arith.remui %[[J]], %{{.*}} : index
+// CHECK:               %[[OFF:.*]] = memref.load %3[%[[K]]] : memref<18xi32>
+// CHECK:               %[[KOFF:.*]] = arith.index_cast %[[OFF]] : i32 to index
+// CHECK:               %[[ROW:.*]] = arith.muli %[[Y]], %{{.*}} : index
+// CHECK:               %[[WIN:.*]] = arith.addi %[[ROW]], %[[X]] : index
+// CHECK:               %[[AT:.*]] = arith.addi %[[WIN]], %[[KOFF]] : index
+// CHECK:               memref.load %1[%[[AT]]] : memref<72xf32>
+// CHECK:             } {hetc.gemm_k}
+// CHECK:         func.call @k1_conv_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %im2col_offsets)
 // CHECK-NOT:   im2col
 func.func @main(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
   %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<3x2x3x3xf32>} : () -> tensor<3x2x3x3xf32>
@@ -106,13 +109,20 @@ func.func @main(%x: tensor<2x3x4x5xf32>) -> tensor<2x3x4x3xf32> attributes {hetc
 
 // -----
 
-// A convolution over a batch of images is one implicit-GEMM kernel too, the images side
-// by side along N: one [M, N * OH*OW, K] GEMM whose column j is pixel j % (OH*OW) of image
-// j / (OH*OW), read from the padded input's row n * C + c and stored to [N, M, OH*OW].
-// CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<8x6x6xf32>, %2: memref<4x3x16xf32>)
+// A convolution over a batch of images: im2col into [C*taps, N*OH*OW] (one kernel, both
+// loops parallel, the padding folded in: no pad kernel), then one GEMM with
+// the images side by side along N, reading that buffer row-major (tiles copy it with
+// cp.async) and storing column j to image j / (OH*OW) of the [N, M, OH*OW] output.
+// CHECK-NOT:   @k{{[0-9]+}}_pad
+// CHECK-LABEL: func.func private @k0_im2col(%0: memref<8x4x4xf32>, %1: memref<18x64xf32>)
+// CHECK:           arith.select
+// CHECK:         } {hetc.parallel}
+// CHECK-NEXT:  } {hetc.parallel}
+// CHECK-LABEL: func.func private @k1_conv_gemm(%0: memref<3x18xf32>, %1: memref<18x64xf32>, %2: memref<4x3x16xf32>)
 // CHECK-SAME:    hetc.gemm = [3 : i64, 64 : i64, 18 : i64]
 // CHECK:         scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK:           scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:               memref.load %1[%[[K:.*]], %[[J]]] : memref<18x64xf32>
 // CHECK:             } {hetc.gemm_k}
 // CHECK:             %[[IMG:.*]] = arith.divui %[[J]], %{{.*}} : index
 // CHECK:             %[[PX:.*]] = arith.remui %[[J]], %{{.*}} : index
