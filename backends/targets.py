@@ -173,7 +173,7 @@ TARGETS: dict[str, Target] = {
         "C99 library for CPUs (model.c, model.h, weights.bin, libmodel.so)",
         # float16/bfloat16 graphs compute in float32 (hetc-lift-narrow-floats), storage narrowed after the lowering
         ("hetc-lift-narrow-floats", "hetc-choose-layout", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal", "hetc-fuse", "convert-onnx-to-loops",
-         "hetc-narrow-storage", "hetc-plan-memory"),
+         "hetc-narrow-storage", "hetc-elide-copies", "hetc-plan-memory"),
         _emit_c,
         _load_c,
         "`libmodel.so` is built (rebuild with `make`); the API is in `model.h`: "
@@ -185,7 +185,7 @@ TARGETS: dict[str, Target] = {
         # NCHW: the GPU mapping spreads every dim of a layer over threads either way
         ("hetc-lift-narrow-floats", "hetc-choose-layout{layout=nchw}", "hetc-canonicalize", "hetc-dce", "hetc-fuse-horizontal{device=h100}", "hetc-fuse{device=h100}",
          "convert-onnx-to-loops{target=gpu}",
-         "hetc-narrow-storage", "hetc-plan-memory"),
+         "hetc-narrow-storage", "hetc-elide-copies", "hetc-plan-memory"),
         _emit_cuda,
         _load_cuda,
         "`libmodel.so` is built by nvcc for the GPU present (rebuild with `make ARCH=sm_XY`); the API is in "

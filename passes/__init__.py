@@ -13,6 +13,7 @@ def all_passes() -> dict[str, type[ModulePass]]:
     from hetc.passes.fuse_horizontal import FuseHorizontal
     from hetc.passes.convert_onnx_to_loops import ConvertOnnxToLoops
     from hetc.passes.dce import DeadCodeElimination
+    from hetc.passes.elide_copies import ElideCopies
     from hetc.passes.decompose import Decompose
     from hetc.passes.fold_constants import FoldConstants
     from hetc.passes.he_barrett import HeBarrett
@@ -32,7 +33,7 @@ def all_passes() -> dict[str, type[ModulePass]]:
 
     passes = [
         VerifyShapes, FoldConstants, Canonicalize, DeadCodeElimination, Decompose,
-        ChooseLayout, FuseHorizontal, Fuse, ConvertOnnxToLoops, NarrowStorage, PlanMemory,
+        ChooseLayout, FuseHorizontal, Fuse, ConvertOnnxToLoops, NarrowStorage, ElideCopies, PlanMemory,
         HeNttToMatmul, HeBat, HeBarrett,
         HeChoosePacking, HeMatvecBsgs, HeEinsumPack,
         HetcPlace, Partition,

@@ -36,6 +36,8 @@ from hetc.backends.cuda.gemm_mma import (
     device_helpers,
     mma_kind,
 )
+from hetc.backends.cuda.gemm_wgmma import THREADS as WGMMA_THREADS
+from hetc.backends.cuda.gemm_wgmma import TensorMap, WgmmaGemmPrinter, wgmma_tile
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.attention import UNIFORM_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
@@ -80,6 +82,10 @@ class Launch:
     block: int  # threads per block
     flops: int = 0  # 2 M N K for a GEMM phase
     smem: int = 0  # bytes of dynamic shared memory
+    #: TMA descriptors the host encodes and passes after the arguments (wgmma tiles)
+    tmaps: tuple[TensorMap, ...] = ()
+    #: launched instead where a descriptor cannot be made (an operand view at an odd offset)
+    fallback: Launch | None = None
 
 
 def _is_loop(op: Operation) -> bool:
@@ -169,7 +175,7 @@ def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     return any(depends(i) for i in store.indices)
 
 
-class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
+class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, CFamilyPrinter):
     """CUDA C++: `__global__` kernels over flat `__restrict__` pointers."""
 
     kernel_qualifiers = f"__global__ void __launch_bounds__({THREADS})"
@@ -182,6 +188,8 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
         #: the GPU the code is for: tensor-core GEMMs (mma.sync, cp.async) need sm_80 or newer
         self.arch = arch
         self.narrow = NarrowFloatHelpers("static __device__ __forceinline__")
+        #: (kind, BN) of the wgmma tiles printed: their PTX wrappers and sm_90a are needed
+        self.wgmma_forms: set[tuple[str, int]] = set()
         self.launches: dict[str, list[Launch]] = {}
         #: "threads" (grid mappings) or "block" (one-block fallback); see _op
         self.mode = "threads"
@@ -264,10 +272,19 @@ class CudaPrinter(MmaGemmPrinter, CFamilyPrinter):
             launches.append(Launch(name, (nbatch * m * -(-n // 32), 1), THREADS, 2 * m * n * k * nbatch))
         elif gemm is not None:
             if kind is not None:
+                bn = wgmma_tile(kind, self.arch, gemm, SM_COUNT)
                 cfg = choose_config(kind, m, n, nbatch, SM_COUNT)
-                texts.append(self._print_mma_gemm(fn, name, gemm, cfg))
-                launches.append(Launch(name, (-(-n // cfg.bn), -(-m // cfg.bm), nbatch), cfg.threads, 2 * m * n * k * nbatch,
-                                       self.mma_smem))
+                mma_name = name if bn is None else f"{name}_mma"
+                mma_text = self._print_mma_gemm(fn, mma_name, gemm, cfg)
+                mma = Launch(mma_name, (-(-n // cfg.bn), -(-m // cfg.bm), nbatch), cfg.threads, 2 * m * n * k * nbatch,
+                             self.mma_smem)
+                if bn is None:
+                    texts.append(mma_text)
+                    launches.append(mma)
+                else:  # Hopper: TMA + wgmma, the mma.sync form kept for a misaligned operand
+                    text, smem, maps = self._print_wgmma_gemm(fn, name, gemm, kind, bn)
+                    texts += [text, mma_text]
+                    launches.append(Launch(name, (-(-n // bn), -(-m // 128), 1), WGMMA_THREADS, 2 * m * n * k, smem, maps, mma))
             else:
                 texts.append(self._print_gemm(fn, name, gemm))
                 launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS, 2 * m * n * k * nbatch))

@@ -59,11 +59,17 @@ def cache_root() -> Path:
     return Path(os.environ.get("HETC_CACHE", Path.home() / ".cache" / "hetc")) / "cuda-builds"
 
 
+def arch_flags(arch: str) -> list[str]:
+    """nvcc's code-generation flags for `sm_XY` (or `sm_XYa`: the arch-specific features,
+    such as Hopper's wgmma, that run only on that GPU)."""
+    return ["-gencode", f"arch=compute_{arch.removeprefix('sm_')},code={arch}"]
+
+
 def build_library(files: dict[str, str], main: str, arch: str, lib_name: str = "libmodel.so") -> Path:
     """Compile `main` (with the other `files` beside it) into a shared library, cached by
     content and flags; a failed build keeps the sources and names nvcc's first error."""
     exe = nvcc()
-    flags = [*NVCC_FLAGS, f"-arch={arch}"]
+    flags = [*NVCC_FLAGS, *arch_flags(arch)]
     key = hashlib.sha256("\0".join([*(files[k] for k in sorted(files)), exe, *flags]).encode()).hexdigest()[:24]
     lib = cache_root() / key / lib_name
     if lib.exists():

@@ -252,3 +252,34 @@ def test_cli_compile_cuda(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "libmodel.so").exists() and '"precision": "tf32"' in (out / "report.json").read_text()
+
+
+def test_hopper_gemm_tiles_and_their_fallback(tmp_path, monkeypatch):
+    """A float16 MatMul with a bias and ReLU, large enough for the Hopper tiles (TMA + wgmma,
+    built for sm_90a), K not a multiple of their 64: it matches onnxruntime, and so does the
+    mma.sync form the host launches where no TMA descriptor can be made (forced here with
+    HETC_CUDA_TMA=0). The model's io casts are no kernels at all (hetc-elide-copies)."""
+    rng = np.random.default_rng(5)
+    m, k, n = 1152, 200, 2056
+    w = onnx.numpy_helper.from_array((rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float16), "w")
+    b = onnx.numpy_helper.from_array(rng.standard_normal(n).astype(np.float16), "b")
+    nodes = [h.make_node("MatMul", ["x", "w"], ["p"]), h.make_node("Add", ["p", "b"], ["a"]), h.make_node("Relu", ["a"], ["y"])]
+    model = h.make_model(h.make_graph(nodes, "mm16", [h.make_tensor_value_info("x", T.FLOAT16, [m, k])],
+                                      [h.make_tensor_value_info("y", T.FLOAT16, [m, n])], [w, b]),
+                         opset_imports=[h.make_opsetid("", 17)])  # fmt: skip
+    model.ir_version = 10
+    out = hetc.build(model, "cuda", tmp_path / "out", None, target_options={"arch": "sm_90"})
+    cu = (out / "model.cu").read_text()
+    assert "wgmma.mma_async.sync.aligned.m64n" in cu and "cp.async.bulk.tensor.2d" in cu
+    assert re.search(r"else k\d+_gemm_mma<<<", cu)  # the fallback launch
+    assert "ARCH ?= sm_90a" in (out / "Makefile").read_text()
+    assert '"arch": "sm_90a"' in (out / "report.json").read_text()
+    assert "elementwise<<<" not in cu  # no copy kernels for the io casts
+    if not HAS_GPU:
+        return
+    x = rng.standard_normal((m, k)).astype(np.float16)
+    want = ort_outputs(model, {"x": x})
+    for tma in ("1", "0"):
+        monkeypatch.setenv("HETC_CUDA_TMA", tma)
+        got = hetc.Session(out).run({"x": x})
+        _check([g.astype(np.float32) for g in got], [v.astype(np.float32) for v in want], 1e-2)
