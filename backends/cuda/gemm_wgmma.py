@@ -112,7 +112,7 @@ class WgmmaGemmPrinter:
 
     def _print_wgmma_gemm(self, fn, fname: str, parts, kind: str, bn: int) -> tuple[str, int, tuple[TensorMap, TensorMap]]:
         """(kernel text, dynamic shared memory bytes, the tensor maps of A and B)."""
-        (m, n, k), li, lj, lk, la, lb_, _, _, _, _ = parts
+        (m, n, k), li, lj, _, la, lb_, _, _, _, _ = parts
         self.wgmma_forms.add((kind, bn))
         sig = self._signature(fn, fname)
         sig = sig.replace("__launch_bounds__(256)", f"__launch_bounds__({THREADS}, 1)")

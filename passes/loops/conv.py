@@ -253,16 +253,14 @@ class ConvLowering:
         self.gemm_loops(op, wmat, buf, self.view(out, [n, m, ohw]), bias, "conv_gemm", None, extra, False, batch=n,
                         fold_batch=True)  # fmt: skip
 
-    def im2col_load(self, shape, kernel, strides, dil, out_spatial, batch_rows: int = 0):
-        """(load, offsets): B[kk, j] of a convolution's GEMM read from its padded input
-        [C, *spatial], flattened: kk = (c, kernel taps), j = output position. The address
-        is offsets[kk] + (the address of output position j's window), so the per-element
-        work is a table read and an add; the column part depends only on j, which a GPU
-        tile computes once per thread rather than per K step (unravelling kk with div/rem
-        for every element made the implicit GEMMs integer-bound: ~60 TFLOP/s on an H100).
-        `batch_rows` = C: the input is [N * C, *spatial] and `load` takes the image index.
-        `load(b, px, kk, j, bt, offsets)` gets the flat input and the table as arguments."""
-        kk_total = int(np.prod(kernel, dtype=np.int64))
+    def im2col_load(self, shape, kernel, strides, dil, out_spatial):
+        """(load, offsets): B[kk, j] of a convolution's implicit GEMM read from its padded
+        input [C, *spatial], flattened: kk = (c, kernel taps), j = output position. The
+        address is offsets[kk] (a compile-time table) + the address of output position j's
+        window, so only a table read depends on kk, and a GPU tile computes the window part
+        once per thread rather than per K step (fewer instructions per element; on an H100
+        this alone did not make the batch-1 implicit GEMMs faster: they are latency-bound).
+        `load(b, px, kk, j, offsets)` gets the flat input and the table as arguments."""
         padded = shape[1:]
         pstr = [int(np.prod(padded[d + 1 :], dtype=np.int64)) for d in range(len(padded))]
         image = int(np.prod(shape, dtype=np.int64))
@@ -273,11 +271,9 @@ class ConvLowering:
         itype = np.int32 if image < (1 << 31) else np.int64  # offsets within one image
         table = self.constant(offsets.astype(itype), "im2col_offsets")
 
-        def load(b, px, kk, j, bt, tab):
+        def load(b, px, kk, j, tab):
             ois = _unravel(b, j, out_spatial)
             window = [(o, st * ps) for o, st, ps in zip(ois, strides, pstr)]
-            if bt is not None:
-                window.append((bt, image))
             koff = b.value(arith.IndexCastOp(b.load(tab, [kk]), IndexType()))
             return b.load(px, [b.affine([*window, (koff, 1)])])
 

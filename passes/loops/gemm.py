@@ -239,11 +239,11 @@ class GemmLowering:
         B[kk, j] from `bmat` some other way (a convolution's input, as an implicit GEMM).
         `batch` > 0: B products in one nest under a parallel loop marked
         `hetc.gemm_batch`; c is [B, M, N], a and bmat are [B, ...] or shared [M, K] /
-        [K, N], and `b_load(b, pb, kk, j, bt, table)` gets the batch index (or None) and
-        `b_table` (a kernel argument after the epilogue's). `fold_batch` (a shared A, and
-        a `b_load` or a [K, >= B*N] bmat): the B products are one [M, B*N, K] GEMM
-        instead, column j of image j / N (a convolution over a batch: late layers have
-        a few pixels per image, which would waste most of a per-image tile)."""
+        [K, N]. `b_load(b, pb, kk, j, table)` gets `b_table` too (a kernel argument after
+        the epilogue's). `fold_batch` (a shared A and a [K, >= B*N] bmat): the B products
+        are one [M, B*N, K] GEMM instead, column j of image j / N (a convolution over a
+        batch: late layers have a few pixels per image, which would waste most of a
+        per-image tile)."""
         m, k = _shape(a)[-2:]
         n = _shape(c)[-1]
         bp = b_packed if b_packed is not None else bmat
@@ -253,7 +253,7 @@ class GemmLowering:
         ptable = params[-1] if b_table is not None else None
         if b_table is not None:
             params = params[:-1]
-        fold = bool(batch) and fold_batch and len(_shape(a)) == 2 and (b_load is not None or len(_shape(bmat)) == 2)
+        fold = bool(batch) and fold_batch and len(_shape(a)) == 2 and b_load is None and len(_shape(bmat)) == 2
         self.kernels[-1].attributes[GEMM_ATTR] = ArrayAttr([IntegerAttr(x, 64) for x in (m, batch * n if fold else n, k)])
         pa, pb, pc = params[:3]
         pbias = params[3] if bias is not None else None
@@ -269,31 +269,22 @@ class GemmLowering:
                 b.block.parent_op().attributes[GEMM_BATCH_ATTR] = IntegerAttr(batch, 64)
             i = stack.enter_context(b.loop(0, m, parallel=m > 1))
             j = stack.enter_context(b.loop(0, batch * n if fold else n, parallel=True if fold else n > 1))
-            jcol = j
-
-            def image_column(b):  # (image, column within it) of a folded column
-                return b.value(arith.DivUIOp(jcol, b.index(n))), b.value(arith.RemUIOp(jcol, b.index(n)))
 
             acc = b.value(memref.AllocaOp.get(e, shape=[1]))
             b.store(b.const(0.0, e), acc, [zero])
             with b.loop(0, k) as kk:
                 b.block.parent_op().attributes[GEMM_K_ATTR] = UnitAttr()
                 va = b.load(pa, [bt, i, kk] if a_batched else [i, kk])
-                if fold and b_load is None:  # the images' columns side by side in bmat
-                    vb = b.load(pb, [kk, jcol])
-                elif fold:
-                    bt, j = image_column(b)
-                    vb = b_load(b, pb, kk, j, bt, ptable)
-                elif b_load is not None:
-                    vb = b_load(b, pb, kk, j, bt, ptable)
+                if b_load is not None:
+                    vb = b_load(b, pb, kk, j, ptable)
                 elif b_packed is not None:  # column panels Bp[N / nr, K, nr]
                     vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
-                else:
+                else:  # (folded: the images' columns side by side in bmat)
                     vb = b.load(pb, [bt, kk, j] if b_batched else [kk, j])
                 b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(va, vb)))), acc, [zero])
             y = b.load(acc, [zero])
-            if fold:
-                bt, j = image_column(b)
+            if fold:  # the image and its column of output column j
+                bt, j = b.value(arith.DivUIOp(j, b.index(n))), b.value(arith.RemUIOp(j, b.index(n)))
             if pbias is not None:
                 y = b.value(arith.AddfOp(y, b.load(pbias, [j if bias_per_col else i])))
             if self.epilogue:
