@@ -94,8 +94,10 @@ def compile_report(module: ModuleOp) -> dict:
     layout = main.attributes.get("hetc.layout_report")
     memory = main.attributes.get("hetc.memory_plan")
     narrow = main.attributes.get("hetc.narrow_storage_report")  # hetc-narrow-storage (precision fp16/bf16)
+    elided = main.attributes.get("hetc.elided_copies")  # hetc-elide-copies
     return {
         "narrow_storage": json.loads(narrow.data) if isinstance(narrow, StringAttr) else None,
+        "elided_copies": elided.value.data if elided is not None else 0,
         "fusion": json.loads(fusion.data) if isinstance(fusion, StringAttr) else None,
         "layout": {
             "regions": plain(layout) if layout is not None else [],
