@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,34 +24,14 @@ from onnx import helper as h
 import hetc
 from hetc.backends.cuda.toolchain import build_library
 from hetc.diagnostics import HetcError
+from cuda_check import HAS_GPU, HAS_NVCC
 from ort_check import ort_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TOL = {"fp32": 1e-4, "tf32": 1e-2}
 
-try:
-    from hetc.backends.cuda.toolchain import nvcc
-
-    nvcc()
-    HAS_NVCC = True
-except HetcError:
-    HAS_NVCC = False
-
-
-def _has_gpu() -> bool:
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return False
-    try:
-        return subprocess.run([smi, "-L"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-HAS_GPU = _has_gpu()
 pytestmark = pytest.mark.skipif(not HAS_NVCC, reason="no nvcc")
-needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU here (the device machine runs these)")
 
 
 def _feeds(sess, seed=0):

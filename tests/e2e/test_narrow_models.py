@@ -39,7 +39,7 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import hetc
-from hetc.diagnostics import HetcError
+from cuda_check import HAS_NVCC
 from ort_check import ort_outputs
 
 #: kind -> (ONNX element type, NumPy dtype, tolerance as a fraction of max|ref|)
@@ -421,17 +421,7 @@ def test_torch_half_export_on_c(name, tmp_path):
 # -- other targets ------------------------------------------------------------------------------
 
 
-def _has_nvcc() -> bool:
-    try:
-        from hetc.backends.cuda.toolchain import nvcc
-
-        nvcc()
-        return True
-    except HetcError:
-        return False
-
-
-@pytest.mark.skipif(not _has_nvcc(), reason="no nvcc")
+@pytest.mark.skipif(not HAS_NVCC, reason="no nvcc")
 def test_cuda_f16_model_builds_with_nvcc(tmp_path):
     """`hetc compile m.onnx --target cuda` on an f16 CNN: the .cu compiles with the local
     nvcc (the run needs a GPU: tests/e2e/test_cuda_backend.py's device runs)."""

@@ -20,6 +20,7 @@ import pytest
 import hetc
 from hetc.diagnostics import HetcError
 from hetc.partitioned import build_partitioned
+from cuda_check import HAS_GPU, HAS_NVCC
 from ort_check import ort_outputs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -99,17 +100,7 @@ def test_cli_run_with_targets_checks_against_onnxruntime(tmp_path):
     assert bad.returncode != 0 and "expected NODE=DEVICE" in bad.stderr and not (tmp_path / "x").exists()
 
 
-def _nvcc() -> bool:
-    from hetc.backends.cuda.toolchain import nvcc
-
-    try:
-        nvcc()
-        return True
-    except HetcError:
-        return False
-
-
-@pytest.mark.skipif(not _nvcc(), reason="no nvcc")
+@pytest.mark.skipif(not HAS_NVCC, reason="no nvcc")
 @pytest.mark.parametrize("model", ["cnn", "resnet18"])
 def test_cpu_gpu_partitions(model, tmp_path):
     """CPU + GPU: built here with nvcc; run and checked against onnxruntime where a GPU is."""
@@ -126,7 +117,6 @@ def test_cpu_gpu_partitions(model, tmp_path):
     out = build_partitioned(path, tmp_path / "p", ["cpu", "h100"], shapes, pins={"MatMul": "cpu"})
     manifest = json.loads((out / "manifest.json").read_text())
     assert {p["target"] for p in manifest["parts"]} == {"c", "cuda"}
-    from test_cuda_backend import HAS_GPU
 
     if not HAS_GPU:
         return

@@ -28,6 +28,7 @@ from onnx import numpy_helper as nh
 
 import hetc
 from hetc.diagnostics import HetcError
+from cuda_check import HAS_GPU, HAS_NVCC
 from ort_check import ort_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,22 +253,6 @@ def test_cli_run_check_tolerance_follows_the_precision(tmp_path):
 
 # -- CUDA: nvcc compiles the fp16/bf16 code here; it runs where a GPU is (the device machine) --
 
-try:
-    from hetc.backends.cuda.toolchain import nvcc
-
-    nvcc()
-    HAS_NVCC = True
-except HetcError:
-    HAS_NVCC = False
-
-
-def _has_gpu() -> bool:
-    try:
-        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30, check=False).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
 @pytest.mark.skipif(not HAS_NVCC, reason="no nvcc")
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_cuda_narrow_storage_compiles(precision, tmp_path):
@@ -279,7 +264,7 @@ def test_cuda_narrow_storage_compiles(precision, tmp_path):
     assert report["narrow_storage"]["buffers_narrowed"] > 0
     src = (out / "model.cu").read_text()
     assert "const uint16_t*" in src  # kernels read narrowed buffers (their bits); how they convert is the printer's
-    if not _has_gpu():
+    if not HAS_GPU:
         pytest.skip("no CUDA GPU here: compiled only")
     sess = hetc.Session(out)
     rng = np.random.default_rng(0)
