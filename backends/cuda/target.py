@@ -21,6 +21,12 @@ from hetc.backends.cuda.printer import GEMM_PRECISIONS, CudaPrinter, Launch, dev
 from hetc.diagnostics import HetcError
 
 
+def _launch_call(launch: Launch, args: list[str]) -> str:
+    """`kernel<<<grid, block, smem, stream>>>(args);` for one launch."""
+    grid = ", ".join(str(max(1, g)) for g in (*launch.grid, 1, 1)[:3])
+    return f"{launch.function}<<<dim3({grid}), {launch.block}, {launch.smem}, m->stream>>>({', '.join(args)});"
+
+
 def _cstr(text: str) -> str:
     return '"' + text.replace("\\", "/").replace('"', "'") + '"'
 
@@ -44,24 +50,18 @@ def print_cuda(module: ModuleOp, *, precision: str = "fp32", arch: str = "sm_90"
         moved = sum(nbytes(v.type) for v in s.operands)
         launches: list[Launch] = p.launches[s.callee]
         for launch in launches:
-            fname = launch.function
-            gx, gy = max(1, launch.grid[0]), max(1, launch.grid[1])
-            gz = max(1, launch.grid[2]) if len(launch.grid) > 2 else 1
-            call = f"{fname}<<<dim3({gx}, {gy}, {gz}), {launch.block}, {launch.smem}, m->stream>>>({', '.join(s.args)}"
             if launch.tmaps:
                 nonlocal n_tmap
                 t, n_tmap = n_tmap, n_tmap + 1
-                fb = launch.fallback
                 maps = " && ".join(
                     f"hetc_tmap(&m->tmap[{2 * t + i}], {s.args[tm.arg]}, {int(tm.bf16)}, {tm.cols}, {tm.rows}, {tm.row_elems}, "
                     f"{tm.box[0]}, {tm.box[1]}) == 0" for i, tm in enumerate(launch.tmaps))
                 lines.append(f"if (!m->tmap_state[{t}]) m->tmap_state[{t}] = ({maps}) ? 1 : 2;  /* 2: misaligned, the mma.sync form */")
-                lines.append(f"if (m->tmap_state[{t}] == 1) {call}, m->tmap[{2 * t}], m->tmap[{2 * t + 1}]);")
-                lines.append(f"else {fb.function}<<<dim3({', '.join(str(max(1, g)) for g in (*fb.grid, 1)[:3])}), {fb.block}, {fb.smem}, "
-                             f"m->stream>>>({', '.join(s.args)});")
-                launched.append(fb)
+                lines.append(f"if (m->tmap_state[{t}] == 1) {_launch_call(launch, [*s.args, f'm->tmap[{2 * t}]', f'm->tmap[{2 * t + 1}]'])}")
+                lines.append(f"else {_launch_call(launch.fallback, s.args)}")
+                launched.append(launch.fallback)
             else:
-                lines.append(call + ");")
+                lines.append(_launch_call(launch, s.args))
             lines.append(f"HETC_LAUNCHED({len(launch_labels)});")
             suffix = launch.function[len(s.callee):] if launch.function.startswith(s.callee) else ""
             launch_labels.append(s.label.replace(" <- ", f"{suffix} <- ", 1) if suffix else s.label)
