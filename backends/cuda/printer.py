@@ -12,10 +12,10 @@ nest (a *phase*; phases of one kernel run as consecutive launches, which orders 
   marked `hetc.warp_uniform` (an attention row's output columns) runs on every lane,
   the reduction loops inside it split the same way.
 - **tiled GEMM**: a kernel marked `hetc.gemm` (convert-onnx-to-loops{target=gpu}) is
-  tiled 64x64 through shared memory; its A/B tile loads are the nest's own loads printed
+  tiled through shared memory; its A/B tile loads are the nest's own loads printed
   at tile coordinates (so im2col panels need no special case) and its bias and fused
   epilogue are the nest's own ops after the k loop. Exact fp32 runs on the CUDA cores
-  (4x4 outputs per thread); float16 / bfloat16 operands, and float32 ones under
+  (up to 128 x 128 tiles, 8 x 8 outputs a thread, gemm_simt.py); float16 / bfloat16 operands, and float32 ones under
   precision tf32 / fp16 / bf16, on the tensor cores (mma.sync tiles, gemm_mma.py).
 - **one block**: anything else (scalar code, a serial loop around parallel ones) runs
   in one block of 256 threads: parallel loops are split over the block with a barrier
@@ -36,6 +36,7 @@ from hetc.backends.cuda.gemm_mma import (
     device_helpers,
     mma_kind,
 )
+from hetc.backends.cuda.gemm_simt import SimtGemmPrinter, choose_simt_config
 from hetc.backends.cuda.gemm_wgmma import THREADS as WGMMA_THREADS
 from hetc.backends.cuda.gemm_wgmma import TensorMap, WgmmaGemmPrinter, wgmma_tile
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
@@ -175,7 +176,7 @@ def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     return any(depends(i) for i in store.indices)
 
 
-class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, CFamilyPrinter):
+class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrinter):
     """CUDA C++: `__global__` kernels over flat `__restrict__` pointers."""
 
     kernel_qualifiers = f"__global__ void __launch_bounds__({THREADS})"
@@ -286,8 +287,9 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, CFamilyPrinter):
                     texts += [text, mma_text]
                     launches.append(Launch(name, (-(-n // bn), -(-m // 128), 1), WGMMA_THREADS, 2 * m * n * k, smem, maps, mma))
             else:
-                texts.append(self._print_gemm(fn, name, gemm))
-                launches.append(Launch(name, (-(-n // 64), -(-m // 64), nbatch), THREADS, 2 * m * n * k * nbatch))
+                simt = choose_simt_config(m, n, k, nbatch, SM_COUNT)
+                texts.append(self._print_gemm(fn, name, gemm, simt))
+                launches.append(Launch(name, (-(-n // simt.bn), -(-m // simt.bm), nbatch), simt.threads, 2 * m * n * k * nbatch))
         elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
             for index, loop in enumerate(effects):
                 fname = name if len(effects) == 1 else f"{name}_p{index}"
@@ -575,77 +577,6 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, CFamilyPrinter):
         e(1, f"for (int hetc_s = 1; hetc_s < {slices}; hetc_s++) {ref}[0] += hetc_part[hetc_s][hetc_lane];")
         for op in after[after.index(lk) + 1 :]:
             self._op(op, 1, False)
-        self.lines.append("}")
-        return "\n".join(self.lines)
-
-    def _print_gemm(self, fn: func.FuncOp, fname: str, parts) -> str:
-        """The exact float32 GEMM on the CUDA cores: 64 x 64 tiles, 4 x 4 outputs a thread
-        (tensor-core forms: gemm_mma.py)."""
-        (m, n, k), li, lj, lk, _, _, _, lbatch, va, vb = parts
-        self.lines = [self._signature(fn, fname)]
-        self._pure_top(fn, 1)
-        outer = list(lbatch.body.block.ops) if lbatch is not None else []
-        for op in outer + list(li.body.block.ops) + list(lj.body.block.ops):
-            if isinstance(op, arith.ConstantOp):
-                self._op(op, 1, False)
-        if lbatch is not None:
-            self._emit(1, f"const {self.index_ctype} hetc_bt = blockIdx.z;")
-            self.names[lbatch.body.block.args[0]] = "hetc_bt"
-        i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
-        e = self._emit
-        e(1, f"/* {m} x {n} x {k} GEMM, 64 x 64 tiles, fp32, 4 x 4 per thread */")
-        bk = 16
-        e(1, f"const {self.index_ctype} hetc_row0 = blockIdx.y * 64, hetc_col0 = blockIdx.x * 64;")
-        e(1, "const int hetc_tid = threadIdx.x;")
-        e(1, f"__shared__ float hetc_As[{bk}][64 + 4];")
-        e(1, f"__shared__ float hetc_Bs[{bk}][64 + 4];")
-        e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
-        e(1, "float hetc_c[4][4] = {{0.0f}};")
-        threads = THREADS
-        self.names[j_arg] = "(hetc_col0 + (hetc_tid & 63))"  # a thread's B column (below): hoisted terms
-        hoisted = self._hoist(self._slice(vb.owner, lk.body.block), {k_arg, i_arg}, 1)
-        e(1, f"for ({self.index_ctype} hetc_k0 = 0; hetc_k0 < {k}; hetc_k0 += {bk}) {{")
-        # A tile: consecutive threads walk k (A is row-major [M, K] or a view of it)
-        e(2, f"for (int hetc_e = hetc_tid; hetc_e < 64 * {bk}; hetc_e += {threads}) {{")
-        e(3, f"const int hetc_r = hetc_e / {bk}, hetc_kc = hetc_e % {bk};")
-        e(3, "float hetc_v = 0.0f;")
-        e(3, f"if (hetc_row0 + hetc_r < {m} && hetc_k0 + hetc_kc < {k}) {{")
-        self.names[i_arg], self.names[k_arg] = "(hetc_row0 + hetc_r)", "(hetc_k0 + hetc_kc)"
-        for op in self._slice(va.owner, lk.body.block):
-            self._op(op, 4, False)
-        e(4, f"hetc_v = {self.names[va]};")
-        e(3, "}")
-        e(3, "hetc_As[hetc_kc][hetc_r] = hetc_v;")
-        e(2, "}")
-        e(2, f"for (int hetc_e = hetc_tid; hetc_e < {bk} * 64; hetc_e += {threads}) {{")
-        e(3, "const int hetc_kc = hetc_e >> 6, hetc_cc = hetc_e & 63;")
-        e(3, "float hetc_v = 0.0f;")
-        e(3, f"if (hetc_col0 + hetc_cc < {n} && hetc_k0 + hetc_kc < {k}) {{")
-        self.names[j_arg], self.names[k_arg] = "(hetc_col0 + hetc_cc)", "(hetc_k0 + hetc_kc)"
-        for op in self._slice(vb.owner, lk.body.block):
-            if op not in hoisted:
-                self._op(op, 4, False)
-        e(4, f"hetc_v = {self.names[vb]};")
-        e(3, "}")
-        e(3, "hetc_Bs[hetc_kc][hetc_cc] = hetc_v;")
-        e(2, "}")
-        e(2, "__syncthreads();")
-        e(2, "#pragma unroll")
-        e(2, f"for (int hetc_kc = 0; hetc_kc < {bk}; hetc_kc++) {{")
-        e(3, "float hetc_a[4], hetc_b[4];")
-        e(3, "#pragma unroll")
-        e(3, "for (int t = 0; t < 4; t++) { hetc_a[t] = hetc_As[hetc_kc][hetc_ty + 16 * t]; hetc_b[t] = hetc_Bs[hetc_kc][hetc_tx + 16 * t]; }")
-        e(3, "#pragma unroll")
-        e(3, "for (int a = 0; a < 4; a++)")
-        e(4, "#pragma unroll")
-        e(4, "for (int b = 0; b < 4; b++) hetc_c[a][b] = fmaf(hetc_a[a], hetc_b[b], hetc_c[a][b]);")
-        e(2, "}")
-        e(2, "__syncthreads();")
-        e(1, "}")
-        e(1, "for (int hetc_a = 0; hetc_a < 4; hetc_a++) for (int hetc_b = 0; hetc_b < 4; hetc_b++) {")
-        e(2, "const int hetc_r = hetc_ty + 16 * hetc_a, hetc_cc = hetc_tx + 16 * hetc_b;")
-        self._gemm_output(parts, outer, "hetc_c[hetc_a][hetc_b]", 2)
-        e(1, "}")
         self.lines.append("}")
         return "\n".join(self.lines)
 

@@ -334,6 +334,13 @@ class GemmLowering:
 
         nb = max(1, int(np.prod(batch)))
         oas, obs = offsets(sa, m * k), offsets(sb, k * n)
+        if nb > 1 and oas == list(range(0, nb * m * k, m * k)) and not any(obs) and \
+                all(mode != "row" for _, _, mode in self.epilogue):
+            # a batched A times one shared B (a transformer's dense layers over [batch,
+            # tokens, features]) is one [B*M, K] x [K, N] GEMM: per-batch tiles of M rows
+            # (65 tokens) would waste most of a GPU tile or a CPU row panel
+            m, nb = nb * m, 1
+            oas, obs = [0], [0]
         if self.gpu and nb > 1:
             # one kernel for every batch index (attention's per-head products) when each
             # operand is either batched contiguously or shared by all

@@ -319,7 +319,7 @@ def test_cuda_qkv_is_one_gemm_kernel(tmp_path):
     kernels = re.findall(r"__global__ void __launch_bounds__\(\d+\) (k\d+_\w+)\(", code)
     assert not any(k.endswith("_split") for k in kernels)
     labels = re.findall(r'"(k\d+_\w+) <- q\+2"', code)
-    assert len(labels) == 1 and labels[0].endswith("_gemm") and "GEMM, 64 x 64 tiles" in code
+    assert len(labels) == 1 and labels[0].endswith("_gemm") and "tiles, fp32, " in code
     assert (out / "libmodel.so").exists()
 
 

@@ -78,7 +78,7 @@ def test_kernels_map_onto_the_gpu(tmp_path):
     the forward pass as a CUDA graph."""
     fp32 = (_build(EXAMPLES / "transformer_block.onnx", tmp_path / "a") / "model.cu").read_text()
     tf32 = (_build(EXAMPLES / "transformer_block.onnx", tmp_path / "b", precision="tf32") / "model.cu").read_text()
-    assert "64 x 64 tiles, fp32" in fp32 and "mma_sync" not in fp32
+    assert "tiles, fp32, " in fp32 and "mma_sync" not in fp32
     assert "on the tensor cores (tf32, mma.sync)" in tf32 and "hetc_mma_tf32(hetc_c[a][b]" in tf32
     assert re.search(r"hetc_warp_sum\(acc\d+\[0\]\)", fp32)  # layer-norm row sums split over lanes
     assert "cudaStreamBeginCapture" in fp32 and "cudaGraphLaunch" in fp32
@@ -262,3 +262,30 @@ def test_hopper_gemm_tiles_and_their_fallback(tmp_path, monkeypatch):
         monkeypatch.setenv("HETC_CUDA_TMA", tma)
         got = hetc.Session(out).run({"x": x})
         _check([g.astype(np.float32) for g in got], [v.astype(np.float32) for v in want], 1e-2)
+
+
+@pytest.mark.parametrize("tile", ["128x128x1", "128x64x2", "64x128x3", "64x64x4"])
+def test_exact_fp32_gemm_tiles(tmp_path, monkeypatch, tile):
+    """Every CUDA-core tile form (BM x BN, K split over KS groups of 256 threads; forced with
+    HETC_CUDA_SIMT_TILE) on a MatMul + bias + ReLU with M, N, K multiples of nothing (edges,
+    a K that leaves some groups an empty last slice), and a 3-D A whose batch folds into M:
+    bit-close to onnxruntime (fp32 tolerance)."""
+    monkeypatch.setenv("HETC_CUDA_SIMT_TILE", tile)
+    rng = np.random.default_rng(7)
+    b, m, k, n = 3, 149, 203, 301
+    w = onnx.numpy_helper.from_array((rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32), "w")
+    bias = onnx.numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias")
+    nodes = [h.make_node("MatMul", ["x", "w"], ["p"]), h.make_node("Add", ["p", "bias"], ["a"]), h.make_node("Relu", ["a"], ["y"])]
+    model = h.make_model(h.make_graph(nodes, "mm", [h.make_tensor_value_info("x", T.FLOAT, [b, m, k])],
+                                      [h.make_tensor_value_info("y", T.FLOAT, [b, m, n])], [w, bias]),
+                         opset_imports=[h.make_opsetid("", 17)])  # fmt: skip
+    model.ir_version = 10
+    out = hetc.build(model, "cuda", tmp_path / "out", None)
+    cu = (out / "model.cu").read_text()
+    bm, bn, ks = tile.split("x")
+    assert f"{b * m} x {n} x {k} GEMM, {bm} x {bn} tiles, fp32" in cu  # the batch folded into M
+    assert (f"K split over {ks} groups" in cu) == (ks != "1")
+    if not HAS_GPU:
+        return
+    x = rng.standard_normal((b, m, k)).astype(np.float32)
+    _check(hetc.Session(out).run({"x": x}), ort_outputs(model, {"x": x}), TOL["fp32"])

@@ -87,19 +87,34 @@ func.func @main(%x: tensor<2x100xf32>) -> tensor<2x1xf32> attributes {hetc.input
 
 // Batched products (attention's per-head MatMuls, numpy broadcasting of the batch dims)
 // are one kernel: the batch is an outer parallel loop marked hetc.gemm_batch = B (the
-// CUDA printer puts it on the grid's z axis), each operand indexed by it; a shared
-// operand (here the weight, broadcast over the batch) is read without it.
-// CHECK-LABEL: func.func private @k0_gemm(%0: memref<6x4x5xf32>, %1: memref<5x3xf32>, %2: memref<6x4x3xf32>)
+// CUDA printer puts it on the grid's z axis), each operand indexed by it.
+// CHECK-LABEL: func.func private @k0_gemm(%0: memref<6x4x5xf32>, %1: memref<6x5x3xf32>, %2: memref<6x4x3xf32>)
 // CHECK-SAME:    hetc.gemm = [4 : i64, 3 : i64, 5 : i64]
 // CHECK:         scf.for %[[BT:.*]] = {{.*}} {
 // CHECK:           scf.for %[[I:.*]] = {{.*}} {
 // CHECK:             scf.for %[[J:.*]] = {{.*}} {
 // CHECK:               scf.for %[[K:.*]] = {{.*}} {
 // CHECK-NEXT:            memref.load %0[%[[BT]], %[[I]], %[[K]]] : memref<6x4x5xf32>
-// CHECK-NEXT:            memref.load %1[%[[K]], %[[J]]] : memref<5x3xf32>
+// CHECK-NEXT:            memref.load %1[%[[BT]], %[[K]], %[[J]]] : memref<6x5x3xf32>
 // CHECK:               } {hetc.gemm_k}
 // CHECK:               memref.store %{{.*}}, %2[%[[BT]], %[[I]], %[[J]]] : memref<6x4x3xf32>
 // CHECK:         } {hetc.parallel, hetc.gemm_batch = 6 : i64}
+// CHECK-NOT:   func.func private @k1_gemm
+func.func @main(%x: tensor<2x3x4x5xf32>, %w: tensor<2x3x5x3xf32>) -> tensor<2x3x4x3xf32> attributes {hetc.input_names = ["x", "w"], hetc.output_names = ["y"]} {
+  %y = "onnx.MatMul"(%x, %w) {hetc.node = "mm"} : (tensor<2x3x4x5xf32>, tensor<2x3x5x3xf32>) -> tensor<2x3x4x3xf32>
+  func.return %y : tensor<2x3x4x3xf32>
+}
+
+// -----
+
+// A batched A times one shared B (a dense layer over [batch, tokens, features]) is one
+// GEMM of batch x M rows over reinterpreted views: no per-batch tiles of a few rows.
+// CHECK-LABEL: func.func private @k0_gemm(%0: memref<24x5xf32>, %1: memref<5x3xf32>, %2: memref<24x3xf32>)
+// CHECK-SAME:    hetc.gemm = [24 : i64, 3 : i64, 5 : i64]
+// CHECK-NOT:     hetc.gemm_batch
+// CHECK:       func.func @main
+// CHECK:         memref.reinterpret_cast %x to offset: [0], sizes: [24, 5]
+// CHECK:         memref.reinterpret_cast %y to offset: [0], sizes: [24, 3]
 // CHECK-NOT:   func.func private @k1_gemm
 func.func @main(%x: tensor<2x3x4x5xf32>) -> tensor<2x3x4x3xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
   %w = "onnx.Constant"() {value = dense<1.000000e+00> : tensor<5x3xf32>} : () -> tensor<5x3xf32>

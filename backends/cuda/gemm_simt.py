@@ -1,0 +1,223 @@
+"""Exact float32 GEMM tiles of the CUDA printer, on the CUDA cores.
+
+A kernel marked `hetc.gemm` that stays in float32 (precision fp32) is printed as one block
+of 256 threads (16 x 16) per BM x BN output tile, each thread holding (BM / 16) x (BN / 16)
+sums in registers:
+
+- **operands.** The nest's own A and B loads, printed at tile coordinates (so im2col panels,
+  views and implicit-GEMM convolutions need no special case), 8-deep K slices. The next
+  slice's loads go to registers while the current one is multiplied from shared memory,
+  and are stored to the other of two shared-memory buffers after it: one barrier a slice,
+  global latency hidden behind the math.
+- **math.** A is stored k-major (transposed on the way in), so a thread reads its rows and
+  its columns of one k as float4s: 4 x 4 sub-blocks 64 apart, conflict-free; an 8 x 8
+  thread tile does 64 FMAs per 4 shared-memory reads.
+- **epilogue.** The nest's ops after the k loop (bias, fused activation, residual, the
+  store), per output, from registers.
+
+Tile shapes: 128 x 128, 128 x 64, 64 x 128, 64 x 64, the one with the least predicted time
+for the GEMM's shape (`choose_simt_config`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from xdsl.dialects import arith, func
+
+THREADS = 256
+BK = 8
+#: tile -> relative cost per output: smaller thread tiles read more from shared memory per
+#: FMA (4 x 4: one float4 per 2 FMAs a k; 8 x 8: one per 16)
+TILE_COST = {(128, 128): 1.0, (128, 64): 1.15, (64, 128): 1.15, (64, 64): 1.35}
+#: resident warps an SM needs before its loads' latency is hidden (8 a K group)
+BUSY_WARPS = 32
+#: float32 GEMMs with too few tiles to fill the SMs split K over up to this many groups of
+#: 256 threads in a block (ViT's 2080 x 192 x 768 projection: 99 tiles of 64 x 64)
+MAX_K_GROUPS = 4
+#: static shared memory a block may declare
+SMEM_LIMIT = 48 * 1024
+
+@dataclass(frozen=True)
+class SimtConfig:
+    bm: int
+    bn: int
+    ks: int = 1  # K groups: each runs the whole tile over every ks-th K slice
+
+    @property
+    def threads(self) -> int:
+        return THREADS * self.ks
+
+    @property
+    def group_floats(self) -> int:  # one group's two A and two B buffers
+        return 2 * BK * (self.bm + 4 + self.bn + 4)
+
+    @property
+    def smem_floats(self) -> int:  # the groups' buffers, reused for the partial sums
+        return max(self.ks * self.group_floats, self.bm * self.bn if self.ks > 1 else 0)
+
+    @property
+    def tm(self) -> int:  # rows a thread holds
+        return self.bm // 16
+
+    @property
+    def tn(self) -> int:  # columns a thread holds
+        return self.bn // 16
+
+
+def choose_simt_config(m: int, n: int, k: int, nbatch: int, sm_count: int) -> SimtConfig:
+    """The tile and K groups with the least predicted time: the busiest SM's tiles x their
+    outputs x the cost per output, slowed where too few warps are resident, plus 10% a
+    group for combining the partial sums (HETC_CUDA_SIMT_TILE=BMxBNxKS forces one)."""
+    forced = os.environ.get("HETC_CUDA_SIMT_TILE")
+    if forced:
+        return SimtConfig(*(int(x) for x in forced.split("x")))
+    best = None
+    for (bm, bn), factor in TILE_COST.items():
+        for ks in range(1, MAX_K_GROUPS + 1):
+            cfg = SimtConfig(bm, bn, ks)
+            if ks > 1 and (cfg.smem_floats * 4 > SMEM_LIMIT or k < 4 * BK * ks):
+                continue
+            tiles = -(-m // bm) * -(-n // bn) * nbatch
+            per_sm = -(-tiles // sm_count)
+            busy = min(1.0, per_sm * ks * (THREADS // 32) / BUSY_WARPS)
+            key = (per_sm * bm * bn * factor / busy * (1 + 0.1 * (ks - 1)), tiles * bm * bn, ks)
+            if best is None or key < best[0]:
+                best = (key, cfg)
+    return best[1]
+
+
+class SimtGemmPrinter:
+    """Mixin of CudaPrinter: the float32 CUDA-core GEMM tiles."""
+
+    def _print_gemm(self, fn: func.FuncOp, fname: str, parts, cfg: SimtConfig) -> str:
+        (m, n, k), li, lj, lk, _, _, _, lbatch, va, vb = parts
+        sig = self._signature(fn, fname)
+        self.lines = [sig.replace(f"__launch_bounds__({THREADS})", f"__launch_bounds__({cfg.threads})")]
+        self._pure_top(fn, 1)
+        outer = list(lbatch.body.block.ops) if lbatch is not None else []
+        for op in outer + list(li.body.block.ops) + list(lj.body.block.ops):
+            if isinstance(op, arith.ConstantOp):
+                self._op(op, 1, False)
+        if lbatch is not None:
+            self._emit(1, f"const {self.index_ctype} hetc_bt = blockIdx.z;")
+            self.names[lbatch.body.block.args[0]] = "hetc_bt"
+        i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
+        e, t = self._emit, self.index_ctype
+        bm, bn, tm, tn, ks = cfg.bm, cfg.bn, cfg.tm, cfg.tn, cfg.ks
+        na, nb = bm * BK // THREADS, BK * bn // THREADS  # elements a thread loads a slice
+        groups = f", K split over {ks} groups of {THREADS} threads" if ks > 1 else ""
+        e(1, f"/* {m} x {n} x {k} GEMM, {bm} x {bn} tiles, fp32, {tm} x {tn} per thread, 2 x {BK}-deep buffers{groups} */")
+        e(1, f"const {t} hetc_row0 = blockIdx.y * {bm}, hetc_col0 = blockIdx.x * {bn};")
+        e(1, f"const int hetc_tid = threadIdx.x & {THREADS - 1}, hetc_g = threadIdx.x / {THREADS};")
+        e(1, "const int hetc_tx = hetc_tid & 15, hetc_ty = hetc_tid >> 4;")
+        # each K group's two A and two B buffers; rows +4: 16-byte aligned float4 reads,
+        # and the transposed A stores hit 32 banks. The partial sums reuse them.
+        e(1, f"__shared__ __align__(16) float hetc_smem[{cfg.smem_floats}];")
+        e(1, f"float (*hetc_As)[{BK}][{bm} + 4] = (float (*)[{BK}][{bm} + 4])(hetc_smem + hetc_g * {cfg.group_floats});")
+        e(1, f"float (*hetc_Bs)[{BK}][{bn} + 4] = (float (*)[{BK}][{bn} + 4])(hetc_smem + hetc_g * {cfg.group_floats} + {2 * BK * (bm + 4)});")
+        e(1, f"float hetc_c[{tm}][{tn}] = {{{{0.0f}}}};")
+        e(1, f"float hetc_ra[{na}], hetc_rb[{nb}];")
+        # a thread's B column is the same at every K slice (THREADS is a multiple of BN):
+        # its index terms (an implicit-GEMM convolution's window) are computed once
+        self.names[j_arg] = f"(hetc_col0 + (hetc_tid & {bn - 1}))"
+        hoisted = self._hoist(self._slice(vb.owner, lk.body.block), {k_arg, i_arg}, 1)
+
+        def load(depth: int, k0: str) -> None:
+            """The slice at K offset `k0` into hetc_ra / hetc_rb (zero outside the matrix)."""
+            e(depth, "#pragma unroll")
+            e(depth, f"for (int hetc_l = 0; hetc_l < {na}; hetc_l++) {{")
+            # consecutive threads walk k along a row of A (row-major [M, K] or a view)
+            e(depth + 1, f"const int hetc_e = hetc_tid + {THREADS} * hetc_l, hetc_r = hetc_e / {BK}, hetc_kc = hetc_e % {BK};")
+            e(depth + 1, "float hetc_v = 0.0f;")
+            e(depth + 1, f"if (hetc_row0 + hetc_r < {m} && {k0} + hetc_kc < {k}) {{")
+            self.names[i_arg], self.names[k_arg] = "(hetc_row0 + hetc_r)", f"({k0} + hetc_kc)"
+            for op in self._slice(va.owner, lk.body.block):
+                self._op(op, depth + 2, False)
+            e(depth + 2, f"hetc_v = {self.names[va]};")
+            e(depth + 1, "}")
+            e(depth + 1, "hetc_ra[hetc_l] = hetc_v;")
+            e(depth, "}")
+            e(depth, "#pragma unroll")
+            e(depth, f"for (int hetc_l = 0; hetc_l < {nb}; hetc_l++) {{")
+            e(depth + 1, f"const int hetc_kc = hetc_l * {THREADS // bn} + hetc_tid / {bn}, hetc_cc = hetc_tid & {bn - 1};")
+            e(depth + 1, "float hetc_v = 0.0f;")
+            e(depth + 1, f"if (hetc_col0 + hetc_cc < {n} && {k0} + hetc_kc < {k}) {{")
+            self.names[j_arg], self.names[k_arg] = "(hetc_col0 + hetc_cc)", f"({k0} + hetc_kc)"
+            for op in self._slice(vb.owner, lk.body.block):
+                if op not in hoisted:
+                    self._op(op, depth + 2, False)
+            e(depth + 2, f"hetc_v = {self.names[vb]};")
+            e(depth + 1, "}")
+            e(depth + 1, "hetc_rb[hetc_l] = hetc_v;")
+            e(depth, "}")
+
+        def store(depth: int, buf: str) -> None:
+            e(depth, "#pragma unroll")
+            e(depth, f"for (int hetc_l = 0; hetc_l < {na}; hetc_l++) {{")
+            e(depth + 1, f"const int hetc_e = hetc_tid + {THREADS} * hetc_l;")
+            e(depth + 1, f"hetc_As[{buf}][hetc_e % {BK}][hetc_e / {BK}] = hetc_ra[hetc_l];")
+            e(depth, "}")
+            e(depth, "#pragma unroll")
+            e(depth, f"for (int hetc_l = 0; hetc_l < {nb}; hetc_l++)")
+            e(depth + 1, f"hetc_Bs[{buf}][hetc_l * {THREADS // bn} + hetc_tid / {bn}][hetc_tid & {bn - 1}] = hetc_rb[hetc_l];")
+
+        # group g takes K slices g, g + ks, ...; every group runs the same number of steps
+        # (a slice past K loads zeros) so that all meet at each barrier
+        step = BK * ks
+        steps = -(-k // step)
+        load(1, f"hetc_g * {BK}")
+        store(1, "0")
+        e(1, "__syncthreads();")
+        e(1, f"for (int hetc_s = 0; hetc_s < {steps}; hetc_s++) {{")
+        e(2, f"const {t} hetc_k0 = hetc_s * {step} + hetc_g * {BK};")
+        e(2, "const int hetc_cur = hetc_s & 1;")
+        e(2, f"const bool hetc_more = hetc_s + 1 < {steps};")
+        e(2, "if (hetc_more) {")
+        load(3, f"(hetc_k0 + {step})")
+        e(2, "}")
+        e(2, "#pragma unroll")
+        e(2, f"for (int hetc_kc = 0; hetc_kc < {BK}; hetc_kc++) {{")
+        e(3, f"float hetc_a[{tm}], hetc_b[{tn}];")
+        # a thread's rows: ty*4 .. +3 in each 64-row half; columns likewise with tx
+        for which, count, arr, idx in (("a", tm, "As", "ty"), ("b", tn, "Bs", "tx")):
+            for g in range(count // 4):
+                e(3, f"{{ const float4 hetc_q = *(const float4 *)&hetc_{arr}[hetc_cur][hetc_kc][hetc_{idx} * 4 + {64 * g}];")
+                e(4, " ".join(f"hetc_{which}[{4 * g + c}] = hetc_q.{f};" for c, f in enumerate("xyzw")) + " }")
+        e(3, "#pragma unroll")
+        e(3, f"for (int a = 0; a < {tm}; a++)")
+        e(4, "#pragma unroll")
+        e(4, f"for (int b = 0; b < {tn}; b++) hetc_c[a][b] = fmaf(hetc_a[a], hetc_b[b], hetc_c[a][b]);")
+        e(2, "}")
+        e(2, "if (hetc_more) {")
+        store(3, "hetc_cur ^ 1")
+        e(2, "}")
+        e(2, "__syncthreads();")
+        e(1, "}")
+        row = "(hetc_a >> 2) * 64 + hetc_ty * 4 + (hetc_a & 3)"
+        col = "(hetc_b >> 2) * 64 + hetc_tx * 4 + (hetc_b & 3)"
+        def each_sum(depth: int, statement: str) -> None:  # unrolled: hetc_c stays in registers
+            e(depth, "#pragma unroll")
+            e(depth, f"for (int hetc_a = 0; hetc_a < {tm}; hetc_a++)")
+            e(depth + 1, "#pragma unroll")
+            e(depth + 1, f"for (int hetc_b = 0; hetc_b < {tn}; hetc_b++) {statement}")
+
+        if ks > 1:  # the groups' partial sums meet in shared memory, in turn; group 0 stores
+            partial = f"hetc_smem[({row}) * {bn} + {col}]"
+            for g in range(1, ks):
+                e(1, f"if (hetc_g == {g}) {{")
+                each_sum(2, f"{partial} {'=' if g == 1 else '+='} hetc_c[hetc_a][hetc_b];")
+                e(1, "}")
+                e(1, "__syncthreads();")
+            e(1, "if (hetc_g != 0) return;")
+            each_sum(1, f"hetc_c[hetc_a][hetc_b] += {partial};")
+        e(1, "#pragma unroll")
+        e(1, f"for (int hetc_a = 0; hetc_a < {tm}; hetc_a++)")
+        e(1, "#pragma unroll")
+        e(1, f"for (int hetc_b = 0; hetc_b < {tn}; hetc_b++) {{")
+        e(2, f"const int hetc_r = {row}, hetc_cc = {col};")
+        self._gemm_output(parts, outer, "hetc_c[hetc_a][hetc_b]", 2)
+        e(1, "}")
+        self.lines.append("}")
+        return "\n".join(self.lines)

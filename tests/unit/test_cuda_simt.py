@@ -1,0 +1,25 @@
+"""The exact float32 CUDA-core GEMM tiles: which tile and how many K groups a shape gets."""
+
+from __future__ import annotations
+
+from hetc.backends.cuda.gemm_simt import SMEM_LIMIT, choose_simt_config
+
+
+def test_large_gemms_get_the_largest_tile_and_no_k_split():
+    cfg = choose_simt_config(4096, 4096, 4096, 1, 132)
+    assert (cfg.bm, cfg.bn, cfg.ks) == (128, 128, 1) and cfg.threads == 256
+
+
+def test_too_few_tiles_split_k_over_groups():
+    # ViT-tiny's MLP down-projection at batch 32: 99 tiles of 64 x 64 on 132 SMs, K = 768
+    cfg = choose_simt_config(2080, 192, 768, 1, 132)
+    assert cfg.ks > 1 and cfg.threads == 256 * cfg.ks
+    assert cfg.smem_floats * 4 <= SMEM_LIMIT
+    # short K: no group would have slices enough to be worth its partial sums
+    assert choose_simt_config(2080, 192, 16, 1, 132).ks == 1
+
+
+def test_forced_tile(monkeypatch):
+    monkeypatch.setenv("HETC_CUDA_SIMT_TILE", "64x128x2")
+    cfg = choose_simt_config(4096, 4096, 4096, 1, 132)
+    assert (cfg.bm, cfg.bn, cfg.ks) == (64, 128, 2)
