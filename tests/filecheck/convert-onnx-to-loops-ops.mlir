@@ -106,3 +106,20 @@ func.func @main(%x: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xi1>) attrib
   %y, %mask = "onnx.Dropout"(%x) {hetc.node = "drop"} : (tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xi1>)
   func.return %y, %mask : tensor<2x3xf32>, tensor<2x3xi1>
 }
+
+// -----
+
+// A Split along an axis with only size-1 dims before it (q, k, v after a transformer's
+// qkv transpose) makes no kernel: each piece is a view of its contiguous run of x. The
+// pieces' consumer reads the view at its offset (here 1 x 2 x 3 = 6 elements in).
+// CHECK-NOT:   @k{{[0-9]+}}_split
+// CHECK:       func.func private @k0_elementwise(%0: memref<1x2x3xf32>, %1: memref<1x2x3xf32, strided<[6, 3, 1], offset: 6>>
+// CHECK:       func.func @main
+// CHECK:         memref.reinterpret_cast %x to offset: [0], sizes: [1, 2, 3]
+// CHECK:         memref.reinterpret_cast %x to offset: [6], sizes: [1, 2, 3]
+func.func @main(%x: tensor<2x2x3xf32>) -> tensor<1x2x3xf32> attributes {hetc.input_names = ["x"], hetc.output_names = ["y"]} {
+  %s = "onnx.Constant"() {value = dense<1> : tensor<2xi64>} : () -> tensor<2xi64>
+  %a, %b = "onnx.Split"(%x, %s) {axis = 0 : i64, hetc.node = "split"} : (tensor<2x2x3xf32>, tensor<2xi64>) -> (tensor<1x2x3xf32>, tensor<1x2x3xf32>)
+  %y = "onnx.Mul"(%a, %b) {hetc.node = "mul"} : (tensor<1x2x3xf32>, tensor<1x2x3xf32>) -> (tensor<1x2x3xf32>)
+  func.return %y : tensor<1x2x3xf32>
+}
