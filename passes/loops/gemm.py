@@ -150,15 +150,16 @@ class GemmLowering:
     def gemm(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
         kind: str = "gemm", b_packed: SSAValue | None = None, extra: list[SSAValue] = (),
-        a_rows: bool = False, bias_per_col: bool = False,
+        a_rows: bool = False, bias_per_col: bool = False, b_transposed: bool = False,
     ) -> None:
         """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row, or bias[N] per column) on packed
         panels: every MR x NR tile accumulates in registers over contiguous panel reads
         and stores once. `a_rows`: A is read in place, row by row (its MR values per k
         are broadcasts, so only B needs panels): no packing pass over activations."""
         if self.gpu:
-            self.gemm_loops(op, a, bmat, c, bias, kind, b_packed, extra, bias_per_col)
+            self.gemm_loops(op, a, bmat, c, bias, kind, b_packed, extra, bias_per_col, b_transposed=b_transposed)
             return
+        assert not b_transposed, "a transposed B is read in place only by the GPU form"
         m, k = _shape(a)
         n = _shape(c)[1]
         mr, nr, vec_m = self.tile(m, n)
@@ -228,7 +229,7 @@ class GemmLowering:
     def gemm_loops(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
         b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool, b_load=None, n: int | None = None,
-        batch: int = 0, fold_batch: bool = False, b_table: SSAValue | None = None,
+        batch: int = 0, fold_batch: bool = False, b_table: SSAValue | None = None, b_transposed: bool = False,
     ) -> None:
         """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
         then bias and the fused epilogue on `acc` and one store. The kernel is marked
@@ -243,7 +244,8 @@ class GemmLowering:
         the epilogue's). `fold_batch` (a shared A and a [K, >= B*N] bmat): the B products
         are one [M, B*N, K] GEMM instead, column j of image j / N (a convolution over a
         batch: late layers have a few pixels per image, which would waste most of a
-        per-image tile)."""
+        per-image tile). `b_transposed`: bmat is B^T ([N, K], or [B, N, K]), read as B[k, j] =
+        bmat[j, k] (a Transpose of K in attention's scores costs no kernel)."""
         m, k = _shape(a)[-2:]
         n = _shape(c)[-1]
         bp = b_packed if b_packed is not None else bmat
@@ -280,7 +282,8 @@ class GemmLowering:
                 elif b_packed is not None:  # column panels Bp[N / nr, K, nr]
                     vb = b.load(pb, [b.value(arith.DivUIOp(j, b.index(nr))), kk, b.value(arith.RemUIOp(j, b.index(nr)))])
                 else:  # (folded: the images' columns side by side in bmat)
-                    vb = b.load(pb, [bt, kk, j] if b_batched else [kk, j])
+                    kj = [j, kk] if b_transposed else [kk, j]
+                    vb = b.load(pb, [bt, *kj] if b_batched else kj)
                 b.store(b.value(arith.AddfOp(b.load(acc, [zero]), b.value(arith.MulfOp(va, vb)))), acc, [zero])
             y = b.load(acc, [zero])
             if fold:  # the image and its column of output column j
@@ -334,6 +337,8 @@ class GemmLowering:
 
         nb = max(1, int(np.prod(batch)))
         oas, obs = offsets(sa, m * k), offsets(sb, k * n)
+        bt = op.operands[1] in self.transposed_b  # bm holds B^T: [..., N, K]
+        kn = [n, k] if bt else [k, n]
         if nb > 1 and oas == list(range(0, nb * m * k, m * k)) and not any(obs) and \
                 all(mode != "row" for _, _, mode in self.epilogue):
             # a batched A times one shared B (a transformer's dense layers over [batch,
@@ -350,10 +355,10 @@ class GemmLowering:
             ma, mb = mode(oas, m * k), mode(obs, k * n)
             if ma and mb:
                 av = self.view(a, [nb, m, k] if ma == "full" else [m, k])
-                bv = self.view(bm, [nb, k, n] if mb == "full" else [k, n])
+                bv = self.view(bm, [nb, *kn] if mb == "full" else kn)
                 extra = self.epilogue_args(0, 0, m, n, batch=nb)
-                self.gemm_loops(op, av, bv, self.view(out, [nb, m, n]), None, "gemm", None, extra, False, batch=nb)
+                self.gemm_loops(op, av, bv, self.view(out, [nb, m, n]), None, "gemm", None, extra, False, batch=nb, b_transposed=bt)
                 return
         for oa, ob, oc in zip(oas, obs, range(0, nb * m * n, m * n)):
             extra = self.epilogue_args(oc, 0, m, n)
-            self.gemm(op, self.view(a, [m, k], oa), self.view(bm, [k, n], ob), self.view(out, [m, n], oc), extra=extra)
+            self.gemm(op, self.view(a, [m, k], oa), self.view(bm, kn, ob), self.view(out, [m, n], oc), extra=extra, b_transposed=bt)

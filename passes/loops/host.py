@@ -35,6 +35,8 @@ class HostLowering:
         self.mr, self.nr = GEMM_MR, GEMM_NR
         #: GEMMs as plain loop nests marked hetc.gemm (convert-onnx-to-loops{target=gpu})
         self.gpu = False
+        #: Transpose results a MatMul reads as B straight from the Transpose's input
+        self.transposed_b: set[SSAValue] = set()
 
     def kernel(
         self, kind: str, op, args: list[SSAValue], nodes: list[str] | None = None
@@ -160,6 +162,11 @@ class HostLowering:
             return
         if t == "Split":
             self.lower_split(op, outputs)
+            return
+        if t == "Transpose" and self.gpu and self.transposed_operand(op, outputs):
+            # K^T of attention's scores: the MatMul reads K itself, transposed (no kernel)
+            self.buffers[op.results[0]] = self.buffers[op.operands[0]]
+            self.transposed_b.add(op.results[0])
             return
         if t == "LayerNormalization":
             self.lower_layer_norm(op, outputs)

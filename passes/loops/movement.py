@@ -9,6 +9,7 @@ from xdsl.ir import SSAValue
 
 from hetc.dialects import onnx as onnx_d
 from hetc.diagnostics import UnsupportedError
+from hetc.passes.kernel_regions import KIND_ATTR
 from hetc.passes.loop_builder import LoopBuilder, finish_kernel
 
 from hetc.passes.loops.ops import _attr, _const_array, _shape
@@ -152,6 +153,20 @@ class MovementLowering:
             b.store(b.load(px, [b.value(arith.RemUIOp(iv, b.index(n))) if n > 1 else b.index(0)
                                 for iv, n in zip(ivs, sx)]), po, ivs)
         finish_kernel(b)
+
+    def transposed_operand(self, op, outputs) -> bool:
+        """Is `op` a Transpose of the last two axes whose one user is a MatMul reading it
+        as B (not a graph output)? That MatMul can read B[k, j] as x[j, k] instead."""
+        rank = len(_shape(op.results[0]))
+        perm = _attr(op, "perm") or list(reversed(range(rank)))
+        uses = list(op.results[0].uses)
+        return (
+            rank >= 2 and list(perm) == [*range(rank - 2), rank - 1, rank - 2] and op.results[0] not in outputs
+            and len(uses) == 1 and isinstance(uses[0].operation, onnx_d.OnnxOp)
+            and uses[0].operation.OP_TYPE == "MatMul" and uses[0].index == 1 and op.operands[0] in self.buffers
+            # (a fused attention group reads K^T itself)
+            and getattr(uses[0].operation.attributes.get(KIND_ATTR), "data", None) != "attention"
+        )
 
     def lower_transpose(self, op, x, out) -> None:
         so = _shape(op.results[0])

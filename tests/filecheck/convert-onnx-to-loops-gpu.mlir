@@ -148,3 +148,18 @@ func.func @main(%x: tensor<4x2x4x4xf32>) -> tensor<4x3x4x4xf32> attributes {hetc
   %y = "onnx.Conv"(%x, %w) {hetc.node = "conv", pads = array<i64: 1, 1, 1, 1>, kernel_shape = array<i64: 3, 3>} : (tensor<4x2x4x4xf32>, tensor<3x2x3x3xf32>) -> tensor<4x3x4x4xf32>
   func.return %y : tensor<4x3x4x4xf32>
 }
+
+// -----
+
+// A Transpose of the last two axes read only by a MatMul as B (attention's K^T) is no
+// kernel: the GEMM reads B[k, j] as the Transpose's input at [j, k].
+// CHECK-NOT:   @k{{[0-9]+}}_transpose
+// CHECK-LABEL: func.func private @k0_gemm(%0: memref<2x4x5xf32>, %1: memref<2x3x5xf32>, %2: memref<2x4x3xf32>)
+// CHECK:                 memref.load %0[%[[BT:[0-9]+]], %{{[0-9]+}}, %[[K:[0-9]+]]] : memref<2x4x5xf32>
+// CHECK-NEXT:            memref.load %1[%[[BT]], %{{[0-9]+}}, %[[K]]] : memref<2x3x5xf32>
+// CHECK:               } {hetc.gemm_k}
+func.func @main(%x: tensor<2x4x5xf32>, %k: tensor<2x3x5xf32>) -> tensor<2x4x3xf32> attributes {hetc.input_names = ["x", "k"], hetc.output_names = ["y"]} {
+  %kt = "onnx.Transpose"(%k) {perm = array<i64: 0, 2, 1>, hetc.node = "kt"} : (tensor<2x3x5xf32>) -> tensor<2x5x3xf32>
+  %y = "onnx.MatMul"(%x, %kt) {hetc.node = "mm"} : (tensor<2x4x5xf32>, tensor<2x5x3xf32>) -> tensor<2x4x3xf32>
+  func.return %y : tensor<2x4x3xf32>
+}
