@@ -150,16 +150,17 @@ class GemmLowering:
     def gemm(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
         kind: str = "gemm", b_packed: SSAValue | None = None, extra: list[SSAValue] = (),
-        a_rows: bool = False, bias_per_col: bool = False, b_transposed: bool = False,
+        a_rows: bool = False, bias_per_col: bool = False, b_transposed: bool = False, store_perm=None,
     ) -> None:
         """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row, or bias[N] per column) on packed
         panels: every MR x NR tile accumulates in registers over contiguous panel reads
         and stores once. `a_rows`: A is read in place, row by row (its MR values per k
         are broadcasts, so only B needs panels): no packing pass over activations."""
         if self.gpu:
-            self.gemm_loops(op, a, bmat, c, bias, kind, b_packed, extra, bias_per_col, b_transposed=b_transposed)
+            self.gemm_loops(op, a, bmat, c, bias, kind, b_packed, extra, bias_per_col, b_transposed=b_transposed,
+                            store_perm=store_perm)
             return
-        assert not b_transposed, "a transposed B is read in place only by the GPU form"
+        assert not b_transposed and store_perm is None, "only the GPU form reads B^T / stores permuted"
         m, k = _shape(a)
         n = _shape(c)[1]
         mr, nr, vec_m = self.tile(m, n)
@@ -230,6 +231,7 @@ class GemmLowering:
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None, kind: str,
         b_packed: SSAValue | None, extra: list[SSAValue], bias_per_col: bool, b_load=None, n: int | None = None,
         batch: int = 0, fold_batch: bool = False, b_table: SSAValue | None = None, b_transposed: bool = False,
+        store_perm: tuple[list[int], list[int]] | None = None,
     ) -> None:
         """c = a @ b as the plain nest `for i, j (parallel): acc = sum_k a[i,k] * b[k,j]`,
         then bias and the fused epilogue on `acc` and one store. The kernel is marked
@@ -245,9 +247,11 @@ class GemmLowering:
         are one [M, B*N, K] GEMM instead, column j of image j / N (a convolution over a
         batch: late layers have a few pixels per image, which would waste most of a
         per-image tile). `b_transposed`: bmat is B^T ([N, K], or [B, N, K]), read as B[k, j] =
-        bmat[j, k] (a Transpose of K in attention's scores costs no kernel)."""
+        bmat[j, k] (a Transpose of K in attention's scores costs no kernel). `store_perm` =
+        (shape, perm): c is the Transpose(perm) of the product seen as `shape` (same
+        elements): each output goes to its transposed place (no transpose kernel after)."""
         m, k = _shape(a)[-2:]
-        n = _shape(c)[-1]
+        n = _shape(c)[-1] if store_perm is None else _shape(bmat)[-2 if b_transposed else -1]
         bp = b_packed if b_packed is not None else bmat
         nr = _shape(b_packed)[2] if b_packed is not None else 0
         args = [a, bp, c] + ([bias] if bias is not None else []) + list(extra) + ([b_table] if b_table is not None else [])
@@ -292,7 +296,18 @@ class GemmLowering:
                 y = b.value(arith.AddfOp(y, b.load(pbias, [j if bias_per_col else i])))
             if self.epilogue:
                 y = self.apply_epilogue(b, y, pextra, i, j, bt)
-            b.store(y, pc, [bt, i, j] if batch else [i, j])
+            if store_perm is not None:
+                shape, perm = store_perm
+                flat = b.affine(([(bt, m * n)] if bt is not None else []) + [(i, n), (j, 1)])
+                idx = []
+                for d, size in reversed(list(enumerate(shape))):  # flat -> index in `shape`
+                    idx.append(b.value(arith.RemUIOp(flat, b.index(size))) if d else flat)
+                    if d:
+                        flat = b.value(arith.DivUIOp(flat, b.index(size)))
+                idx.reverse()
+                b.store(y, pc, [idx[p] for p in perm])
+            else:
+                b.store(y, pc, [bt, i, j] if batch else [i, j])
         finish_kernel(b)
 
     @contextmanager
@@ -315,7 +330,10 @@ class GemmLowering:
         nr = 8 if n % 8 == 0 else (n if n <= 8 else 6)
         return 32, nr, True
 
-    def lower_matmul(self, op, a, bm, out) -> None:
+    def lower_matmul(self, op, a, bm, out, store_perm=None) -> bool:
+        """out = a @ bm, numpy-style. `store_perm` (see gemm_loops): `out` is the Transpose of
+        the product; done only where the product is one GEMM kernel (returns whether it was:
+        else nothing is emitted)."""
         sa, sb, so = _shape(op.operands[0]), _shape(op.operands[1]), _shape(op.results[0])
         # numpy matmul: a 1-D operand is a row (A) or a column (B) whose dim is dropped
         if len(sa) == 1:
@@ -357,8 +375,17 @@ class GemmLowering:
                 av = self.view(a, [nb, m, k] if ma == "full" else [m, k])
                 bv = self.view(bm, [nb, *kn] if mb == "full" else kn)
                 extra = self.epilogue_args(0, 0, m, n, batch=nb)
-                self.gemm_loops(op, av, bv, self.view(out, [nb, m, n]), None, "gemm", None, extra, False, batch=nb, b_transposed=bt)
-                return
+                cv = out if store_perm is not None else self.view(out, [nb, m, n])
+                self.gemm_loops(op, av, bv, cv, None, "gemm", None, extra, False, batch=nb, b_transposed=bt,
+                                store_perm=store_perm)
+                return True
+        if store_perm is not None and nb > 1:
+            return False
+        if store_perm is not None:
+            self.gemm(op, self.view(a, [m, k]), self.view(bm, kn), out, extra=self.epilogue_args(0, 0, m, n),
+                      b_transposed=bt, store_perm=store_perm)
+            return True
         for oa, ob, oc in zip(oas, obs, range(0, nb * m * n, m * n)):
             extra = self.epilogue_args(oc, 0, m, n)
             self.gemm(op, self.view(a, [m, k], oa), self.view(bm, kn, ob), self.view(out, [m, n], oc), extra=extra, b_transposed=bt)
+        return True

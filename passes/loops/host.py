@@ -183,6 +183,20 @@ class HostLowering:
         ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
         chain = self.epilogue_chain(op, outputs) if t in ("Conv", "MatMul") else []
         final = chain[-1][0].results[0] if chain else op.results[0]
+        permuted = self.transposed_store(final, outputs) if t == "MatMul" and self.gpu else None
+        if permuted is not None:  # the GEMM stores into the Transpose's output, permuted
+            tr, between, shape, perm = permuted
+            out = self.buffers[tr.results[0]] = self.out_buffer(tr.results[0], outputs)
+            self.fused.update([tr, *between])
+            self.epilogue = chain
+            if not self.lower_matmul(op, ins[0], ins[1], out, store_perm=(shape, perm)):
+                # more than one GEMM kernel: the product to a buffer, then the transpose
+                tmp = self.buffers[final] = self.buffers[op.results[0]] = self.alloc(_memref(final.type), final.name_hint)
+                self.lower_matmul(op, ins[0], ins[1], tmp)
+                self.epilogue = []
+                self.lower_transpose(tr, self.view(tmp, shape), out)
+            self.epilogue = []
+            return
         out = self.out_buffer(final, outputs)
         self.buffers[final] = out
         self.buffers[op.results[0]] = out

@@ -168,6 +168,27 @@ class MovementLowering:
             and getattr(uses[0].operation.attributes.get(KIND_ATTR), "data", None) != "attention"
         )
 
+    def transposed_store(self, final: SSAValue, outputs) -> tuple | None:
+        """(Transpose, ops between, its input shape, perm) when `final` (a GEMM's result,
+        after its epilogue) is read only by a Transpose, maybe through a Reshape, and
+        neither is a graph output: the GEMM can store straight into the Transpose's
+        output (attention's heads merged back, a qkv projection split into heads)."""
+        between, cur = [], final
+        for _ in range(2):
+            uses = list(cur.uses)
+            if cur in outputs or len(uses) != 1 or not isinstance(uses[0].operation, onnx_d.OnnxOp):
+                return None
+            user = uses[0].operation
+            if user.OP_TYPE == "Transpose" and user.results[0] not in outputs and \
+                    getattr(user.attributes.get(KIND_ATTR), "data", None) != "attention":
+                rank = len(_shape(cur))
+                return user, between, _shape(cur), list(_attr(user, "perm") or reversed(range(rank)))
+            if user.OP_TYPE != "Reshape" or uses[0].index != 0 or between:
+                return None
+            between.append(user)
+            cur = user.results[0]
+        return None
+
     def lower_transpose(self, op, x, out) -> None:
         so = _shape(op.results[0])
         rank = len(so)

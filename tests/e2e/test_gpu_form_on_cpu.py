@@ -191,8 +191,8 @@ def _attention(batch: int = 2, tokens: int = 7, heads: int = 2, dim: int = 8):
 
 
 def test_attention_views_and_transposed_operands(tmp_path, monkeypatch):
-    """The Split is views and K^T no kernel in the CUDA build; the same loop IR run on the
-    CPU matches onnxruntime."""
+    """In the CUDA build the Split is views, K^T is read in place and the GEMMs before the
+    two head transposes store permuted; the same loop IR run on the CPU matches onnxruntime."""
     import onnxruntime as ort
 
     gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
@@ -206,6 +206,29 @@ def test_attention_views_and_transposed_operands(tmp_path, monkeypatch):
     code = (cu / "model.cu").read_text()
     kernels = re.findall(r"__global__ void __launch_bounds__\(\d+\) (k\d+_\w+)\(", code)
     assert not any(k.endswith(("_split", "_split_p0")) for k in kernels), kernels
-    # qkv GEMM, its transpose, q's scale, q @ k^T, softmax, @ v, the heads' transpose, the
-    # output GEMM: k and v are read at their offsets in the transposed qkv buffer
-    assert code.count("<<<") == 8 and sum(k.endswith("_transpose") for k in kernels) == 2, kernels
+    # the qkv GEMM (storing q, k, v in heads order), q's scale, q @ k^T (reading k in place),
+    # softmax, @ v (storing the heads merged back), the output GEMM: no transpose kernels
+    assert code.count("<<<") == 6 and not any(k.endswith("_transpose") for k in kernels), kernels
+
+
+@pytest.mark.parametrize("b_shape", [[2, 3, 5, 6], [3, 5, 6], [5, 6]])
+def test_gemm_stores_into_a_following_transpose(b_shape, monkeypatch):
+    """A MatMul read only by a Transpose: one batched kernel storing permuted (B batched
+    like A), one GEMM of batch x M rows storing permuted (B shared), or, where the batch is
+    broadcast otherwise (B per head only), one GEMM per batch index and a transpose kernel."""
+    import onnxruntime as ort
+
+    gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
+    monkeypatch.setitem(targets.TARGETS, "c-gpu-form", gpu_form)
+    rng = np.random.default_rng(4)
+    w = numpy_helper.from_array(rng.standard_normal(b_shape).astype(np.float32), "w")
+    nodes = [h.make_node("MatMul", ["x", "w"], ["o"]), h.make_node("Transpose", ["o"], ["t"], perm=[0, 2, 1, 3]),
+             h.make_node("Relu", ["t"], ["y"])]
+    g = h.make_graph(nodes, "mt", [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 4, 5])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2, 4, 3, 6])], [w])
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 10
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    out = hetc.compile(model, target="c-gpu-form").run({"x": x})[0]
+    assert np.abs(out - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
