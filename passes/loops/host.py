@@ -37,6 +37,8 @@ class HostLowering:
         self.gpu = False
         #: Transpose results a MatMul reads as B straight from the Transpose's input
         self.transposed_b: set[SSAValue] = set()
+        #: results of a Mul by a scalar constant whose MatMul applies it to its products
+        self.prescaled: dict[SSAValue, tuple] = {}
 
     def kernel(
         self, kind: str, op, args: list[SSAValue], nodes: list[str] | None = None
@@ -163,6 +165,11 @@ class HostLowering:
         if t == "Split":
             self.lower_split(op, outputs)
             return
+        if t == "Mul" and self.gpu and (pos := self.scaled_operand(op, outputs)) is not None:
+            # attention's q * scale: the MatMul reads q and scales its products instead
+            self.buffers[op.results[0]] = self.buffers[op.operands[1 - pos]]
+            self.prescaled[op.results[0]] = (op, pos)
+            return
         if t == "Transpose" and self.gpu and self.transposed_operand(op, outputs):
             # K^T of attention's scores: the MatMul reads K itself, transposed (no kernel)
             self.buffers[op.results[0]] = self.buffers[op.operands[0]]
@@ -183,6 +190,9 @@ class HostLowering:
         ins = [self.buffers.get(v) if not isinstance(v.type, NoneType) else None for v in op.operands]
         chain = self.epilogue_chain(op, outputs) if t in ("Conv", "MatMul") else []
         final = chain[-1][0].results[0] if chain else op.results[0]
+        if t == "MatMul" and op.operands[0] in self.prescaled:  # (s A) B = s (A B): first in the epilogue
+            mul, pos = self.prescaled[op.operands[0]]
+            chain = [(mul, 1 - pos, "scalar"), *chain]
         permuted = self.transposed_store(final, outputs) if t == "MatMul" and self.gpu else None
         if permuted is not None:  # the GEMM stores into the Transpose's output, permuted
             tr, between, shape, perm = permuted

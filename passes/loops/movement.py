@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from xdsl.dialects import arith, memref
-from xdsl.dialects.builtin import IndexType, NoneType, StridedLayoutAttr
+from xdsl.dialects.builtin import IndexType, NoneType, StridedLayoutAttr, f32
 from xdsl.ir import SSAValue
 
 from hetc.dialects import onnx as onnx_d
@@ -167,6 +167,25 @@ class MovementLowering:
             # (a fused attention group reads K^T itself)
             and getattr(uses[0].operation.attributes.get(KIND_ATTR), "data", None) != "attention"
         )
+
+    def scaled_operand(self, op, outputs) -> int | None:
+        """For a float32 Mul by a scalar constant read only as A by a MatMul (not a fused
+        attention group's; B not a constant) and not a graph output: the position of the
+        constant (the MatMul can scale its products instead: (s A) B = s (A B))."""
+        uses = list(op.results[0].uses)
+        if op.results[0] in outputs or len(uses) != 1 or op.results[0].type.get_element_type() != f32:
+            return None
+        user = uses[0].operation
+        if not isinstance(user, onnx_d.OnnxOp) or user.OP_TYPE != "MatMul" or uses[0].index != 0 or \
+                onnx_d.constant_value(user.operands[1]) is not None or \
+                getattr(user.attributes.get(KIND_ATTR), "data", None) == "attention":
+            return None
+        for pos in (0, 1):
+            c = onnx_d.constant_value(op.operands[pos])
+            if c is not None and c.size == 1 and op.operands[pos] in self.buffers and op.operands[1 - pos] in self.buffers \
+                    and _shape(op.operands[1 - pos]) == _shape(op.results[0]):
+                return pos
+        return None
 
     def transposed_store(self, final: SSAValue, outputs) -> tuple | None:
         """(Transpose, ops between, its input shape, perm) when `final` (a GEMM's result,

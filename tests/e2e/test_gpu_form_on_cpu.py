@@ -191,8 +191,9 @@ def _attention(batch: int = 2, tokens: int = 7, heads: int = 2, dim: int = 8):
 
 
 def test_attention_views_and_transposed_operands(tmp_path, monkeypatch):
-    """In the CUDA build the Split is views, K^T is read in place and the GEMMs before the
-    two head transposes store permuted; the same loop IR run on the CPU matches onnxruntime."""
+    """In the CUDA build the Split is views, K^T is read in place, q's scale moves into the
+    scores' GEMM and the GEMMs before the two head transposes store permuted; the same loop
+    IR run on the CPU matches onnxruntime."""
     import onnxruntime as ort
 
     gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
@@ -206,9 +207,10 @@ def test_attention_views_and_transposed_operands(tmp_path, monkeypatch):
     code = (cu / "model.cu").read_text()
     kernels = re.findall(r"__global__ void __launch_bounds__\(\d+\) (k\d+_\w+)\(", code)
     assert not any(k.endswith(("_split", "_split_p0")) for k in kernels), kernels
-    # the qkv GEMM (storing q, k, v in heads order), q's scale, q @ k^T (reading k in place),
-    # softmax, @ v (storing the heads merged back), the output GEMM: no transpose kernels
-    assert code.count("<<<") == 6 and not any(k.endswith("_transpose") for k in kernels), kernels
+    # the qkv GEMM (storing q, k, v in heads order), q @ k^T (reading k in place, q's scale
+    # applied to the products), softmax, @ v (storing the heads merged back), the output
+    # GEMM: no transpose or scale kernels
+    assert code.count("<<<") == 5 and not any(k.endswith(("_transpose", "_elementwise")) for k in kernels), kernels
 
 
 @pytest.mark.parametrize("b_shape", [[2, 3, 5, 6], [3, 5, 6], [5, 6]])

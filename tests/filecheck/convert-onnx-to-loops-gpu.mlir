@@ -169,15 +169,32 @@ func.func @main(%x: tensor<2x4x5xf32>, %k: tensor<2x3x5xf32>) -> tensor<2x4x3xf3
 // A GEMM whose product is read only by a Transpose (here attention's heads merged back,
 // [B, H, T, D] -> [B, T, H, D]; not a graph output) stores each output at its transposed
 // place: the flat index of (batch, i, j) unravelled over [B, H, T, D] and permuted.
-// CHECK-NOT:   @k{{[0-9]+}}_transpose
 // CHECK-LABEL: func.func private @k0_gemm(%0: memref<4x3x5xf32>, %1: memref<4x5x6xf32>, %2: memref<2x3x2x6xf32>)
 // CHECK:               } {hetc.gemm_k}
 // CHECK:               arith.remui
 // CHECK:               arith.divui
 // CHECK:               memref.store %{{.*}}, %2[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x3x2x6xf32>
+// CHECK-NOT:   @k{{[0-9]+}}_transpose
 func.func @main(%p: tensor<2x2x3x5xf32>, %v: tensor<2x2x5x6xf32>) -> tensor<2x3x2x6xf32> attributes {hetc.input_names = ["p", "v"], hetc.output_names = ["y"]} {
   %o = "onnx.MatMul"(%p, %v) {hetc.node = "pv"} : (tensor<2x2x3x5xf32>, tensor<2x2x5x6xf32>) -> tensor<2x2x3x6xf32>
   %t = "onnx.Transpose"(%o) {perm = array<i64: 0, 2, 1, 3>, hetc.node = "merge"} : (tensor<2x2x3x6xf32>) -> tensor<2x3x2x6xf32>
   %y = "onnx.Relu"(%t) {hetc.node = "relu"} : (tensor<2x3x2x6xf32>) -> tensor<2x3x2x6xf32>
   func.return %y : tensor<2x3x2x6xf32>
+}
+
+// -----
+
+// A Mul by a scalar constant read only as A by a MatMul (attention's q * scale) is no
+// kernel: the GEMM reads A unscaled and multiplies its products, first in the epilogue.
+// CHECK-LABEL: func.func private @k0_gemm(%0: memref<2x4x5xf32>, %1: memref<2x5x3xf32>, %2: memref<2x4x3xf32>, %3: memref<1xf32>)
+// CHECK:               } {hetc.gemm_k}
+// CHECK:               %[[SUM:.*]] = memref.load
+// CHECK:               %[[S:.*]] = memref.load %3
+// CHECK:               arith.mulf %[[SUM]], %[[S]] : f32
+// CHECK-NOT:   @k{{[0-9]+}}_elementwise
+func.func @main(%q: tensor<2x4x5xf32>, %k: tensor<2x5x3xf32>) -> tensor<2x4x3xf32> attributes {hetc.input_names = ["q", "k"], hetc.output_names = ["y"]} {
+  %s = "onnx.Constant"() {value = dense<1.250000e-01> : tensor<f32>} : () -> tensor<f32>
+  %qs = "onnx.Mul"(%q, %s) {hetc.node = "scale"} : (tensor<2x4x5xf32>, tensor<f32>) -> tensor<2x4x5xf32>
+  %y = "onnx.MatMul"(%qs, %k) {hetc.node = "qk"} : (tensor<2x4x5xf32>, tensor<2x5x3xf32>) -> tensor<2x4x3xf32>
+  func.return %y : tensor<2x4x3xf32>
 }
