@@ -228,6 +228,10 @@ class MmaGemmPrinter:
         row_bytes = [ld.memref.type.get_shape()[-1] * ebytes for ld in (la, lb_)]
         direct_a = cfg.stores(la) and row_bytes[0] % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
         direct_b = cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
+        # B read as B^T (attention's K^T, read in place): copied as it is, N rows of K, and
+        # fed to the tensor cores K-major (ldmatrix without .trans)
+        b_kmajor = not direct_b and cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, j_arg, k_arg, bt_arg, (n, k))
+        direct_b = direct_b or b_kmajor
         threads = cfg.threads
         mi, ni = cfg.wm // 16, cfg.wn // 8
         kt_count = -(-k // bk)
@@ -235,13 +239,15 @@ class MmaGemmPrinter:
         stages = int(os.environ.get("HETC_CUDA_MMA_STAGES", stages)) if stages > 2 else stages  # (tuning)
         e(1, f"/* {m} x {n} x {k} GEMM on the tensor cores ({cfg.kind}, mma.sync): {bm} x {bn} tiles, "
              f"{cfg.warps} warps of {cfg.wm} x {cfg.wn}, {stages} stages {bk} deep; "
-             f"A {'cp.async' if direct_a else 'loaded ahead in registers'}, B {'cp.async' if direct_b else 'loaded ahead in registers'} */")
+             f"A {'cp.async' if direct_a else 'loaded ahead in registers'}, "
+             f"B {'K-major cp.async' if b_kmajor else 'cp.async' if direct_b else 'loaded ahead in registers'} */")
         #: dynamic shared memory of this launch (the host raises the 48 KiB default where needed)
-        self.mma_smem = cfg.smem_bytes(stages)
         a_bytes = stages * bm * (bk + cfg.pad_a) * ebytes
+        self.mma_smem = a_bytes + stages * bn * (bk + cfg.pad_a) * ebytes if b_kmajor else cfg.smem_bytes(stages)
+        b_tile = f"[{bn}][{bk + cfg.pad_a}]" if b_kmajor else f"[{bk}][{bn + cfg.pad_b}]"
         e(1, "extern __shared__ __align__(16) unsigned char hetc_smem[];  /* the stages: A tiles, then B tiles */")
         e(1, f"{stype} (*const hetc_As)[{bm}][{bk + cfg.pad_a}] = reinterpret_cast<{stype} (*)[{bm}][{bk + cfg.pad_a}]>(hetc_smem);")
-        e(1, f"{stype} (*const hetc_Bs)[{bk}][{bn + cfg.pad_b}] = reinterpret_cast<{stype} (*)[{bk}][{bn + cfg.pad_b}]>(hetc_smem + {a_bytes});")
+        e(1, f"{stype} (*const hetc_Bs){b_tile} = reinterpret_cast<{stype} (*){b_tile}>(hetc_smem + {a_bytes});")
         e(1, f"const {t} hetc_row0 = ({t})blockIdx.y * {bm}, hetc_col0 = ({t})blockIdx.x * {bn};")
         e(1, "const int hetc_tid = threadIdx.x, hetc_lane = hetc_tid & 31, hetc_warp = hetc_tid >> 5;")
         e(1, f"const int hetc_wm = (hetc_warp / {bn // cfg.wn}) * {cfg.wm}, hetc_wn = (hetc_warp % {bn // cfg.wn}) * {cfg.wn};")
@@ -250,7 +256,9 @@ class MmaGemmPrinter:
         if direct_a or direct_b:  # a view's base may be misaligned: then element copies
             base = [f"(size_t){self.names[ld.memref]}" for ld, d in ((la, direct_a), (lb_, direct_b)) if d]
             e(1, f"const bool hetc_vec = ((({' | '.join(base)}) & 15) == 0);")
-        loads = ((la, va, "A", direct_a, i_arg, k_arg, m, k, "hetc_row0", bm, bk), (lb_, vb, "B", direct_b, k_arg, j_arg, k, n, "hetc_col0", bk, bn))
+        loads = ((la, va, "A", direct_a, i_arg, k_arg, m, k, "hetc_row0", bm, bk),
+                 (lb_, vb, "Bt", True, j_arg, k_arg, n, k, "hetc_col0", bn, bk) if b_kmajor else
+                 (lb_, vb, "B", direct_b, k_arg, j_arg, k, n, "hetc_col0", bk, bn))
         if stages > 2:
             # every operand copied by cp.async: `stages` tiles in flight, one commit group each
             e(1, f"for (int hetc_p = 0; hetc_p < {stages - 1}; hetc_p++) {{")
@@ -273,7 +281,7 @@ class MmaGemmPrinter:
             e(2, "}")
             e(2, "hetc_cp_async_commit();")
             e(2, f"const int hetc_sc = hetc_kt % {stages};")
-            self._mma_compute(cfg, 2)
+            self._mma_compute(cfg, 2, b_kmajor)
             e(1, "}")
         else:
             if not direct_a:
@@ -291,7 +299,7 @@ class MmaGemmPrinter:
                 self._mma_load(ld[0], ld[1], cfg, *ld[2:], threads, 3)
             e(2, "}")
             e(2, "if (hetc_kt > 0) {  /* the tile loaded in the previous step */")
-            self._mma_compute(cfg, 3)
+            self._mma_compute(cfg, 3, b_kmajor)
             e(2, "}")
             # register-staged operands go to shared memory now, after the math
             e(2, f"if (hetc_kt < {kt_count}) {{")
@@ -322,11 +330,12 @@ class MmaGemmPrinter:
     def _mma_load(self, load, value, cfg: MmaConfig, which: str, direct: bool, row_iv, col_iv, rows: int, cols: int,
                   origin: str, tr: int, tc: int, threads: int, depth: int) -> None:
         """Issue the loads of one operand's tile (tr x tc at the current K offset). A: rows
-        are the tile's M rows (origin hetc_row0), columns K; B: rows K, columns N (origin hetc_col0)."""
+        are the tile's M rows (origin hetc_row0), columns K; B: rows K, columns N (origin
+        hetc_col0); Bt (B^T): rows N, columns K."""
         e = self._emit
         dst = "hetc_As" if which == "A" else "hetc_Bs"
         # which of (row, column) is the K axis and which the M/N axis of the tile
-        row0, col0 = (origin, "hetc_kn") if which == "A" else ("hetc_kn", origin)
+        row0, col0 = (origin, "hetc_kn") if which in ("A", "Bt") else ("hetc_kn", origin)
         rexpr, cexpr = f"({row0} + hetc_r)", f"({col0} + hetc_kc)"
         if direct:
             vec = cfg.vec
@@ -369,8 +378,9 @@ class MmaGemmPrinter:
         e(depth + 1, "}")
         e(depth, "}")
 
-    def _mma_compute(self, cfg: MmaConfig, depth: int) -> None:
-        """Multiply stage `hetc_sc` into the accumulators: fragments, then mma.sync."""
+    def _mma_compute(self, cfg: MmaConfig, depth: int, b_kmajor: bool = False) -> None:
+        """Multiply stage `hetc_sc` into the accumulators: fragments, then mma.sync. B is in
+        shared memory k-major ([k][n], ldmatrix .trans) or, `b_kmajor`, as B^T ([n][k])."""
         e, d = self._emit, depth
         mi, ni, bk = cfg.wm // 16, cfg.wn // 8, cfg.bk
         e(d, "#pragma unroll")
@@ -382,7 +392,11 @@ class MmaGemmPrinter:
             e(d + 1, "#pragma unroll")
             e(d + 1, f"for (int b = 0; b < {ni}; b += 2) {{")
             e(d + 2, "unsigned hetc_q[4];")
-            e(d + 2, "hetc_ldsm_x4_t(hetc_q, &hetc_Bs[hetc_sc][hetc_kk + (hetc_lane & 15)][hetc_wn + b * 8 + (hetc_lane >> 4) * 8]);")
+            if b_kmajor:  # matrices (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
+                e(d + 2, "hetc_ldsm_x4(hetc_q, &hetc_Bs[hetc_sc][hetc_wn + b * 8 + (hetc_lane & 7) + ((hetc_lane >> 4) << 3)]"
+                         "[hetc_kk + ((hetc_lane >> 3) & 1) * 8]);")
+            else:
+                e(d + 2, "hetc_ldsm_x4_t(hetc_q, &hetc_Bs[hetc_sc][hetc_kk + (hetc_lane & 15)][hetc_wn + b * 8 + (hetc_lane >> 4) * 8]);")
             e(d + 2, "hetc_fb[b][0] = hetc_q[0]; hetc_fb[b][1] = hetc_q[1]; hetc_fb[b + 1][0] = hetc_q[2]; hetc_fb[b + 1][1] = hetc_q[3];")
             e(d + 1, "}")
             mma = "hetc_mma_f16" if cfg.kind == "f16" else "hetc_mma_bf16"
@@ -396,8 +410,12 @@ class MmaGemmPrinter:
             e(d + 1, "}")
             e(d + 1, "#pragma unroll")
             e(d + 1, f"for (int b = 0; b < {ni}; b++) {{")
-            e(d + 2, "const float* hetc_p = &hetc_Bs[hetc_sc][hetc_kk + hetc_q][hetc_wn + b * 8 + hetc_g];")
-            e(d + 2, f"hetc_fb[b][0] = hetc_tf32(hetc_p[0]); hetc_fb[b][1] = hetc_tf32(hetc_p[4 * {cfg.bn + cfg.pad_b}]);")
+            if b_kmajor:
+                e(d + 2, "const float* hetc_p = &hetc_Bs[hetc_sc][hetc_wn + b * 8 + hetc_g][hetc_kk + hetc_q];")
+                e(d + 2, "hetc_fb[b][0] = hetc_tf32(hetc_p[0]); hetc_fb[b][1] = hetc_tf32(hetc_p[4]);")
+            else:
+                e(d + 2, "const float* hetc_p = &hetc_Bs[hetc_sc][hetc_kk + hetc_q][hetc_wn + b * 8 + hetc_g];")
+                e(d + 2, f"hetc_fb[b][0] = hetc_tf32(hetc_p[0]); hetc_fb[b][1] = hetc_tf32(hetc_p[4 * {cfg.bn + cfg.pad_b}]);")
             e(d + 1, "}")
             mma = "hetc_mma_tf32"
         e(d + 1, "#pragma unroll")

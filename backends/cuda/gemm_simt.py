@@ -119,10 +119,17 @@ class SimtGemmPrinter:
         e(1, f"float (*hetc_Bs)[{BK}][{bn} + 4] = (float (*)[{BK}][{bn} + 4])(hetc_smem + hetc_g * {cfg.group_floats} + {2 * BK * (bm + 4)});")
         e(1, f"float hetc_c[{tm}][{tn}] = {{{{0.0f}}}};")
         e(1, f"float hetc_ra[{na}], hetc_rb[{nb}];")
-        # a thread's B column is the same at every K slice (THREADS is a multiple of BN):
-        # its index terms (an implicit-GEMM convolution's window) are computed once
-        self.names[j_arg] = f"(hetc_col0 + (hetc_tid & {bn - 1}))"
-        hoisted = self._hoist(self._slice(vb.owner, lk.body.block), {k_arg, i_arg}, 1)
+        # B read as B^T (its last index is k: attention's K^T read in place) is loaded like A,
+        # consecutive threads along k; else along N, and then a thread's B column is the
+        # same at every K slice (THREADS is a multiple of BN): its index terms (an
+        # implicit-GEMM convolution's window) are computed once
+        b_kmajor = list(parts[5].indices)[-1] is k_arg
+        hoisted = set()
+        if not b_kmajor:
+            self.names[j_arg] = f"(hetc_col0 + (hetc_tid & {bn - 1}))"
+            hoisted = self._hoist(self._slice(vb.owner, lk.body.block), {k_arg, i_arg}, 1)
+        b_coords = (f"const int hetc_e = hetc_tid + {THREADS} * hetc_l, hetc_cc = hetc_e / {BK}, hetc_kc = hetc_e % {BK};"
+                    if b_kmajor else f"const int hetc_kc = hetc_l * {THREADS // bn} + hetc_tid / {bn}, hetc_cc = hetc_tid & {bn - 1};")
 
         def load(depth: int, k0: str) -> None:
             """The slice at K offset `k0` into hetc_ra / hetc_rb (zero outside the matrix)."""
@@ -141,7 +148,7 @@ class SimtGemmPrinter:
             e(depth, "}")
             e(depth, "#pragma unroll")
             e(depth, f"for (int hetc_l = 0; hetc_l < {nb}; hetc_l++) {{")
-            e(depth + 1, f"const int hetc_kc = hetc_l * {THREADS // bn} + hetc_tid / {bn}, hetc_cc = hetc_tid & {bn - 1};")
+            e(depth + 1, b_coords)
             e(depth + 1, "float hetc_v = 0.0f;")
             e(depth + 1, f"if (hetc_col0 + hetc_cc < {n} && {k0} + hetc_kc < {k}) {{")
             self.names[j_arg], self.names[k_arg] = "(hetc_col0 + hetc_cc)", f"({k0} + hetc_kc)"
@@ -160,8 +167,10 @@ class SimtGemmPrinter:
             e(depth + 1, f"hetc_As[{buf}][hetc_e % {BK}][hetc_e / {BK}] = hetc_ra[hetc_l];")
             e(depth, "}")
             e(depth, "#pragma unroll")
-            e(depth, f"for (int hetc_l = 0; hetc_l < {nb}; hetc_l++)")
-            e(depth + 1, f"hetc_Bs[{buf}][hetc_l * {THREADS // bn} + hetc_tid / {bn}][hetc_tid & {bn - 1}] = hetc_rb[hetc_l];")
+            e(depth, f"for (int hetc_l = 0; hetc_l < {nb}; hetc_l++) {{")
+            e(depth + 1, b_coords)
+            e(depth + 1, f"hetc_Bs[{buf}][hetc_kc][hetc_cc] = hetc_rb[hetc_l];")
+            e(depth, "}")
 
         # group g takes K slices g, g + ks, ...; every group runs the same number of steps
         # (a slice past K loads zeros) so that all meet at each barrier

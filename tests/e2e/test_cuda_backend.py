@@ -289,3 +289,22 @@ def test_exact_fp32_gemm_tiles(tmp_path, monkeypatch, tile):
         return
     x = rng.standard_normal((b, m, k)).astype(np.float32)
     _check(hetc.Session(out).run({"x": x}), ort_outputs(model, {"x": x}), TOL["fp32"])
+
+
+@pytest.mark.parametrize("precision,tol", [("fp32", 1e-4), ("tf32", 1e-2), ("fp16", 2e-2)])
+def test_attention_block_reads_k_transposed_in_place(tmp_path, precision, tol):
+    """A timm-style attention block (130 tokens, 2 heads of 64): the scores' GEMM reads K
+    itself as B^T (CUDA cores: loaded along k like A; tensor cores: K-major cp.async tiles
+    and ldmatrix without .trans), no transpose or split kernels; matches onnxruntime."""
+    from attention_model import attention_block
+
+    model = attention_block(batch=4, tokens=130, heads=2, dim=64)
+    out = hetc.build(model, "cuda", tmp_path / "out", None, target_options={"precision": precision})
+    cu = (out / "model.cu").read_text()
+    assert "_transpose(" not in cu and "_split" not in cu
+    if precision != "fp32":
+        assert re.search(r"130 x 130 x 64 GEMM on the tensor cores .*B K-major cp.async", cu)
+    if not HAS_GPU:
+        return
+    x = np.random.default_rng(9).standard_normal((4, 130, 128)).astype(np.float32)
+    _check(hetc.Session(out).run({"x": x}), ort_outputs(model, {"x": x}), tol)
