@@ -69,6 +69,10 @@ MMA_TILE_MIN_OUTPUTS = int(os.environ.get("HETC_CUDA_MMA_TILE_OUTPUTS", "65536")
 #: the same for a batch of products (a convolution over a batch of images; H100: ResNet-18 at
 #: batch 32 in fp16 0.757 -> 0.665 ms from 65536 to 16384)
 MMA_TILE_MIN_BATCHED = int(os.environ.get("HETC_CUDA_MMA_TILE_BATCHED", "16384"))
+#: GEMMs with fewer multiply-adds run on the CUDA cores whatever their precision (ViT-tiny's
+#: batch-1 patch embedding, 192 x 64 x 48 from a float32 input: a few tensor-core blocks
+#: converting their operands on the way in)
+MMA_MIN_MACS = int(os.environ.get("HETC_CUDA_MMA_MIN_MACS", str(1 << 21)))
 #: streaming multiprocessors of the GPUs this is tuned on (H100 / H200: 132)
 SM_COUNT = 132
 #: a GEMM too small to tile with at least this many outputs gets a thread per output
@@ -247,6 +251,8 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
             m, n, k = gemm[0]
             nbatch = _trip_count(gemm[7]) if gemm[7] is not None else 1
             kind = mma_kind(self.precision, gemm[4].memref.type.get_element_type(), gemm[5].memref.type.get_element_type(), self.arch)
+            if kind is not None and m * n * k * nbatch < MMA_MIN_MACS:
+                kind = None  # too little work to fill a tensor-core tile's pipeline: CUDA cores
             # few rows (batch-1 dense layers) or too few tiles to fill the GPU (late CNN
             # layers: few pixels, long K): a warp per output splits K over its lanes; but
             # not once there are many outputs (a batch of images: the tiles' operand reuse
