@@ -15,6 +15,12 @@ from hetc.passes.loop_builder import LoopBuilder, finish_kernel
 from hetc.passes.loops.ops import _attr, _const_array, _shape
 
 
+def _in_attention_group(op) -> bool:
+    """Is `op` in a hetc-fuse attention group (lowered as one kernel that reads its operands itself)?"""
+    kind = op.attributes.get(KIND_ATTR)
+    return kind is not None and kind.data == "attention"
+
+
 class MovementLowering:
     """Mixin of the loop lowering (see convert_onnx_to_loops)."""
 
@@ -164,8 +170,7 @@ class MovementLowering:
             rank >= 2 and list(perm) == [*range(rank - 2), rank - 1, rank - 2] and op.results[0] not in outputs
             and len(uses) == 1 and isinstance(uses[0].operation, onnx_d.OnnxOp)
             and uses[0].operation.OP_TYPE == "MatMul" and uses[0].index == 1 and op.operands[0] in self.buffers
-            # (a fused attention group reads K^T itself)
-            and getattr(uses[0].operation.attributes.get(KIND_ATTR), "data", None) != "attention"
+            and not _in_attention_group(uses[0].operation)  # (a fused attention group reads K^T itself)
         )
 
     def scaled_operand(self, op, outputs) -> int | None:
@@ -177,8 +182,7 @@ class MovementLowering:
             return None
         user = uses[0].operation
         if not isinstance(user, onnx_d.OnnxOp) or user.OP_TYPE != "MatMul" or uses[0].index != 0 or \
-                onnx_d.constant_value(user.operands[1]) is not None or \
-                getattr(user.attributes.get(KIND_ATTR), "data", None) == "attention":
+                onnx_d.constant_value(user.operands[1]) is not None or _in_attention_group(user):
             return None
         for pos in (0, 1):
             c = onnx_d.constant_value(op.operands[pos])
@@ -198,8 +202,7 @@ class MovementLowering:
             if cur in outputs or len(uses) != 1 or not isinstance(uses[0].operation, onnx_d.OnnxOp):
                 return None
             user = uses[0].operation
-            if user.OP_TYPE == "Transpose" and user.results[0] not in outputs and \
-                    getattr(user.attributes.get(KIND_ATTR), "data", None) != "attention":
+            if user.OP_TYPE == "Transpose" and user.results[0] not in outputs and not _in_attention_group(user):
                 rank = len(_shape(cur))
                 return user, between, _shape(cur), list(_attr(user, "perm") or reversed(range(rank)))
             if user.OP_TYPE != "Reshape" or uses[0].index != 0 or between:
