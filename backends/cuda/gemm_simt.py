@@ -8,15 +8,19 @@ sums in registers:
   views and implicit-GEMM convolutions need no special case), 8-deep K slices. The next
   slice's loads go to registers while the current one is multiplied from shared memory,
   and are stored to the other of two shared-memory buffers after it: one barrier a slice,
-  global latency hidden behind the math.
+  global latency hidden behind the math. A B read as B^T (last index k: attention's K^T
+  read in place) is loaded along k like A.
+- **K groups.** Where the tiles do not fill the SMs, up to 4 groups of 256 threads in a
+  block each run the whole tile over every ks-th K slice (the same number of steps each,
+  so all meet at every barrier); their partial sums meet in shared memory.
 - **math.** A is stored k-major (transposed on the way in), so a thread reads its rows and
   its columns of one k as float4s: 4 x 4 sub-blocks 64 apart, conflict-free; an 8 x 8
   thread tile does 64 FMAs per 4 shared-memory reads.
 - **epilogue.** The nest's ops after the k loop (bias, fused activation, residual, the
   store), per output, from registers.
 
-Tile shapes: 128 x 128, 128 x 64, 64 x 128, 64 x 64, the one with the least predicted time
-for the GEMM's shape (`choose_simt_config`).
+Tile shapes: 128 x 128, 128 x 64, 64 x 128, 64 x 64, and the K groups, the ones with the
+least predicted time for the GEMM's shape (`choose_simt_config`).
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ class GemmLowering:
     def gemm(
         self, op, a: SSAValue, bmat: SSAValue | None, c: SSAValue, bias: SSAValue | None = None,
         kind: str = "gemm", b_packed: SSAValue | None = None, extra: list[SSAValue] = (),
-        a_rows: bool = False, bias_per_col: bool = False, b_transposed: bool = False, store_perm=None,
+        a_rows: bool = False, bias_per_col: bool = False, b_transposed: bool = False,
+        store_perm: tuple[list[int], list[int]] | None = None,
     ) -> None:
         """c[M,N] = a[M,K] @ b[K,N] (+ bias[M] per row, or bias[N] per column) on packed
         panels: every MR x NR tile accumulates in registers over contiguous panel reads
@@ -330,7 +331,7 @@ class GemmLowering:
         nr = 8 if n % 8 == 0 else (n if n <= 8 else 6)
         return 32, nr, True
 
-    def lower_matmul(self, op, a, bm, out, store_perm=None) -> bool:
+    def lower_matmul(self, op, a, bm, out, store_perm: tuple[list[int], list[int]] | None = None) -> bool:
         """out = a @ bm, numpy-style. `store_perm` (see gemm_loops): `out` is the Transpose of
         the product; done only where the product is one GEMM kernel (returns whether it was:
         else nothing is emitted)."""

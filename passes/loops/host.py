@@ -203,7 +203,6 @@ class HostLowering:
                 # more than one GEMM kernel: the product to a buffer, then the transpose
                 tmp = self.buffers[final] = self.buffers[op.results[0]] = self.alloc(_memref(final.type), final.name_hint)
                 self.lower_matmul(op, ins[0], ins[1], tmp)
-                self.epilogue = []
                 self.lower_transpose(tr, self.view(tmp, shape), out)
             self.epilogue = []
             return

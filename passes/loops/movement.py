@@ -11,6 +11,7 @@ from hetc.dialects import onnx as onnx_d
 from hetc.diagnostics import UnsupportedError
 from hetc.passes.kernel_regions import KIND_ATTR
 from hetc.passes.loop_builder import LoopBuilder, finish_kernel
+from hetc.passes.loops.fused import split_epilogue
 
 from hetc.passes.loops.ops import _attr, _const_array, _shape
 
@@ -175,14 +176,16 @@ class MovementLowering:
 
     def scaled_operand(self, op, outputs) -> int | None:
         """For a float32 Mul by a scalar constant read only as A by a MatMul (not a fused
-        attention group's; B not a constant) and not a graph output: the position of the
-        constant (the MatMul can scale its products instead: (s A) B = s (A B))."""
+        attention group's, nor one whose group ends in a Split: those lower their own
+        epilogue; B not a constant) and not a graph output: the position of the constant
+        (the MatMul can scale its products instead: (s A) B = s (A B))."""
         uses = list(op.results[0].uses)
         if op.results[0] in outputs or len(uses) != 1 or op.results[0].type.get_element_type() != f32:
             return None
         user = uses[0].operation
         if not isinstance(user, onnx_d.OnnxOp) or user.OP_TYPE != "MatMul" or uses[0].index != 0 or \
-                onnx_d.constant_value(user.operands[1]) is not None or _in_attention_group(user):
+                onnx_d.constant_value(user.operands[1]) is not None or _in_attention_group(user) or \
+                split_epilogue(user)[0] is not None:
             return None
         for pos in (0, 1):
             c = onnx_d.constant_value(op.operands[pos])
