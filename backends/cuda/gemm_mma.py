@@ -37,6 +37,8 @@ from xdsl.ir import BlockArgument, SSAValue
 WARP_TILES = {(64, 64): 1.1, (64, 32): 1.0, (32, 32): 1.25}
 #: resident warps an SM needs before its tensor cores stay busy
 BUSY_WARPS = 8
+#: K steps' worth of time a block spends filling its pipeline before the first multiply
+FILL_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,19 @@ class MmaConfig:
     wm: int
     wn: int
     kbytes: int = 64
+    #: K groups: `ks` sets of warps in one block, each over every ks-th K tile with its own
+    #: stages, their partial sums added in shared memory (only where both operands are
+    #: copied by cp.async)
+    ks: int = 1
 
     @property
     def warps(self) -> int:
+        """Warps of one K group (each holds WM x WN outputs of the tile)."""
         return (self.bm // self.wm) * (self.bn // self.wn)
 
     @property
     def threads(self) -> int:
-        return 32 * self.warps
+        return 32 * self.warps * self.ks
 
     @property
     def half(self) -> bool:
@@ -96,14 +103,19 @@ class MmaConfig:
         return stages * (self.bm * (self.bk + self.pad_a) + self.bk * (self.bn + self.pad_b)) * e
 
 
-def choose_config(kind: str, m: int, n: int, nbatch: int, sm_count: int) -> MmaConfig:
+def choose_config(kind: str, m: int, n: int, nbatch: int, sm_count: int, k: int = 0, k_groups: bool = False) -> MmaConfig:
     """The tile shape with the least predicted time: the busiest SM's tiles x their padded
-    outputs, slowed where too few warps are resident to keep the tensor cores fed."""
-    forced = os.environ.get("HETC_CUDA_MMA_TILE")  # BMxBNxWMxWN, for tuning
+    outputs x the K steps of a tile (plus the pipeline's fill), slowed where too few warps
+    are resident to keep the tensor cores fed. `k_groups` (both operands copied by
+    cp.async): K may also be split over 2 or 4 groups of warps in a block, which fills the
+    SMs where the tiles are few (ViT's 2080 x 192 x 768 projection: 99 64 x 64 tiles)."""
+    forced = os.environ.get("HETC_CUDA_MMA_TILE")  # BMxBNxWMxWN[xKS], for tuning
     if forced:
-        bm, bn, wm, wn = (int(x) for x in forced.split("x"))
-        return MmaConfig(kind, bm, bn, wm, wn, int(os.environ.get("HETC_CUDA_MMA_KBYTES", "64")))
-    best = None
+        bm, bn, wm, wn, *ks = (int(x) for x in forced.split("x"))
+        return MmaConfig(kind, bm, bn, wm, wn, int(os.environ.get("HETC_CUDA_MMA_KBYTES", "64")), ks[0] if ks and k_groups else 1)
+    k_groups = k_groups and os.environ.get("HETC_CUDA_MMA_KGROUPS", "1") != "0"  # (for measurements)
+    steps = max(1, -(-k // MmaConfig(kind, 16, 8, 16, 8).bk))  # K tiles of a block, ungrouped
+    best: dict[bool, tuple] = {}
     for (wm, wn), factor in WARP_TILES.items():
         for wr in (1, 2, 4):
             for wc in (1, 2, 4):
@@ -113,12 +125,22 @@ def choose_config(kind: str, m: int, n: int, nbatch: int, sm_count: int) -> MmaC
                     continue
                 tiles = -(-m // bm) * -(-n // bn) * nbatch
                 per_sm = -(-tiles // sm_count)
-                busy = min(1.0, per_sm * warps / BUSY_WARPS)
-                cost = per_sm * bm * bn * factor / busy
-                key = (cost, tiles * bm * bn, -warps)
-                if best is None or key < best[0]:
-                    best = (key, MmaConfig(kind, bm, bn, wm, wn))
-    return best[1]
+                for ks in (1, 2, 4) if k_groups else (1,):
+                    if warps * ks > 8 or ks > 1 and -(-steps // ks) < 2:
+                        continue
+                    # K groups add no multiply-adds, only resident warps (and the sharing
+                    # of their partial sums)
+                    busy = min(1.0, per_sm * warps * ks / BUSY_WARPS)
+                    cost = per_sm * bm * bn * factor * (steps + FILL_STEPS + (ks > 1)) / busy
+                    key = (cost, tiles * bm * bn, ks, -warps)
+                    if (ks > 1) not in best or key < best[ks > 1][0]:
+                        best[ks > 1] = (key, MmaConfig(kind, bm, bn, wm, wn, ks=ks), busy)
+    # K groups only where the best plain tiles leave the tensor cores short of warps (their
+    # cost model does not see the smaller warp tiles' extra fragment traffic at short K)
+    plain = best[False]
+    if True in best and plain[2] < 1.0 and best[True][0] < plain[0]:
+        return best[True][1]
+    return plain[1]
 
 
 def mma_kind(precision: str, a_type, b_type, arch: str) -> str | None:
@@ -177,6 +199,23 @@ static __device__ __forceinline__ void hetc_mma_tf32(float* c, const unsigned* a
 }"""
 
 
+def operand_forms(kind: str, parts) -> tuple[bool, bool, bool]:
+    """(A copied by cp.async, B copied by cp.async, B copied as B^T) for a GEMM nest's
+    operands: those stored in the tile's type, read straight from a row-major matrix
+    argument whose rows are whole 16-byte chunks. B^T: attention's K^T read in place,
+    copied as it is (N rows of K) and fed to the tensor cores K-major."""
+    (m, n, k), li, lj, lk, la, lb_, _, lbatch, _, _ = parts
+    cfg = MmaConfig(kind, 16, 8, 16, 8)
+    bt_arg = lbatch.body.block.args[0] if lbatch is not None else None
+    i_arg, j_arg, k_arg = li.body.block.args[0], lj.body.block.args[0], lk.body.block.args[0]
+    ebytes = 2 if cfg.half else 4
+    row_bytes = [ld.memref.type.get_shape()[-1] * ebytes for ld in (la, lb_)]
+    direct_a = cfg.stores(la) and row_bytes[0] % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
+    direct_b = cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
+    b_kmajor = not direct_b and cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, j_arg, k_arg, bt_arg, (n, k))
+    return direct_a, direct_b or b_kmajor, b_kmajor
+
+
 def _direct(load: memref.LoadOp, row_iv: SSAValue, col_iv: SSAValue, batch_iv: SSAValue | None, shape2: tuple[int, int]) -> bool:
     """Does `load` read a row-major [rows, >= cols] matrix (maybe one of a batch) at exactly
     [row_iv, col_iv]? Then its tile rows are contiguous runs of memory (rows may be longer
@@ -224,32 +263,33 @@ class MmaGemmPrinter:
         bm, bn, bk = cfg.bm, cfg.bn, cfg.bk
         stype = "unsigned short" if cfg.half else "float"
         ebytes = 2 if cfg.half else 4
-        # copied as they are: operands stored in the tile's type, rows of whole 16-byte chunks
-        row_bytes = [ld.memref.type.get_shape()[-1] * ebytes for ld in (la, lb_)]
-        direct_a = cfg.stores(la) and row_bytes[0] % 16 == 0 and _direct(la, i_arg, k_arg, bt_arg, (m, k))
-        direct_b = cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, k_arg, j_arg, bt_arg, (k, n))
-        # B read as B^T (attention's K^T, read in place): copied as it is, N rows of K, and
-        # fed to the tensor cores K-major (ldmatrix without .trans)
-        b_kmajor = not direct_b and cfg.stores(lb_) and row_bytes[1] % 16 == 0 and _direct(lb_, j_arg, k_arg, bt_arg, (n, k))
-        direct_b = direct_b or b_kmajor
-        threads = cfg.threads
+        direct_a, direct_b, b_kmajor = operand_forms(cfg.kind, parts)
+        ks = cfg.ks if direct_a and direct_b else 1
+        threads = cfg.threads // cfg.ks  # of one K group: the loads and the math are per group
         mi, ni = cfg.wm // 16, cfg.wn // 8
         kt_count = -(-k // bk)
+        iters = -(-kt_count // ks)  # K tiles of one group: group g takes tiles g, g + ks, ...
         stages = cfg.stages if direct_a and direct_b else 2
         stages = int(os.environ.get("HETC_CUDA_MMA_STAGES", stages)) if stages > 2 else stages  # (tuning)
         e(1, f"/* {m} x {n} x {k} GEMM on the tensor cores ({cfg.kind}, mma.sync): {bm} x {bn} tiles, "
-             f"{cfg.warps} warps of {cfg.wm} x {cfg.wn}, {stages} stages {bk} deep; "
+             f"{cfg.warps} warps of {cfg.wm} x {cfg.wn}{f' in each of {ks} K groups' if ks > 1 else ''}, {stages} stages {bk} deep; "
              f"A {'cp.async' if direct_a else 'loaded ahead in registers'}, "
              f"B {'K-major cp.async' if b_kmajor else 'cp.async' if direct_b else 'loaded ahead in registers'} */")
         #: dynamic shared memory of this launch (the host raises the 48 KiB default where needed)
         a_bytes = stages * bm * (bk + cfg.pad_a) * ebytes
-        self.mma_smem = a_bytes + stages * bn * (bk + cfg.pad_a) * ebytes if b_kmajor else cfg.smem_bytes(stages)
+        group_bytes = a_bytes + stages * bn * (bk + cfg.pad_a) * ebytes if b_kmajor else cfg.smem_bytes(stages)
+        # a K group's stages follow the previous group's; the partial sums reuse them
+        self.mma_smem = max(ks * group_bytes, (ks - 1) * bm * bn * 4)
         b_tile = f"[{bn}][{bk + cfg.pad_a}]" if b_kmajor else f"[{bk}][{bn + cfg.pad_b}]"
         e(1, "extern __shared__ __align__(16) unsigned char hetc_smem[];  /* the stages: A tiles, then B tiles */")
-        e(1, f"{stype} (*const hetc_As)[{bm}][{bk + cfg.pad_a}] = reinterpret_cast<{stype} (*)[{bm}][{bk + cfg.pad_a}]>(hetc_smem);")
-        e(1, f"{stype} (*const hetc_Bs){b_tile} = reinterpret_cast<{stype} (*){b_tile}>(hetc_smem + {a_bytes});")
+        if ks > 1:
+            e(1, f"const int hetc_kg = threadIdx.x / {threads};  /* this thread's K group */")
+        base = f"hetc_smem + hetc_kg * {group_bytes}" if ks > 1 else "hetc_smem"
+        e(1, f"{stype} (*const hetc_As)[{bm}][{bk + cfg.pad_a}] = reinterpret_cast<{stype} (*)[{bm}][{bk + cfg.pad_a}]>({base});")
+        e(1, f"{stype} (*const hetc_Bs){b_tile} = reinterpret_cast<{stype} (*){b_tile}>({base} + {a_bytes});")
         e(1, f"const {t} hetc_row0 = ({t})blockIdx.y * {bm}, hetc_col0 = ({t})blockIdx.x * {bn};")
-        e(1, "const int hetc_tid = threadIdx.x, hetc_lane = hetc_tid & 31, hetc_warp = hetc_tid >> 5;")
+        tid = f"threadIdx.x % {threads}" if ks > 1 else "threadIdx.x"
+        e(1, f"const int hetc_tid = {tid}, hetc_lane = hetc_tid & 31, hetc_warp = hetc_tid >> 5;")
         e(1, f"const int hetc_wm = (hetc_warp / {bn // cfg.wn}) * {cfg.wm}, hetc_wn = (hetc_warp % {bn // cfg.wn}) * {cfg.wn};")
         e(1, f"float hetc_c[{mi}][{ni}][4];")
         e(1, f"for (int a = 0; a < {mi}; a++) for (int b = 0; b < {ni}; b++) for (int r = 0; r < 4; r++) hetc_c[a][b][r] = 0.0f;")
@@ -260,29 +300,39 @@ class MmaGemmPrinter:
                  (lb_, vb, "Bt", True, j_arg, k_arg, n, k, "hetc_col0", bn, bk) if b_kmajor else
                  (lb_, vb, "B", direct_b, k_arg, j_arg, k, n, "hetc_col0", bk, bn))
         if stages > 2:
-            # every operand copied by cp.async: `stages` tiles in flight, one commit group each
+            # every operand copied by cp.async: `stages` tiles in flight, one commit group
+            # each; with K groups, step s of group g is K tile s * ks + g (every group runs
+            # the same steps, so the block-wide barriers match; a tile past K is skipped)
+            tile = (lambda step: f"({step}) * {ks} + hetc_kg") if ks > 1 else (lambda step: step)
             e(1, f"for (int hetc_p = 0; hetc_p < {stages - 1}; hetc_p++) {{")
-            e(2, f"if (hetc_p < {kt_count}) {{")
-            e(3, f"const {t} hetc_kn = ({t})hetc_p * {bk};")
+            e(2, f"if ({tile('hetc_p')} < {kt_count}) {{")
+            e(3, f"const {t} hetc_kn = ({t})({tile('hetc_p')}) * {bk};")
             e(3, "const int hetc_sl = hetc_p;")
             for ld in loads:
                 self._mma_load(ld[0], ld[1], cfg, *ld[2:], threads, 3)
             e(2, "}")
             e(2, "hetc_cp_async_commit();")
             e(1, "}")
-            e(1, f"for (int hetc_kt = 0; hetc_kt < {kt_count}; hetc_kt++) {{")
+            e(1, f"for (int hetc_kt = 0; hetc_kt < {iters}; hetc_kt++) {{")
             e(2, f"hetc_cp_async_wait<{stages - 2}>();  /* tile hetc_kt has landed */")
             e(2, "__syncthreads();")
-            e(2, f"if (hetc_kt + {stages - 1} < {kt_count}) {{  /* into the stage every warp finished reading */")
-            e(3, f"const {t} hetc_kn = ({t})(hetc_kt + {stages - 1}) * {bk};")
+            e(2, f"if ({tile(f'hetc_kt + {stages - 1}')} < {kt_count}) {{  /* into the stage every warp finished reading */")
+            e(3, f"const {t} hetc_kn = ({t})({tile(f'hetc_kt + {stages - 1}')}) * {bk};")
             e(3, f"const int hetc_sl = (hetc_kt + {stages - 1}) % {stages};")
             for ld in loads:
                 self._mma_load(ld[0], ld[1], cfg, *ld[2:], threads, 3)
             e(2, "}")
             e(2, "hetc_cp_async_commit();")
             e(2, f"const int hetc_sc = hetc_kt % {stages};")
-            self._mma_compute(cfg, 2, b_kmajor)
+            if ks > 1 and iters * ks != kt_count:
+                e(2, f"if ({tile('hetc_kt')} < {kt_count}) {{")
+                self._mma_compute(cfg, 3, b_kmajor)
+                e(2, "}")
+            else:
+                self._mma_compute(cfg, 2, b_kmajor)
             e(1, "}")
+            if ks > 1:
+                self._mma_share_partials(mi, ni, threads, ks)
         else:
             if not direct_a:
                 e(1, f"{stype} hetc_ra[{bm * bk // threads}];")
@@ -326,6 +376,31 @@ class MmaGemmPrinter:
         e(1, "}")
         self.lines.append("}")
         return "\n".join(self.lines)
+
+    def _mma_share_partials(self, mi: int, ni: int, threads: int, ks: int) -> None:
+        """K groups 1.. add their accumulators into group 0's through shared memory (the
+        stages, every copy done); group 0 then runs the epilogue, the others leave. Each
+        thread's registers lie `threads` floats apart: neighbours hit neighbouring banks."""
+        e, regs = self._emit, mi * ni * 4
+        e(1, "hetc_cp_async_wait<0>();")
+        e(1, "__syncthreads();  /* every group done with its stages */")
+        e(1, "float* const hetc_part = reinterpret_cast<float*>(hetc_smem);")
+        slot = f"(((a * {ni} + b) * 4 + h) + {{g}} * {regs}) * {threads} + hetc_tid"
+
+        def each_accumulator(depth: int, stmt: str) -> None:
+            for var, count in (("a", mi), ("b", ni), ("h", 4)):
+                e(depth, "#pragma unroll")
+                e(depth, f"for (int {var} = 0; {var} < {count}; {var}++)")
+            e(depth + 1, stmt)
+
+        e(1, "if (hetc_kg != 0) {")
+        each_accumulator(2, f"hetc_part[{slot.format(g='(hetc_kg - 1)')}] = hetc_c[a][b][h];")
+        e(1, "}")
+        e(1, "__syncthreads();")
+        e(1, "if (hetc_kg != 0) return;")
+        e(1, f"for (int g = 0; g < {ks - 1}; g++) {{")
+        each_accumulator(2, f"hetc_c[a][b][h] += hetc_part[{slot.format(g='g')}];")
+        e(1, "}")
 
     def _mma_load(self, load, value, cfg: MmaConfig, which: str, direct: bool, row_iv, col_iv, rows: int, cols: int,
                   origin: str, tr: int, tc: int, threads: int, depth: int) -> None:

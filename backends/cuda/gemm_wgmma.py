@@ -2,7 +2,8 @@
 
 A mixin of the CUDA printer, used for float16 / bfloat16 GEMMs whose A [M, K] and B [K, N]
 are both read row-major, straight from kernel arguments (dense layers, im2col'd batched
-convolutions), with enough 128 x 128 tiles to fill the GPU. The `mma.sync` tiles
+convolutions) of at least 128 rows; the tile width (64 to 256) is the one of least
+predicted time (`wgmma_cycles`). The `mma.sync` tiles
 (gemm_mma.py) top out near 35% of cuBLAS on an H100 (the register file feeds the tensor
 cores and every thread issues its own copies); this form reaches ~0.7x at 4096^3:
 
@@ -36,6 +37,10 @@ BM, BK = 128, 64
 THREADS = 384
 #: shared-memory slots of A + B tiles in flight (H100: 3-4 measured alike at 128 x 256)
 STAGES = 4
+#: the block tile widths tried (multiples of the 64-column B atom)
+TILE_WIDTHS = (64, 128, 192, 256)
+#: a block's fixed cost in SM cycles (launch, barriers, the first copies' latency)
+START_CYCLES = 3000
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,22 @@ def wgmma_tile(kind: str | None, arch: str, parts, sm_count: int) -> int | None:
             return None
         if load.memref.type.get_shape()[-1] * 2 % 16:
             return None
-    if m < BM or -(-m // BM) * -(-n // 128) < sm_count:  # the mma.sync tiles' smaller shapes fit better
+    if m < BM:
         return None
-    return 256 if -(-m // BM) * -(-n // 256) >= sm_count else 128
+    forced = os.environ.get("HETC_CUDA_WGMMA_BN")  # (for measurements)
+    return int(forced) if forced else min(TILE_WIDTHS, key=lambda bn: (wgmma_cycles(m, n, k, bn, sm_count), -bn))
+
+
+def wgmma_cycles(m: int, n: int, k: int, bn: int, sm_count: int) -> int:
+    """Predicted SM cycles of the busiest SM (one block an SM): its waves of 128 x BN tiles,
+    each a fixed start (barriers, the pipeline's fill, ~1.5 us) plus per K step the larger
+    of the tensor cores' time (4 BN cycles at ~4096 flop a cycle) and the copy's (~100
+    bytes a cycle from L2), plus the epilogue. A 2080 x 192 x 768 projection thus takes 51
+    tiles 64 wide rather than 17 192 wide; at 4096^3 the widest tile wins."""
+    waves = -(-(-(-m // BM) * -(-n // bn)) // sm_count)
+    steps = -(-k // BK)
+    copy = (BM * BK + BK * bn) * 2 // 100
+    return waves * (START_CYCLES + steps * max(4 * bn, copy) + 5 * bn)
 
 
 def wgmma_helpers() -> str:

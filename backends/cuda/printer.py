@@ -35,6 +35,7 @@ from hetc.backends.cuda.gemm_mma import (
     choose_config,
     device_helpers,
     mma_kind,
+    operand_forms,
 )
 from hetc.backends.cuda.gemm_simt import SimtGemmPrinter, choose_simt_config
 from hetc.backends.cuda.gemm_wgmma import THREADS as WGMMA_THREADS
@@ -229,12 +230,8 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
             return f"__half2float(__ushort_as_half({x}))"
         if isinstance(dst, Float32Type) and isinstance(src, BFloat16Type):
             return f"__uint_as_float((unsigned)({x}) << 16)"
-        if isinstance(src, Float32Type) and isinstance(dst, (Float16Type, BFloat16Type)) and round_mode is None \
-                and x.isidentifier():
-            exact = super().convert_float(x, src, dst, round_mode)
-            fast = f"__half_as_ushort(__float2half_rn({x}))" if isinstance(dst, Float16Type) \
-                else f"__bfloat16_as_ushort(__float2bfloat16_rn({x}))"
-            return f"({x} != {x} ? {exact} : {fast})"
+        if isinstance(src, Float32Type) and isinstance(dst, (Float16Type, BFloat16Type)) and round_mode is None:
+            return f"hetc_{'f16' if isinstance(dst, Float16Type) else 'bf16'}_rn({x})"
         return super().convert_float(x, src, dst, round_mode)
 
     # -- kernels ------------------------------------------------------------------------------
@@ -280,7 +277,7 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         elif gemm is not None:
             if kind is not None:
                 bn = wgmma_tile(kind, self.arch, gemm, SM_COUNT)
-                cfg = choose_config(kind, m, n, nbatch, SM_COUNT)
+                cfg = choose_config(kind, m, n, nbatch, SM_COUNT, k, all(operand_forms(kind, gemm)[:2]))
                 mma_name = name if bn is None else f"{name}_mma"
                 mma_text = self._print_mma_gemm(fn, mma_name, gemm, cfg)
                 mma = Launch(mma_name, (-(-n // cfg.bn), -(-m // cfg.bm), nbatch), cfg.threads, 2 * m * n * k * nbatch,
@@ -610,6 +607,18 @@ def device_prelude() -> str:
 #define HETC_NAN __int_as_float(0x7fffffff)
 #define HETC_INFD __longlong_as_double(0x7ff0000000000000LL)
 #define HETC_NAND __longlong_as_double(0x7ff8000000000000LL)
+/* float -> float16 / bfloat16 bits, nearest even; a NaN as NumPy / ml_dtypes cast it (the
+ * sign, and for float16 the top payload bits, never zero). Branch-free: the C helpers'
+ * general encoder, inlined at every store of a GEMM epilogue, was most of its time. */
+static __device__ __forceinline__ unsigned short hetc_f16_rn(float x) {
+  const unsigned b = __float_as_uint(x), p = (b >> 13) & 0x3ffu;
+  const unsigned short h = __half_as_ushort(__float2half_rn(x));
+  return x != x ? (unsigned short)(((b >> 16) & 0x8000u) | 0x7c00u | (p ? p : 1u)) : h;
+}
+static __device__ __forceinline__ unsigned short hetc_bf16_rn(float x) {
+  const unsigned short h = __bfloat16_as_ushort(__float2bfloat16_rn(x));
+  return x != x ? (unsigned short)(((__float_as_uint(x) >> 16) & 0x8000u) | 0x7fc0u) : h;
+}
 template <typename T> static __device__ __forceinline__ T hetc_warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

@@ -292,6 +292,76 @@ def test_exact_fp32_gemm_tiles(tmp_path, monkeypatch, tile):
     _check(hetc.Session(out).run({"x": x}), ort_outputs(model, {"x": x}), TOL["fp32"])
 
 
+def test_half_conversions_are_bit_exact(tmp_path):
+    """The kernels' float32 -> float16 / bfloat16 stores (hetc_f16_rn / hetc_bf16_rn: the GPU's
+    rounding, NaNs as NumPy / ml_dtypes cast them) against those casts, bit for bit: random
+    bit patterns (NaNs with every payload, infinities, subnormals), every float16 value,
+    every tie between neighbours and one ulp either side, overflow, both signs."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(0)
+    halves = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    grid = np.unique(halves[np.isfinite(halves)].astype(np.float64))
+    mids = ((grid[1:] + grid[:-1]) / 2).astype(np.float32)
+    xs = np.concatenate([
+        rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32), halves, mids,
+        np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf)),
+        np.array([65504, 65519.996, 65520, 1e9, np.inf, np.nan, 2.0**-25, 3 * 2.0**-26, 2.0**-149, 3.4e38], np.float32),
+    ])  # fmt: skip
+    xs = np.concatenate([xs, -xs])
+    n = xs.size
+    nodes = [h.make_node("Cast", ["x"], ["y"], to=T.FLOAT16), h.make_node("Cast", ["x"], ["z"], to=T.BFLOAT16)]
+    model = h.make_model(h.make_graph(nodes, "casts", [h.make_tensor_value_info("x", T.FLOAT, [n])],
+                                      [h.make_tensor_value_info("y", T.FLOAT16, [n]), h.make_tensor_value_info("z", T.BFLOAT16, [n])]),
+                         opset_imports=[h.make_opsetid("", 17)])  # fmt: skip
+    model.ir_version = 10
+    out = hetc.build(model, "cuda", tmp_path / "out", None)
+    assert "hetc_f16_rn(" in (out / "model.cu").read_text() and "hetc_bf16_rn(" in (out / "model.cu").read_text()
+    if not HAS_GPU:
+        return
+    y, z = hetc.Session(out).run({"x": xs})
+    with np.errstate(all="ignore"):
+        want16, want_bf = xs.astype(np.float16).view(np.uint16), xs.astype(ml_dtypes.bfloat16).view(np.uint16)
+    got16, got_bf = np.asarray(y).view(np.uint16), np.asarray(z).view(np.uint16)
+    assert np.array_equal(got16, want16), int(np.sum(got16 != want16))
+    assert np.array_equal(got_bf, want_bf), int(np.sum(got_bf != want_bf))
+
+
+@pytest.mark.parametrize("precision,tile", [("fp16", "64x64x64x32x4"), ("fp16", "32x64x32x32x2"), ("tf32", "64x64x32x32x2"),
+                                            ("bf16", "128x64x64x32x2")])
+def test_tensor_core_tiles_with_k_groups(tmp_path, monkeypatch, precision, tile):
+    """Tensor-core tiles whose K is split over 2 or 4 groups of warps in a block (forced with
+    HETC_CUDA_MMA_TILE=BMxBNxWMxWN[xKS]): ragged M, N and a K whose last step leaves some
+    groups without a tile, a bias + ReLU epilogue after the partial sums meet; a batched
+    A x B^T (the form attention's scores take) too. Half-precision storage tolerance."""
+    monkeypatch.setenv("HETC_CUDA_MMA_TILE", tile)
+    monkeypatch.setenv("HETC_CUDA_WGMMA", "0")  # (Hopper would take the dense layer's half GEMM)
+    rng = np.random.default_rng(11)
+    m, k, n = 1201, 360, 200  # K: 12 or 23 tiles over 2 / 4 groups
+    w = onnx.numpy_helper.from_array((rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32), "w")
+    bias = onnx.numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias")
+    # the GEMMs read intermediates (stored in half under fp16 / bf16: copied by cp.async)
+    nodes = [h.make_node("Abs", [x], [f"{x}_"]) for x in ("x", "q", "kk")]
+    nodes += [h.make_node("MatMul", ["x_", "w"], ["p"]), h.make_node("Add", ["p", "bias"], ["a"]), h.make_node("Relu", ["a"], ["y"]),
+              h.make_node("Transpose", ["kk_"], ["kt"], perm=[0, 2, 1]), h.make_node("MatMul", ["q_", "kt"], ["s"])]
+    inputs = [h.make_tensor_value_info("x", T.FLOAT, [m, k]), h.make_tensor_value_info("q", T.FLOAT, [2, 136, 96]),
+              h.make_tensor_value_info("kk", T.FLOAT, [2, 168, 96])]
+    outputs = [h.make_tensor_value_info("y", T.FLOAT, [m, n]), h.make_tensor_value_info("s", T.FLOAT, [2, 136, 168])]
+    model = h.make_model(h.make_graph(nodes, "mm", inputs, outputs, [w, bias]), opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 10
+    out = hetc.build(model, "cuda", tmp_path / "out", None, target_options={"precision": precision})
+    cu = (out / "model.cu").read_text()
+    ks = tile.split("x")[-1]
+    gemms = [line for line in cu.splitlines() if "GEMM on the tensor cores" in line]
+    assert len(gemms) == 2 and all(f"in each of {ks} K groups" in g for g in gemms), gemms
+    assert f"{m} x {n} x {k} GEMM" in gemms[0] and "B K-major cp.async" in gemms[1]
+    if not HAS_GPU:
+        return
+    feeds = {"x": rng.standard_normal((m, k)).astype(np.float32), "q": rng.standard_normal((2, 136, 96)).astype(np.float32),
+             "kk": rng.standard_normal((2, 168, 96)).astype(np.float32)}
+    _check(hetc.Session(out).run(feeds), ort_outputs(model, feeds), 2e-2)
+
+
 @pytest.mark.parametrize("precision,tol", [("fp32", 1e-4), ("tf32", 1e-2), ("fp16", 2e-2)])
 def test_attention_block_reads_k_transposed_in_place(tmp_path, precision, tol):
     """A timm-style attention block (130 tokens, 2 heads of 64): the scores' GEMM reads K
