@@ -8,6 +8,10 @@
   arithmetic exporters emit), and Reshape of Reshape collapses to one.
 - Transpose of Transpose composes; an identity permutation disappears; one that moves
   only size-1 dimensions becomes a Reshape.
+- GELU written out as `x * 0.5 * (1 + erf(x / sqrt 2))` (torch.nn.GELU and Hugging Face
+  exports below opset 20, in either order of the products, `x * (1 / sqrt 2)` too)
+  becomes one Gelu: a unary op fuses into the producing GEMM's epilogue, while the
+  diamond (x feeds both the erf and the product) could not.
 """
 
 from __future__ import annotations
@@ -50,12 +54,76 @@ def _to_reshape(op: onnx_d.OnnxOp, source) -> bool:
     return _replace(op, new.results[0])
 
 
+def _scalar_const(value) -> float | None:
+    c = onnx_d.constant_value(value)
+    return float(c.reshape(-1)[0]) if c is not None and c.size == 1 and np.issubdtype(c.dtype, np.floating) else None
+
+
+def _near(value, want: float) -> bool:
+    c = _scalar_const(value)
+    return c is not None and abs(c - want) <= 1e-6 * abs(want)
+
+
+def _producer(value, op_type: str):
+    """The op of type `op_type` defining `value`, used only there; else None."""
+    owner = value.owner
+    if isinstance(owner, onnx_d.OnnxOp) and owner.OP_TYPE == op_type and len(list(value.uses)) == 1:
+        return owner
+    return None
+
+
+def _erf_half_input(value):
+    """x if `value` is `1 + erf(x / sqrt 2)` (or `x * (1 / sqrt 2)`), each step used once."""
+    add = _producer(value, "Add")
+    if add is None:
+        return None
+    for e, one in (add.operands, reversed(add.operands)):
+        erf = _producer(e, "Erf")
+        if erf is None or not _near(one, 1.0):
+            continue
+        scaled = erf.operands[0]
+        div, mul = _producer(scaled, "Div"), _producer(scaled, "Mul")
+        if div is not None and _near(div.operands[1], np.sqrt(2.0)):
+            return div.operands[0]
+        if mul is not None:
+            for x, c in (mul.operands, reversed(mul.operands)):
+                if _near(c, np.sqrt(0.5)):
+                    return x
+    return None
+
+
+def _gelu(op: onnx_d.OnnxOp) -> bool:
+    """The last Mul of GELU's erf form -> Gelu(x): `(x * (1 + erf)) * 0.5` or
+    `(x * 0.5) * (1 + erf)`, factors in either order."""
+    for inner, outer in (op.operands, reversed(op.operands)):
+        mul = _producer(inner, "Mul")
+        if mul is None:
+            continue
+        x = None
+        if _near(outer, 0.5):  # (x * (1 + erf(x / sqrt 2))) * 0.5
+            x = next((a for a, b in (mul.operands, reversed(mul.operands)) if _erf_half_input(b) is a), None)
+        else:  # (x * 0.5) * (1 + erf(x / sqrt 2))
+            x = next((a for a, b in (mul.operands, reversed(mul.operands)) if _near(b, 0.5)), None)
+            x = x if x is not None and _erf_half_input(outer) is x else None
+        if x is None or x.type != op.results[0].type:
+            continue
+        new = onnx_d.build_op("Gelu", [x], [op.results[0].type])
+        if op.node_name:
+            new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+        new.results[0].name_hint = op.results[0].name_hint
+        op.parent.insert_op_before(new, op)
+        return _replace(op, new.results[0])
+    return False
+
+
 def _rewrite(op: onnx_d.OnnxOp) -> bool:
     """Apply one canonicalization to `op`; returns whether the IR changed."""
     t = op.OP_TYPE
     if not op.results or not op.results[0].uses:
         return False
     x = op.operands[0] if op.operands else None
+    if t == "Mul" and _gelu(op):
+        return True
     if t == "Identity":
         return _replace(op, x)
     if t in ("Cast", "CastLike", "Expand") and _same_type(x, op.results[0]):

@@ -282,3 +282,58 @@ func.func @unused(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %y = "onnx.Identity"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
   func.return %x : tensor<2x3xf32>
 }
+
+// GELU's erf form as torch.nn.GELU exports it: one Gelu (the written-out ops are left
+// for hetc-dce).
+// CHECK-LABEL: func.func @gelu_torch(
+// CHECK:         %y = "onnx.Gelu"(%x) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+// CHECK-NEXT:    func.return %y
+func.func @gelu_torch(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %s = "onnx.Constant"() {value = dense<1.41421354> : tensor<f32>} : () -> tensor<f32>
+  %one = "onnx.Constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %h = "onnx.Constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %d = "onnx.Div"(%x, %s) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %e = "onnx.Erf"(%d) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a = "onnx.Add"(%e, %one) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %m = "onnx.Mul"(%x, %a) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = "onnx.Mul"(%m, %h) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  func.return %y : tensor<2x8xf32>
+}
+
+// The other order (0.5 * x first, x * (1 / sqrt 2), 1 + erf): one Gelu too.
+// CHECK-LABEL: func.func @gelu_hf(
+// CHECK:         %y = "onnx.Gelu"(%x) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+// CHECK-NEXT:    func.return %y
+func.func @gelu_hf(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %r = "onnx.Constant"() {value = dense<0.707106769> : tensor<f32>} : () -> tensor<f32>
+  %one = "onnx.Constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %h = "onnx.Constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %hx = "onnx.Mul"(%h, %x) : (tensor<f32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %d = "onnx.Mul"(%x, %r) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %e = "onnx.Erf"(%d) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a = "onnx.Add"(%one, %e) : (tensor<f32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = "onnx.Mul"(%hx, %a) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  func.return %y : tensor<2x8xf32>
+}
+
+// Not GELU: another constant (0.4), or an intermediate (the erf) read elsewhere too.
+// CHECK-LABEL: func.func @not_gelu(
+// CHECK-NOT:     onnx.Gelu
+// CHECK:         func.return %y, %y2, %e2
+func.func @not_gelu(%x: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) {
+  %s = "onnx.Constant"() {value = dense<1.41421354> : tensor<f32>} : () -> tensor<f32>
+  %one = "onnx.Constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %h = "onnx.Constant"() {value = dense<0.4> : tensor<f32>} : () -> tensor<f32>
+  %h5 = "onnx.Constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %d = "onnx.Div"(%x, %s) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %e = "onnx.Erf"(%d) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a = "onnx.Add"(%e, %one) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %m = "onnx.Mul"(%x, %a) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = "onnx.Mul"(%m, %h) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %d2 = "onnx.Div"(%x, %s) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %e2 = "onnx.Erf"(%d2) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a2 = "onnx.Add"(%e2, %one) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %m2 = "onnx.Mul"(%x, %a2) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y2 = "onnx.Mul"(%m2, %h5) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  func.return %y, %y2, %e2 : tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>
+}
