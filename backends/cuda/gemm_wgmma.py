@@ -16,7 +16,8 @@ cores and every thread issues its own copies); this form reaches ~0.7x at 4096^3
   barrier) once the wgmma group that read it has retired (one group stays in flight), and
   the producer waits on that before refilling it;
 - the epilogue is the nest's own ops after the k loop (bias, fused activations and
-  residuals, the rounding store) per accumulator, like the other tiles (`_gemm_output`).
+  residuals, the rounding store) per pair of neighbouring accumulators, like the other tiles
+  (`_gemm_output_run`).
 
 TMA needs each operand's base 16-byte aligned (rows already are); the host encodes the
 two tensor maps at the first forward pass and, where a map cannot be made (a view at an odd
@@ -195,10 +196,10 @@ class WgmmaGemmPrinter:
         e(1, "#pragma unroll")
         e(1, f"for (int hetc_j = 0; hetc_j < {bn // 8}; hetc_j++)")
         e(1, "#pragma unroll")
-        e(1, "for (int hetc_h = 0; hetc_h < 4; hetc_h++) {")
-        e(2, "const int hetc_r = hetc_cw * 64 + hetc_warp4 * 16 + (hetc_lane >> 2) + (hetc_h >> 1) * 8;")
-        e(2, "const int hetc_cc = hetc_j * 8 + (hetc_lane & 3) * 2 + (hetc_h & 1);")
-        self._gemm_output(parts, [], "hetc_d[hetc_j * 4 + hetc_h]", 2)
+        e(1, "for (int hetc_h = 0; hetc_h < 2; hetc_h++) {  /* rows +0 / +8, two neighbouring columns each */")
+        e(2, "const int hetc_r = hetc_cw * 64 + hetc_warp4 * 16 + (hetc_lane >> 2) + hetc_h * 8;")
+        e(2, "const int hetc_cc = hetc_j * 8 + (hetc_lane & 3) * 2;")
+        self._gemm_output_run(parts, [], [f"hetc_d[hetc_j * 4 + 2 * hetc_h + {t}]" for t in range(2)], 2)
         e(1, "}")
         self.lines.append("}")
         args = list(fn.body.block.args)

@@ -209,6 +209,8 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         #: row buffers of a warp-per-row phase that only lane-split loops index (see
         #: _lane_private): each lane keeps its own 1/32 of the row
         self.lane_private: set[SSAValue] = set()
+        #: (subscript, value) of stores collected rather than printed (_gemm_output_run)
+        self.deferred_stores: list[tuple[str, str]] | None = None
 
     # -- spelling ----------------------------------------------------------------------------
 
@@ -409,6 +411,9 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         return super()._subscript(ref, indices)
 
     def _op(self, op: Operation, depth: int, outer_loop: bool) -> None:
+        if isinstance(op, memref.StoreOp) and self.deferred_stores is not None:  # see _gemm_output_run
+            self.deferred_stores.append((self._subscript(op.memref, op.indices), self.names[op.value]))
+            return
         if isinstance(op, memref.AllocaOp) and op.results[0] in self.lane_private:
             name = self._fresh("acc")
             self.names[op.results[0]] = name
@@ -583,22 +588,85 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         self.lines.append("}")
         return "\n".join(self.lines)
 
-    def _gemm_output(self, parts, outer: list[Operation], value: str, depth: int) -> None:
+    def _gemm_epilogue(self, parts, outer: list[Operation], value: str, col: str, depth: int) -> None:
         """The nest's own ops after the k loop (bias, fused epilogue, the store) for the output
-        at (hetc_row0 + hetc_r, hetc_col0 + hetc_cc) of a tile, whose sum is `value`."""
-        (m, n, _), li, lj, lk, _, _, acc, _, _, _ = parts
+        at (hetc_row0 + hetc_r, `col`) of a tile, whose sum is `value`."""
+        (_, _, _), li, lj, lk, _, _, acc, _, _, _ = parts
         after = list(lj.body.block.ops)
 
         def index_math(ops):
             return [op for op in ops if isinstance(op, PURE) and not isinstance(op, arith.ConstantOp)]
 
         pre = index_math(outer + list(li.body.block.ops)) + index_math(after[: after.index(lk)])
-        self._emit(depth, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
-        self.names[li.body.block.args[0]], self.names[lj.body.block.args[0]] = "(hetc_row0 + hetc_r)", "(hetc_col0 + hetc_cc)"
+        self.names[li.body.block.args[0]], self.names[lj.body.block.args[0]] = "(hetc_row0 + hetc_r)", col
         self._op(acc, depth, False)
         self._emit(depth, f"{self.names[acc.results[0]]}[0] = {value};")
         for op in pre + after[after.index(lk) + 1 :]:
             self._op(op, depth, False)
+
+    def _vector_store(self, parts) -> memref.StoreOp | None:
+        """The epilogue's one store if neighbouring columns j, j + 1 of an output row land
+        next to each other (its last index is j itself, the others do not depend on j) in
+        16- or 32-bit elements: then a run of a thread's columns is one vector store."""
+        (_, _, _), li, lj, lk, *_ = parts
+        after = list(lj.body.block.ops)
+        tail = after[after.index(lk) + 1 :]
+        stores = [op for op in tail if isinstance(op, memref.StoreOp)]
+        if len(stores) != 1 or any(isinstance(op, (scf.ForOp, scf.IfOp)) for op in tail):
+            return None
+        store, j = stores[0], lj.body.block.args[0]
+        bits = {Float32Type: 32, Float16Type: 16, BFloat16Type: 16}.get(type(store.value.type))
+        if bits is None or not store.indices or store.indices[-1] is not j:
+            return None
+
+        def depends(v: SSAValue) -> bool:
+            return v is j or isinstance(v.owner, Operation) and isinstance(v.owner, PURE) and any(depends(x) for x in v.owner.operands)
+
+        return None if any(depends(i) for i in store.indices[:-1]) else store
+
+    def _gemm_output_run(self, parts, outer: list[Operation], values: list[str], depth: int) -> None:
+        """The epilogue for the outputs at (hetc_row0 + hetc_r, hetc_col0 + hetc_cc + t), t <
+        len(values) (a thread's neighbouring columns, sums `values`): where the store allows
+        (`_vector_store`) and the run is inside the output and aligned, the values are
+        computed first and stored as one 4- to 16-byte vector (an H100 epilogue's scalar
+        2-byte stores were a third of a short-K GEMM's time); else one by one."""
+        (m, n, _), *_ = parts
+        e, width = self._emit, len(values)
+        store = self._vector_store(parts)
+        if store is None:
+            e(depth, "#pragma unroll")
+            e(depth, f"for (int hetc_t = 0; hetc_t < {width}; hetc_t++) {{")
+            pick = values[0] if width == 1 else "(" + " : ".join(f"hetc_t == {t} ? {v}" for t, v in enumerate(values[:-1])) + f" : {values[-1]})"
+            e(depth + 1, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc + hetc_t >= {n}) continue;")
+            self._gemm_epilogue(parts, outer, pick, "(hetc_col0 + hetc_cc + hetc_t)", depth + 1)
+            e(depth, "}")
+            return
+        e(depth, f"if (hetc_row0 + hetc_r >= {m} || hetc_col0 + hetc_cc >= {n}) continue;")
+        half = not isinstance(store.value.type, Float32Type)
+        vbytes = width * (2 if half else 4)
+        self.deferred_stores = []
+        for t, v in enumerate(values):
+            # a column past N (a ragged last tile) reads the last one's operands; not stored
+            col = "(hetc_col0 + hetc_cc)" if t == 0 else f"(hetc_col0 + hetc_cc + {t})" if n % width == 0 \
+                else f"min(hetc_col0 + hetc_cc + {t}, {n - 1})"
+            self._gemm_epilogue(parts, outer, v, col, depth)
+        (sub, _), *_ = self.deferred_stores
+        vals = [val for _, val in self.deferred_stores]
+        self.deferred_stores = None
+        ctype = self.value_type(store.value, store.value.type)
+        e(depth, f"{ctype}* const hetc_o = &{sub};")
+        if half:
+            words = [f"((unsigned){vals[i]} | ((unsigned){vals[i + 1]} << 16))" for i in range(0, width, 2)]
+            vec = "unsigned" if width == 2 else f"make_uint{width // 2}({', '.join(words)})"
+            vtype, vexpr = ("unsigned", words[0]) if width == 2 else (f"uint{width // 2}", vec)
+        else:
+            vtype, vexpr = f"float{width}", f"make_float{width}({', '.join(vals)})"
+        e(depth, f"if (hetc_col0 + hetc_cc + {width - 1} < {n} && ((size_t)hetc_o & {vbytes - 1}) == 0) {{")
+        e(depth + 1, f"*reinterpret_cast<{vtype}*>(hetc_o) = {vexpr};")
+        e(depth, "} else {")
+        for t, v in enumerate(vals):
+            e(depth + 1, f"if (hetc_col0 + hetc_cc + {t} < {n}) hetc_o[{t}] = {v};")
+        e(depth, "}")
 
 
 def device_prelude() -> str:

@@ -76,23 +76,23 @@ def test_a_batch_is_one_launch_per_depthwise_conv_and_pool(tmp_path):
     assert sum("maxpool" in name for name in launches) == 1 and sum("avgpool" in name for name in launches) == 1
 
 
-def _gelu_mlp():
-    """MatMul then GELU as exporters spell it (Div, Erf, Add, Mul, Mul): a row group with no
-    reduction, which hetc-fuse makes one kernel."""
+def _mlp(act: str):
+    """MatMul then an activation as exporters spell it: `gelu` (Div, Erf, Add, Mul, Mul:
+    hetc-canonicalize makes it one Gelu, fused into the GEMM's store) or `quick_gelu`
+    (CLIP's x * sigmoid(1.702 x): a row group with no reduction, one kernel of its own)."""
     rng = np.random.default_rng(2)
     def c(name, v):
         return numpy_helper.from_array(np.array(v, np.float32), name)
 
-    nodes = [
-        h.make_node("MatMul", ["x", "w"], ["m"]),
-        h.make_node("Div", ["m", "sqrt2"], ["d"]),
-        h.make_node("Erf", ["d"], ["e"]),
-        h.make_node("Add", ["e", "one"], ["a"]),
-        h.make_node("Mul", ["m", "a"], ["p"]),
-        h.make_node("Mul", ["p", "half"], ["y"]),
-    ]
-    inits = [numpy_helper.from_array((rng.standard_normal((64, 256)) * 0.2).astype(np.float32), "w"),
-             c("sqrt2", 1.4142135), c("one", 1.0), c("half", 0.5)]
+    nodes = [h.make_node("MatMul", ["x", "w"], ["m"])]
+    inits = [numpy_helper.from_array((rng.standard_normal((64, 256)) * 0.2).astype(np.float32), "w")]
+    if act == "gelu":
+        nodes += [h.make_node("Div", ["m", "sqrt2"], ["d"]), h.make_node("Erf", ["d"], ["e"]), h.make_node("Add", ["e", "one"], ["a"]),
+                  h.make_node("Mul", ["m", "a"], ["p"]), h.make_node("Mul", ["p", "half"], ["y"])]
+        inits += [c("sqrt2", 1.4142135), c("one", 1.0), c("half", 0.5)]
+    else:
+        nodes += [h.make_node("Mul", ["m", "k"], ["d"]), h.make_node("Sigmoid", ["d"], ["s"]), h.make_node("Mul", ["m", "s"], ["y"])]
+        inits += [c("k", 1.702)]
     g = h.make_graph(nodes, "mlp", [h.make_tensor_value_info("x", T.FLOAT, [65, 64])],
                      [h.make_tensor_value_info("y", T.FLOAT, [65, 256])], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
@@ -100,20 +100,29 @@ def _gelu_mlp():
     return m
 
 
-def test_an_elementwise_row_group_is_a_thread_per_element(tmp_path, monkeypatch):
+@pytest.mark.parametrize("act,kernels", [("quick_gelu", 2), ("gelu", 1)])
+def test_mlp_activation_kernels(act, kernels, tmp_path, monkeypatch):
+    """An elementwise row group is a thread per element (65 x 256 threads, not 65 warps); the
+    erf GELU is no group at all but the GEMM's epilogue. The GPU loop form, run on the CPU,
+    matches onnxruntime."""
     import onnxruntime as ort
 
     out = tmp_path / "o"
-    hetc.build(_gelu_mlp(), "cuda", out, None, target_options={"build": False})
+    model = _mlp(act)
+    hetc.build(model, "cuda", out, None, target_options={"build": False})
     cu = (out / "model.cu").read_text()
-    row = cu[cu.index("_fused_row("):]
-    row = row[: row.index("\n}\n")]
-    assert "hetc_t >= 16640" in row and ">> 5" not in row  # 65 x 256 threads, not 65 warps
+    assert len(re.findall(r"^__global__", cu, re.M)) == kernels
+    if act == "quick_gelu":
+        row = cu[cu.index("_fused_row("):]
+        row = row[: row.index("\n}\n")]
+        assert "hetc_t >= 16640" in row and ">> 5" not in row
+    else:
+        assert "erff(" in cu[cu.index("_gemm("):]
     gpu_form = dataclasses.replace(targets.TARGETS["c"], name="c-gpu-form", passes=targets.TARGETS["cuda"].passes)
     monkeypatch.setitem(targets.TARGETS, "c-gpu-form", gpu_form)
     x = np.random.default_rng(3).standard_normal((65, 64)).astype(np.float32)
-    ref = ort.InferenceSession(_gelu_mlp().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    got = hetc.compile(_gelu_mlp(), target="c-gpu-form").run({"x": x})[0]
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = hetc.compile(model, target="c-gpu-form").run({"x": x})[0]
     assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
 
 

@@ -31,6 +31,27 @@ def test_tile_shape_fills_the_gpu():
     assert small.smem_bytes(2) <= 48 * 1024
 
 
+def test_k_groups_only_where_the_sms_lack_warps():
+    # ViT's 2080 x 192 x 768 projection: 99 64 x 64 tiles would leave SMs short of warps
+    proj = choose_config("f16", 2080, 192, 1, 132, k=768, k_groups=True)
+    assert proj.ks > 1 and proj.threads <= 256
+    assert choose_config("f16", 2080, 192, 1, 132, k=768).ks == 1  # operands not both cp.async copies
+    assert choose_config("f16", 4096, 4096, 1, 132, k=4096, k_groups=True).ks == 1  # full already
+    # a group needs at least two K steps of its own
+    assert choose_config("f16", 2080, 192, 1, 132, k=32, k_groups=True).ks == 1
+
+
+def test_wgmma_tile_width_by_predicted_cycles():
+    from hetc.backends.cuda.gemm_wgmma import TILE_WIDTHS, wgmma_cycles
+
+    def best(m, n, k):
+        return min(TILE_WIDTHS, key=lambda bn: (wgmma_cycles(m, n, k, bn, 132), -bn))
+
+    assert best(4096, 4096, 4096) == 256  # many tiles: the widest
+    assert best(2080, 192, 768) == 64  # 51 narrow tiles beat 17 wide ones
+    assert best(2080, 768, 192) == 128  # one wave of 102
+
+
 def _gemm_model(elem, np_t, m=512, k=256, n=384):
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array((rng.standard_normal((k, n)) * 0.1).astype(np_t), "w")
