@@ -35,8 +35,9 @@ BK = 8
 #: tile -> relative cost per output: smaller thread tiles read more from shared memory per
 #: FMA (4 x 4: one float4 per 2 FMAs a k; 8 x 8: one per 16)
 TILE_COST = {(128, 128): 1.0, (128, 64): 1.15, (64, 128): 1.15, (64, 64): 1.35}
-#: resident warps an SM needs before its loads' latency is hidden (8 a K group)
-BUSY_WARPS = 32
+#: resident warps an SM needs before its loads' latency is hidden (8 a K group; H100, ViT's
+#: 2080 x 768 x 192 layer: 3 tiles of 64 x 64 an SM ran 8% faster whole than in 2 K groups)
+BUSY_WARPS = 24
 #: float32 GEMMs with too few tiles to fill the SMs split K over up to this many groups of
 #: 256 threads in a block (ViT's 2080 x 192 x 768 projection: 99 tiles of 64 x 64)
 MAX_K_GROUPS = 4
