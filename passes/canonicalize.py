@@ -9,9 +9,13 @@
 - Transpose of Transpose composes; an identity permutation disappears; one that moves
   only size-1 dimensions becomes a Reshape.
 - GELU written out as `x * 0.5 * (1 + erf(x / sqrt 2))` (torch.nn.GELU and Hugging Face
-  exports below opset 20, in either order of the products, `x * (1 / sqrt 2)` too)
-  becomes one Gelu: a unary op fuses into the producing GEMM's epilogue, while the
-  diamond (x feeds both the erf and the product) could not.
+  exports below opset 20, in either order of the products, `x * (1 / sqrt 2)` too), or
+  as `x * 0.5 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))` (GPT-2's gelu_new,
+  approximate="tanh") becomes one Gelu: a unary op fuses into the producing GEMM's
+  epilogue, while the diamond (x feeds both the erf and the product) could not.
+- An activation of a Reshape (of a value nothing else reads) is applied before it:
+  `act(reshape(x)) -> reshape(act(x))`, so that GPT-2's `Gemm -> Reshape -> gelu`
+  fuses the activation into the Gemm's store too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, NoneType
+from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
 from xdsl.passes import ModulePass
 
 from hetc.dialects import onnx as onnx_d
@@ -72,48 +76,100 @@ def _producer(value, op_type: str):
     return None
 
 
-def _erf_half_input(value):
-    """x if `value` is `1 + erf(x / sqrt 2)` (or `x * (1 / sqrt 2)`), each step used once."""
-    add = _producer(value, "Add")
-    if add is None:
+def _tanh_argument_input(value):
+    """x if `value` is `sqrt(2 / pi) * (x + 0.044715 * x^3)` (GELU's tanh form), each step used once."""
+    mul = _producer(value, "Mul")
+    if mul is None:
         return None
-    for e, one in (add.operands, reversed(add.operands)):
-        erf = _producer(e, "Erf")
-        if erf is None or not _near(one, 1.0):
+    for s, c in (mul.operands, reversed(mul.operands)):
+        add = _producer(s, "Add")
+        if add is None or not _near(c, np.sqrt(2.0 / np.pi)):
             continue
-        scaled = erf.operands[0]
-        div, mul = _producer(scaled, "Div"), _producer(scaled, "Mul")
-        if div is not None and _near(div.operands[1], np.sqrt(2.0)):
-            return div.operands[0]
-        if mul is not None:
-            for x, c in (mul.operands, reversed(mul.operands)):
-                if _near(c, np.sqrt(0.5)):
+        for x, cubic in (add.operands, reversed(add.operands)):
+            scaled = _producer(cubic, "Mul")
+            for p, k in (scaled.operands, reversed(scaled.operands)) if scaled is not None else ():
+                power = _producer(p, "Pow")
+                if power is not None and _near(k, 0.044715) and power.operands[0] is x and _near(power.operands[1], 3.0):
                     return x
     return None
 
 
+def _gelu_half_input(value) -> tuple | None:
+    """(x, approximate) if `value` is `1 + erf(x / sqrt 2)` (or `x * (1 / sqrt 2)`): "none",
+    or `1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))`: "tanh"; each step used once."""
+    add = _producer(value, "Add")
+    if add is None:
+        return None
+    for e, one in (add.operands, reversed(add.operands)):
+        if not _near(one, 1.0):
+            continue
+        tanh = _producer(e, "Tanh")
+        if tanh is not None:
+            x = _tanh_argument_input(tanh.operands[0])
+            return (x, "tanh") if x is not None else None
+        erf = _producer(e, "Erf")
+        if erf is None:
+            continue
+        scaled = erf.operands[0]
+        div, mul = _producer(scaled, "Div"), _producer(scaled, "Mul")
+        if div is not None and _near(div.operands[1], np.sqrt(2.0)):
+            return div.operands[0], "none"
+        if mul is not None:
+            for x, c in (mul.operands, reversed(mul.operands)):
+                if _near(c, np.sqrt(0.5)):
+                    return x, "none"
+    return None
+
+
 def _gelu(op: onnx_d.OnnxOp) -> bool:
-    """The last Mul of GELU's erf form -> Gelu(x): `(x * (1 + erf)) * 0.5` or
-    `(x * 0.5) * (1 + erf)`, factors in either order."""
+    """The last Mul of GELU written out -> Gelu(x): `(x * (1 + f)) * 0.5` or
+    `(x * 0.5) * (1 + f)`, factors in either order, f the erf or tanh form."""
     for inner, outer in (op.operands, reversed(op.operands)):
         mul = _producer(inner, "Mul")
         if mul is None:
             continue
-        x = None
-        if _near(outer, 0.5):  # (x * (1 + erf(x / sqrt 2))) * 0.5
-            x = next((a for a, b in (mul.operands, reversed(mul.operands)) if _erf_half_input(b) is a), None)
-        else:  # (x * 0.5) * (1 + erf(x / sqrt 2))
-            x = next((a for a, b in (mul.operands, reversed(mul.operands)) if _near(b, 0.5)), None)
-            x = x if x is not None and _erf_half_input(outer) is x else None
-        if x is None or x.type != op.results[0].type:
+        found = None
+        if _near(outer, 0.5):  # (x * (1 + f(x))) * 0.5
+            for a, b in (mul.operands, reversed(mul.operands)):
+                core = _gelu_half_input(b)
+                if core is not None and core[0] is a:
+                    found = core
+        else:  # (x * 0.5) * (1 + f(x))
+            core = _gelu_half_input(outer)
+            if core is not None and any(a is core[0] and _near(b, 0.5) for a, b in (mul.operands, reversed(mul.operands))):
+                found = core
+        if found is None or found[0].type != op.results[0].type:
             continue
-        new = onnx_d.build_op("Gelu", [x], [op.results[0].type])
+        x, approximate = found
+        new = onnx_d.build_op("Gelu", [x], [op.results[0].type], **({"approximate": "tanh"} if approximate == "tanh" else {}))
         if op.node_name:
             new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
         new.results[0].name_hint = op.results[0].name_hint
         op.parent.insert_op_before(new, op)
         return _replace(op, new.results[0])
     return False
+
+
+#: single-input elementwise activations (what a GEMM's epilogue takes)
+ACTIVATIONS = ("Relu", "Gelu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Mish")
+
+
+def _activation_before_reshape(op: onnx_d.OnnxOp, reshape: onnx_d.OnnxOp) -> bool:
+    """act(reshape(x)) -> reshape(act(x)): the same elements, the activation next to x's producer."""
+    x = reshape.operands[0]
+    out_type = op.results[0].type
+    act = onnx_d.build_op(op.OP_TYPE, [x], [TensorType(out_type.get_element_type(), x.type.get_shape())],
+                          **{k: _attr(op, k) for k in op.attributes if k != onnx_d.NODE_NAME_ATTR})
+    if op.node_name:
+        act.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+    new = onnx_d.build_op("Reshape", [act.results[0], reshape.operands[1]], [out_type],
+                          **({"allowzero": _attr(reshape, "allowzero")} if "allowzero" in reshape.attributes else {}))
+    if reshape.node_name:
+        new.attributes[onnx_d.NODE_NAME_ATTR] = reshape.attributes[onnx_d.NODE_NAME_ATTR]
+    new.results[0].name_hint = op.results[0].name_hint
+    op.parent.insert_op_before(act, op)
+    op.parent.insert_op_before(new, op)
+    return _replace(op, new.results[0])
 
 
 def _rewrite(op: onnx_d.OnnxOp) -> bool:
@@ -124,6 +180,10 @@ def _rewrite(op: onnx_d.OnnxOp) -> bool:
     x = op.operands[0] if op.operands else None
     if t == "Mul" and _gelu(op):
         return True
+    if t in ACTIVATIONS and len(op.operands) == 1:
+        owner = x.owner
+        if isinstance(owner, onnx_d.OnnxOp) and owner.OP_TYPE == "Reshape" and len(list(x.uses)) == 1:
+            return _activation_before_reshape(op, owner)
     if t == "Identity":
         return _replace(op, x)
     if t in ("Cast", "CastLike", "Expand") and _same_type(x, op.results[0]):

@@ -337,3 +337,40 @@ func.func @not_gelu(%x: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, t
   %y2 = "onnx.Mul"(%m2, %h5) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
   func.return %y, %y2, %e2 : tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>
 }
+
+// GPT-2's gelu_new (the tanh form) as Hugging Face exports it: Gelu, approximate = "tanh".
+// CHECK-LABEL: func.func @gelu_tanh(
+// CHECK:         %y = "onnx.Gelu"(%x) {approximate = "tanh"} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+// CHECK-NEXT:    func.return %y
+func.func @gelu_tanh(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %h = "onnx.Constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %three = "onnx.Constant"() {value = dense<3.0> : tensor<f32>} : () -> tensor<f32>
+  %k = "onnx.Constant"() {value = dense<0.044715> : tensor<f32>} : () -> tensor<f32>
+  %c = "onnx.Constant"() {value = dense<0.797884583> : tensor<f32>} : () -> tensor<f32>
+  %one = "onnx.Constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %hx = "onnx.Mul"(%x, %h) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %p = "onnx.Pow"(%x, %three) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %kp = "onnx.Mul"(%p, %k) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %s = "onnx.Add"(%x, %kp) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %cs = "onnx.Mul"(%s, %c) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %t = "onnx.Tanh"(%cs) : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a = "onnx.Add"(%t, %one) : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+  %y = "onnx.Mul"(%hx, %a) : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  func.return %y : tensor<2x8xf32>
+}
+
+// An activation of a Reshape nothing else reads goes before it (next to its producer, so
+// that it can fuse into that GEMM's store); a Reshape read twice stays where it is.
+// CHECK-LABEL: func.func @activation_before_reshape(
+// CHECK:         %{{.*}} = "onnx.Gelu"(%x) {approximate = "tanh"} : (tensor<6x8xf32>) -> tensor<6x8xf32>
+// CHECK-NEXT:    %y = "onnx.Reshape"(%{{.*}}, %{{.*}}) : (tensor<6x8xf32>, tensor<3xi64>) -> tensor<2x3x8xf32>
+// CHECK:         %z = "onnx.Relu"(%r2) : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+// CHECK-NEXT:    func.return %y, %z, %r2
+func.func @activation_before_reshape(%x: tensor<6x8xf32>, %w: tensor<6x8xf32>) -> (tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>) {
+  %s = "onnx.Constant"() {value = dense<[2, 3, 8]> : tensor<3xi64>} : () -> tensor<3xi64>
+  %r = "onnx.Reshape"(%x, %s) : (tensor<6x8xf32>, tensor<3xi64>) -> tensor<2x3x8xf32>
+  %y = "onnx.Gelu"(%r) {approximate = "tanh"} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %r2 = "onnx.Reshape"(%w, %s) : (tensor<6x8xf32>, tensor<3xi64>) -> tensor<2x3x8xf32>
+  %z = "onnx.Relu"(%r2) : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  func.return %y, %z, %r2 : tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>
+}
