@@ -264,8 +264,9 @@ class MmaGemmPrinter:
         stype = "unsigned short" if cfg.half else "float"
         ebytes = 2 if cfg.half else 4
         direct_a, direct_b, b_kmajor = operand_forms(cfg.kind, parts)
-        ks = cfg.ks if direct_a and direct_b else 1
-        threads = cfg.threads // cfg.ks  # of one K group: the loads and the math are per group
+        ks = cfg.ks
+        assert ks == 1 or direct_a and direct_b, "K groups need both operands copied by cp.async"
+        threads = cfg.threads // ks  # of one K group: the loads and the math are per group
         mi, ni = cfg.wm // 16, cfg.wn // 8
         kt_count = -(-k // bk)
         iters = -(-kt_count // ks)  # K tiles of one group: group g takes tiles g, g + ks, ...

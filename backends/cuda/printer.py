@@ -171,14 +171,17 @@ def _widened_load(v: SSAValue) -> memref.LoadOp | None:
     return owner if isinstance(owner, memref.LoadOp) else None
 
 
+def _depends_on(v: SSAValue, iv: SSAValue, through: tuple = (arith.AddiOp, arith.MuliOp, arith.SubiOp)) -> bool:
+    """Is the index `v` computed from `iv` (through ops of the types `through`)?"""
+    if v is iv:
+        return True
+    owner = v.owner
+    return isinstance(owner, through) and any(_depends_on(x, iv, through) for x in owner.operands)
+
+
 def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     """Does one index of the store depend on `iv` (through index arithmetic)?"""
-    def depends(v: SSAValue) -> bool:
-        if v is iv:
-            return True
-        owner = v.owner
-        return isinstance(owner, (arith.AddiOp, arith.MuliOp, arith.SubiOp)) and any(depends(x) for x in owner.operands)
-    return any(depends(i) for i in store.indices)
+    return any(_depends_on(i, iv) for i in store.indices)
 
 
 class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrinter):
@@ -615,14 +618,10 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         if len(stores) != 1 or any(isinstance(op, (scf.ForOp, scf.IfOp)) for op in tail):
             return None
         store, j = stores[0], lj.body.block.args[0]
-        bits = {Float32Type: 32, Float16Type: 16, BFloat16Type: 16}.get(type(store.value.type))
-        if bits is None or not store.indices or store.indices[-1] is not j:
+        if not isinstance(store.value.type, (Float32Type, Float16Type, BFloat16Type)) or not store.indices \
+                or store.indices[-1] is not j or any(_depends_on(i, j, PURE) for i in store.indices[:-1]):
             return None
-
-        def depends(v: SSAValue) -> bool:
-            return v is j or isinstance(v.owner, Operation) and isinstance(v.owner, PURE) and any(depends(x) for x in v.owner.operands)
-
-        return None if any(depends(i) for i in store.indices[:-1]) else store
+        return store
 
     def _gemm_output_run(self, parts, outer: list[Operation], values: list[str], depth: int) -> None:
         """The epilogue for the outputs at (hetc_row0 + hetc_r, hetc_col0 + hetc_cc + t), t <
@@ -655,10 +654,9 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         self.deferred_stores = None
         ctype = self.value_type(store.value, store.value.type)
         e(depth, f"{ctype}* const hetc_o = &{sub};")
-        if half:
+        if half:  # pairs of 16-bit values as 32-bit words
             words = [f"((unsigned){vals[i]} | ((unsigned){vals[i + 1]} << 16))" for i in range(0, width, 2)]
-            vec = "unsigned" if width == 2 else f"make_uint{width // 2}({', '.join(words)})"
-            vtype, vexpr = ("unsigned", words[0]) if width == 2 else (f"uint{width // 2}", vec)
+            vtype, vexpr = ("unsigned", words[0]) if width == 2 else (f"uint{width // 2}", f"make_uint{width // 2}({', '.join(words)})")
         else:
             vtype, vexpr = f"float{width}", f"make_float{width}({', '.join(vals)})"
         e(depth, f"if (hetc_col0 + hetc_cc + {width - 1} < {n} && ((size_t)hetc_o & {vbytes - 1}) == 0) {{")
