@@ -44,14 +44,19 @@ def _same_type(a, b) -> bool:
     return a.type == b.type
 
 
+def _keep_name(new: onnx_d.OnnxOp, op: onnx_d.OnnxOp) -> None:
+    """`new` takes the place of `op`: it keeps op's ONNX node name (reports, labels)."""
+    if op.node_name:
+        new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+
+
 def _to_reshape(op: onnx_d.OnnxOp, source) -> bool:
     """Replace `op` by Reshape(source, constant result shape)."""
     dims = list(op.results[0].type.get_shape())
     shape = onnx_d.constant_op(np.array(dims, dtype=np.int64), "shape")
     attrs = {"allowzero": 1} if 0 in dims else {}
     new = onnx_d.build_op("Reshape", [source, shape.results[0]], [op.results[0].type], **attrs)
-    if op.node_name:
-        new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+    _keep_name(new, op)
     new.results[0].name_hint = op.results[0].name_hint
     op.parent.insert_op_before(shape, op)
     op.parent.insert_op_before(new, op)
@@ -142,8 +147,7 @@ def _gelu(op: onnx_d.OnnxOp) -> bool:
             continue
         x, approximate = found
         new = onnx_d.build_op("Gelu", [x], [op.results[0].type], **({"approximate": "tanh"} if approximate == "tanh" else {}))
-        if op.node_name:
-            new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+        _keep_name(new, op)
         new.results[0].name_hint = op.results[0].name_hint
         op.parent.insert_op_before(new, op)
         return _replace(op, new.results[0])
@@ -157,19 +161,11 @@ ACTIVATIONS = ("Relu", "Gelu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "H
 def _activation_before_reshape(op: onnx_d.OnnxOp, reshape: onnx_d.OnnxOp) -> bool:
     """act(reshape(x)) -> reshape(act(x)): the same elements, the activation next to x's producer."""
     x = reshape.operands[0]
-    out_type = op.results[0].type
-    act = onnx_d.build_op(op.OP_TYPE, [x], [TensorType(out_type.get_element_type(), x.type.get_shape())],
+    act = onnx_d.build_op(op.OP_TYPE, [x], [TensorType(op.results[0].type.get_element_type(), x.type.get_shape())],
                           **{k: _attr(op, k) for k in op.attributes if k != onnx_d.NODE_NAME_ATTR})
-    if op.node_name:
-        act.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
-    new = onnx_d.build_op("Reshape", [act.results[0], reshape.operands[1]], [out_type],
-                          **({"allowzero": _attr(reshape, "allowzero")} if "allowzero" in reshape.attributes else {}))
-    if reshape.node_name:
-        new.attributes[onnx_d.NODE_NAME_ATTR] = reshape.attributes[onnx_d.NODE_NAME_ATTR]
-    new.results[0].name_hint = op.results[0].name_hint
+    _keep_name(act, op)
     op.parent.insert_op_before(act, op)
-    op.parent.insert_op_before(new, op)
-    return _replace(op, new.results[0])
+    return _to_reshape(op, act.results[0])
 
 
 def _rewrite(op: onnx_d.OnnxOp) -> bool:
@@ -192,8 +188,7 @@ def _rewrite(op: onnx_d.OnnxOp) -> bool:
         to = onnx_d.onnx_elem_type(op.results[0].type.get_element_type())
         attrs = {k: _attr(op, k) for k in ("saturate", "round_mode") if k in op.attributes}
         new = onnx_d.build_op("Cast", [x], [op.results[0].type], to=to, **attrs)
-        if op.node_name:
-            new.attributes[onnx_d.NODE_NAME_ATTR] = op.attributes[onnx_d.NODE_NAME_ATTR]
+        _keep_name(new, op)
         new.results[0].name_hint = op.results[0].name_hint
         op.parent.insert_op_before(new, op)
         return _replace(op, new.results[0])
