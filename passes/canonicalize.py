@@ -28,6 +28,7 @@ from xdsl.dialects.builtin import ModuleOp, NoneType, TensorType
 from xdsl.passes import ModulePass
 
 from hetc.dialects import onnx as onnx_d
+from hetc.passes.loops.ops import FUSABLE_UNARY
 
 
 def _attr(op: onnx_d.OnnxOp, name: str, default=None):
@@ -154,10 +155,6 @@ def _gelu(op: onnx_d.OnnxOp) -> bool:
     return False
 
 
-#: single-input elementwise activations (what a GEMM's epilogue takes)
-ACTIVATIONS = ("Relu", "Gelu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Mish")
-
-
 def _activation_before_reshape(op: onnx_d.OnnxOp, reshape: onnx_d.OnnxOp) -> bool:
     """act(reshape(x)) -> reshape(act(x)): the same elements, the activation next to x's producer."""
     x = reshape.operands[0]
@@ -176,7 +173,7 @@ def _rewrite(op: onnx_d.OnnxOp) -> bool:
     x = op.operands[0] if op.operands else None
     if t == "Mul" and _gelu(op):
         return True
-    if t in ACTIVATIONS and len(op.operands) == 1:
+    if t in FUSABLE_UNARY and len(op.operands) == 1:  # the activations a GEMM's store takes
         owner = x.owner
         if isinstance(owner, onnx_d.OnnxOp) and owner.OP_TYPE == "Reshape" and len(list(x.uses)) == 1:
             return _activation_before_reshape(op, owner)
