@@ -93,7 +93,22 @@ class AttentionLowering:
                     literal[x] = float(c.reshape(-1)[0])
                 else:
                     externals.append(x)
-        out = self.out_buffer(pv.results[0], outputs)
+        # GPU form: the neighbours the unfused GEMMs absorb are absorbed here too (no kernel
+        # of their own): K^T read from K in place, q * scale applied to the scores, and the
+        # heads merged back (a Transpose, maybe after a Reshape) by the output's own store
+        k_src = kt.owner.operands[0] if self.gpu and kt in self.transposed_b else None
+        prescale = None
+        if self.gpu and q in self.prescaled:
+            mul, pos = self.prescaled[q]
+            prescale = float(onnx_d.constant_value(mul.operands[pos]).reshape(-1)[0])
+            self.fused.add(mul)
+        permuted = self.transposed_store(pv.results[0], outputs) if self.gpu else None
+        if permuted is not None:
+            tr, between, _, _ = permuted
+            out = self.buffers[tr.results[0]] = self.out_buffer(tr.results[0], outputs)
+            self.fused.update([tr, *between])
+        else:
+            out = self.out_buffer(pv.results[0], outputs)
         self.buffers[pv.results[0]] = out
         nodes = list(dict.fromkeys(o.node_name for o in ops if o.node_name))
         b, params = self.kernel("attention", mm, [self.buffers[x] for x in externals] + [out], nodes=nodes)
@@ -104,6 +119,8 @@ class AttentionLowering:
         def score_ops(b, s: SSAValue, sub) -> SSAValue:
             """The elementwise ops on score `s`; `sub(x)` subscripts their other operands."""
             cur = mm.results[0]
+            if prescale is not None:  # (s q) kT = s (q kT)
+                s = b.value(arith.MulfOp(s, b.const(prescale, e)))
             for o in pre:
                 xs = []
                 for x in o.operands:
@@ -119,14 +136,20 @@ class AttentionLowering:
                 cur = o.results[0]
             return s
 
-        args = (b, pin, pout, e, q, kt, v, pv.results[0], batch, sq, sk, d, dv, bool(pre), score_ops)
-        (self._attention_cpu if not self.gpu else self._attention_gpu)(*args)
+        args = (b, pin, pout, e, q, kt, v, pv.results[0], batch, sq, sk, d, dv, bool(pre or prescale is not None), score_ops)
+        if self.gpu:
+            self._attention_gpu(*args, k_src=k_src, store_perm=permuted[2:] if permuted is not None else None)
+        else:
+            self._attention_cpu(*args)
         finish_kernel(b)
         self.fused.update(ops)
 
-    def _attention_gpu(self, b, pin, pout, e, q, kt, v, out, batch, sq, sk, d, dv, has_pre, score_ops) -> None:
+    def _attention_gpu(self, b, pin, pout, e, q, kt, v, out, batch, sq, sk, d, dv, has_pre, score_ops,
+                       k_src: SSAValue | None = None, store_perm: tuple | None = None) -> None:
         """One query row per parallel iteration, the keys in reduction loops (a warp's
-        lanes split them on the GPU), the output columns in a lane-uniform loop."""
+        lanes split them on the GPU), the output columns in a lane-uniform loop. `k_src`:
+        kT's buffer holds K (kT[d, j] read as K[j, d]); `store_perm` = (shape, perm): the
+        output buffer is the Transpose(perm) of the product seen as `shape`."""
         with b.loops([*batch, sq]) as ivs:
             bidx, i = ivs[:-1], ivs[-1]
             zero = b.index(0)
@@ -141,7 +164,9 @@ class AttentionLowering:
             with b.loop(0, sk, reduction=True) as j:
                 b.store(b.const(0.0, e), row, [j])
                 with b.loop(0, d) as dd:
-                    prod = b.value(arith.MulfOp(b.load(pin[q], at(q, [i, dd])), b.load(pin[kt], at(kt, [dd, j]))))
+                    qv = b.load(pin[q], at(q, [i, dd]))
+                    kv = b.load(pin[kt], at(kt, [dd, j]) if k_src is None else at(k_src, [j, dd]))
+                    prod = b.value(arith.MulfOp(qv, kv))
                     b.store(b.value(arith.AddfOp(b.load(row, [j]), prod)), row, [j])
                 s = score_ops(b, b.load(row, [j]), lambda x: at(x, [i, j]))
                 if has_pre:
@@ -163,7 +188,7 @@ class AttentionLowering:
                     prod = b.value(arith.MulfOp(b.load(row, [j]), b.load(pin[v], at(v, [j, c]))))
                     b.store(b.value(arith.AddfOp(b.load(acc, [zero]), prod)), acc, [zero])
                 y = b.value(arith.DivfOp(b.load(acc, [zero]), denom))
-                b.store(y, pout, at(out, [i, c]))
+                b.store(y, pout, at(out, [i, c]) if store_perm is None else _permuted(b, [*bidx, i, c], [*batch, sq, dv], *store_perm))
 
     def _attention_cpu(self, b, pin, pout, e, q, kt, v, out, batch, sq, sk, d, dv, has_pre, score_ops) -> None:
         """R query rows per parallel iteration (R the largest divisor of Sq up to
@@ -221,6 +246,19 @@ class AttentionLowering:
             with b.loop(0, dv) as c:
                 for r in range(rr):
                     b.store(b.value(arith.DivfOp(b.load(acc, [rix[r], c]), denoms[r])), pout, at(out, [rows[r], c]))
+
+
+def _permuted(b, ivs: list, dims: list[int], shape: list[int], perm: list[int]) -> list[SSAValue]:
+    """The subscript of element `ivs` (of a product with `dims`) in Transpose(perm) of the
+    product seen as `shape` (the same elements, row-major)."""
+    flat = b.affine([(iv, int(np.prod(dims[n + 1 :], dtype=np.int64))) for n, iv in enumerate(ivs) if dims[n] > 1])
+    idx = []
+    for n, size in reversed(list(enumerate(shape))):  # flat -> index in `shape`
+        idx.append(b.value(arith.RemUIOp(flat, b.index(size))) if n else flat)
+        if n:
+            flat = b.value(arith.DivUIOp(flat, b.index(size)))
+    idx.reverse()
+    return [idx[p] for p in perm]
 
 
 def _subscripts(bidx: list, zero: SSAValue):

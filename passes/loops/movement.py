@@ -171,21 +171,19 @@ class MovementLowering:
             rank >= 2 and list(perm) == [*range(rank - 2), rank - 1, rank - 2] and op.results[0] not in outputs
             and len(uses) == 1 and isinstance(uses[0].operation, onnx_d.OnnxOp)
             and uses[0].operation.OP_TYPE == "MatMul" and uses[0].index == 1 and op.operands[0] in self.buffers
-            and not _in_attention_group(uses[0].operation)  # (a fused attention group reads K^T itself)
         )
 
     def scaled_operand(self, op, outputs) -> int | None:
-        """For a float32 Mul by a scalar constant read only as A by a MatMul (not a fused
-        attention group's, nor one whose group ends in a Split: those lower their own
-        epilogue; B not a constant) and not a graph output: the position of the constant
-        (the MatMul can scale its products instead: (s A) B = s (A B))."""
+        """For a float32 Mul by a scalar constant read only as A by a MatMul (not one whose
+        group ends in a Split: it lowers its own epilogue; B not a constant) and not a graph
+        output: the position of the constant (the MatMul can scale its products instead:
+        (s A) B = s (A B); a fused attention group scales its scores)."""
         uses = list(op.results[0].uses)
         if op.results[0] in outputs or len(uses) != 1 or op.results[0].type.get_element_type() != f32:
             return None
         user = uses[0].operation
         if not isinstance(user, onnx_d.OnnxOp) or user.OP_TYPE != "MatMul" or uses[0].index != 0 or \
-                onnx_d.constant_value(user.operands[1]) is not None or _in_attention_group(user) or \
-                split_epilogue(user)[0] is not None:
+                onnx_d.constant_value(user.operands[1]) is not None or split_epilogue(user)[0] is not None:
             return None
         for pos in (0, 1):
             c = onnx_d.constant_value(op.operands[pos])
