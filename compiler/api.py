@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, ModuleOp, TensorType
 
 from hetc.artifacts import MANIFEST, read_manifest, write_output_dir
 from hetc.backends.targets import TARGETS
@@ -159,6 +159,21 @@ def _with_options(spec: str, extra: str) -> str:
     return f"{name}{{{','.join(f'{k}={v}' for k, v in opts.items())}}}" if opts else name
 
 
+def attention_by_default(module: ModuleOp, target: str, target_options: Mapping[str, object] | None) -> bool:
+    """Fuse attention groups unless told otherwise? On the CUDA target with 16-bit storage
+    (precision fp16 / bf16, or a float16 / bfloat16 model narrowed automatically), where the
+    group is a FlashAttention-style tensor-core kernel. Elsewhere its one-row-at-a-time
+    kernel measured slower than the tiled GEMMs + softmax (CPU: ViT-tiny 5.9 vs 4.4 ms)."""
+    if target != "cuda":
+        return False
+    precision = (target_options or {}).get("precision")
+    if precision is not None:
+        return precision in ("fp16", "bf16")
+    narrow = (Float16Type, BFloat16Type)
+    return any(isinstance(t, TensorType) and isinstance(t.get_element_type(), narrow)
+               for op in module.walk() for t in op.result_types)
+
+
 def emit_module(
     module: ModuleOp,
     target: str,
@@ -167,7 +182,7 @@ def emit_module(
     threads: int = 1,
     layout: str = "auto",
     fusion: str = "ilp",
-    fuse_attention: bool = False,
+    fuse_attention: bool | None = None,
     progress: Callable[[str], None] | None = None,
     target_options: Mapping[str, object] | None = None,
     source: str = "",
@@ -181,8 +196,8 @@ def emit_module(
     in_names = [a.data for a in fn.attributes[INPUT_NAMES_ATTR].data]
     out_names = [a.data for a in fn.attributes[OUTPUT_NAMES_ATTR].data]
     ftype = fn.function_type
-    # attention groups are opt-in: their one-row-at-a-time kernel measured slower than the tiled
-    # GEMMs + softmax on the CPU (ViT-tiny 5.9 vs 4.4 ms) and has not run on a GPU yet
+    if fuse_attention is None:
+        fuse_attention = attention_by_default(module, target, target_options)
     fuse = f"mode={fusion},attention={'true' if fuse_attention else 'false'}"
     options = {"hetc-choose-layout": f"layout={layout}" if layout != "auto" else "", "hetc-fuse": fuse,
                "hetc-fuse-horizontal": "mode=off" if fusion == "none" else "",
@@ -232,7 +247,7 @@ def build(
     threads: int = 1,
     layout: str = "auto",
     fusion: str = "ilp",
-    fuse_attention: bool = False,
+    fuse_attention: bool | None = None,
     progress: Callable[[str], None] | None = None,
     target_options: Mapping[str, object] | None = None,
 ) -> Path:
@@ -240,7 +255,8 @@ def build(
     `layout` (C target): "auto" lets hetc-choose-layout pick NCHW or NHWC per region
     by the cost model; "nchw" / "nhwc" force one. `fusion` (C target): "ilp" (CP-SAT
     over the legal fusion groups), "greedy" (rule-based) or "none" (one kernel per op);
-    `fuse_attention` adds attention (QK^T, softmax, P.V) to the candidate groups (off by default)."""
+    `fuse_attention` adds attention (QK^T, softmax, P.V) to the candidate groups (None: on for
+    CUDA at fp16 / bf16, where it is a FlashAttention-style kernel; off elsewhere)."""
     if target not in TARGETS:
         raise HetcError(f"unknown target '{target}' (known: {', '.join(TARGETS)})")
     if layout not in ("auto", "nchw", "nhwc"):
@@ -277,7 +293,7 @@ def compile(
     threads: int = 1,
     layout: str = "auto",
     fusion: str = "ilp",
-    fuse_attention: bool = False,
+    fuse_attention: bool | None = None,
     progress: Callable[[str], None] | None = None,
     target_options: Mapping[str, object] | None = None,
 ) -> Session:

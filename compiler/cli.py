@@ -74,9 +74,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="C target: operator fusion; ilp = CP-SAT over legal fusion groups against the cost model (default), "
         "greedy = rule-based, none = one kernel per op (groups in report.json)",
     )
-    p.add_argument("--fuse-attention", action="store_true",
-                   help="add attention (QK^T, softmax, P.V as one kernel) to the fusion candidates (off by default: "
-                   "slower than the unfused GEMMs on the CPU so far)")  # fmt: skip
+    p.add_argument("--fuse-attention", action=argparse.BooleanOptionalAction, default=None,
+                   help="add attention (QK^T, softmax, P.V as one kernel) to the fusion candidates; default: on for "
+                   "CUDA at fp16 / bf16 (a FlashAttention-style tensor-core kernel), off elsewhere (the one-kernel "
+                   "form measured slower than the unfused GEMMs on the CPU and for exact fp32 on the GPU)")  # fmt: skip
     p.add_argument("--part", default="u280", help="HLS target: FPGA part for estimates and synthesis (u280, zcu104)")
     p.add_argument(
         "--precision",

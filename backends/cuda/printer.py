@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from hetc.backends.cfamily.narrow import NarrowFloatHelpers
 from hetc.backends.cfamily.printer import CFamilyPrinter, _trip_count, static_bounds
+from hetc.backends.cuda.attention_flash import FlashAttentionPrinter, flash_kind, flash_parts
 from hetc.backends.cuda.gemm_mma import (
     MmaGemmPrinter,
     choose_config,
@@ -79,6 +80,9 @@ SM_COUNT = 132
 #: a GEMM too small to tile with at least this many outputs gets a thread per output
 #: rather than a warp per output (HETC_CUDA_THREAD_OUTPUTS overrides it, for tuning)
 THREAD_PER_OUTPUT_MIN = int(os.environ.get("HETC_CUDA_THREAD_OUTPUTS", "16384"))
+#: attention groups with 16-bit operands as FlashAttention-style kernels (HETC_CUDA_FLASH=0:
+#: the warp-per-row form, for comparison)
+FLASH_ATTENTION = os.environ.get("HETC_CUDA_FLASH", "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,7 @@ def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     return any(_depends_on(i, iv) for i in store.indices)
 
 
-class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrinter):
+class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrinter):
     """CUDA C++: `__global__` kernels over flat `__restrict__` pointers."""
 
     kernel_qualifiers = f"__global__ void __launch_bounds__({THREADS})"
@@ -247,6 +251,12 @@ class CudaPrinter(WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrin
         self.split_gemm_k = False
         launches: list[Launch] = []
         texts: list[str] = []
+        flash = flash_parts(fn) if FLASH_ATTENTION else None
+        flash_as = flash_kind(flash, self.precision, self.arch) if flash is not None else None
+        if flash_as is not None:  # an attention group on the tensor cores, FlashAttention-style
+            text, grid, threads, flops, smem = self._print_flash_attention(fn, name, flash, flash_as, SM_COUNT)
+            self.launches[name] = [Launch(name, grid, threads, flops, smem)]
+            return self.kernel_comment(fn) + "\n" + text
         gemm = self._gemm_parts(fn)
         ksplit = None
         if gemm is not None:

@@ -370,7 +370,8 @@ def test_attention_block_reads_k_transposed_in_place(tmp_path, precision, tol):
     from attention_model import attention_block
 
     model = attention_block(batch=4, tokens=130, heads=2, dim=64)
-    out = hetc.build(model, "cuda", tmp_path / "out", None, target_options={"precision": precision})
+    # (unfused: at fp16 the attention would otherwise be one FlashAttention-style kernel)
+    out = hetc.build(model, "cuda", tmp_path / "out", None, fuse_attention=False, target_options={"precision": precision})
     cu = (out / "model.cu").read_text()
     assert "_transpose(" not in cu and "_split" not in cu
     if precision != "fp32":
@@ -379,3 +380,37 @@ def test_attention_block_reads_k_transposed_in_place(tmp_path, precision, tol):
         return
     x = np.random.default_rng(9).standard_normal((4, 130, 128)).astype(np.float32)
     _check(hetc.Session(out).run({"x": x}), ort_outputs(model, {"x": x}), tol)
+
+
+def _flash_cases():
+    from attention_model import attention_block
+    from test_c_fusion import _attention_feeds, _attention_model
+
+    rng = np.random.default_rng(4)
+    # timm-style (K read in place, q * scale, heads merged by the store), 65 tokens: three
+    # key tiles of 32, the last ragged; inputs x8 so the row max grows from tile to tile
+    yield "timm65", attention_block(2, 65, 3, 64), {"x": 8 * rng.standard_normal((2, 65, 192)).astype(np.float32)}, "fp16"
+    # head 40 (padded to 48), bfloat16
+    yield "timm17_bf16", attention_block(1, 17, 2, 40), {"x": rng.standard_normal((1, 17, 80)).astype(np.float32)}, "bf16"
+    # head 128, 130 keys: three tiles of 64
+    yield "timm130", attention_block(1, 130, 1, 128), {"x": rng.standard_normal((1, 130, 128)).astype(np.float32)}, "fp16"
+    # exporter-style: K^T materialized, a scale Div and a runtime mask Add per (batch, key)
+    yield "masked72", _attention_model(72), _attention_feeds(72), "fp16"
+
+
+@pytest.mark.parametrize("case", list(_flash_cases()), ids=lambda c: c[0])
+def test_flash_attention_kernels(case, tmp_path):
+    """At fp16 / bf16 an attention group is one FlashAttention-style kernel by default (mma.sync
+    scores, online softmax in registers, P.V from registers): no score buffer, no softmax or
+    transpose kernel around it; matches onnxruntime within the 16-bit storage tolerance."""
+    name, model, feeds, precision = case
+    out = hetc.build(model, "cuda", tmp_path / "out", None, target_options={"precision": precision})
+    cu = (out / "model.cu").read_text()
+    [kernel] = re.findall(r"__global__ void __launch_bounds__\(\d+\) k\d+_attention\(.*?\n}\n", cu, re.DOTALL)
+    assert "FlashAttention-2 style on the tensor cores" in kernel and f"hetc_mma_{'f16' if precision == 'fp16' else 'bf16'}(" in kernel
+    assert "_fused_row" not in cu  # the softmax is inside
+    if name.startswith("timm"):  # K, q * scale and the merged heads: read / written in place
+        assert "_transpose(" not in cu and "_split" not in cu and "_elementwise(" not in cu
+    if not HAS_GPU:
+        return
+    _check(hetc.Session(out).run(feeds), ort_outputs(model, feeds), 2e-2 if precision == "fp16" else 8e-2)
