@@ -7,10 +7,12 @@ the FlashAttention-2 manner rather than a warp per query row:
 - **a block per BM query rows** of one (batch, head) slice, W warps of 16 rows each (BM =
   16 W, W chosen so the padded rows are few); the Q tile goes to shared memory once and into
   `mma` fragments once.
-- **keys in tiles of BN** (16 / 32 / 64), K and V tiles double-buffered in shared memory
-  (`cp.async` 16-byte copies where the operand is a row-major argument with aligned rows,
-  else element loads, converted on the way where needed): tile t + 1 is copied while tile t
-  is multiplied.
+- **keys in tiles of BN** (16 / 32 / 64), K and V tiles in a ring of 2 to MAX_STAGES
+  stages in shared memory (`cp.async` 16-byte copies where the operand is a row-major
+  argument with aligned rows, else element loads, converted on the way where needed):
+  tiles t + 1 .. t + stages - 1 are in flight while tile t is multiplied; a short key
+  sequence (ViT's 65 keys: 3 tiles) is copied whole up front, so a block waits for global
+  memory once rather than once a tile.
 - **scores** S = Q K^T with `mma.sync.m16n8k16` (float32 accumulators); the group's own score
   ops (scale, mask Add, ...) are printed per element a thread holds, at its (row, key);
   keys past S are -inf.
@@ -43,6 +45,9 @@ from hetc.passes.loops.attention import UNIFORM_ATTR
 MAX_HEAD = 128
 #: at most this many warps (16 query rows each) a block
 MAX_WARPS = 8
+#: K / V tiles in flight, and the shared memory they (and the Q tile) may take
+MAX_STAGES = 4
+STAGE_BYTES = 100 * 1024
 
 
 @dataclass
@@ -286,18 +291,21 @@ class FlashAttentionPrinter:
         q_bytes = bm * (dp + pad) * 2
         k_bytes = kshape[0] * (kshape[1] + pad) * 2
         v_bytes = vshape[0] * (vshape[1] + pad) * 2
-        smem = q_bytes + 2 * (k_bytes + v_bytes)
+        stages = max(2, min(ntiles, MAX_STAGES))
+        while stages > 2 and q_bytes + stages * (k_bytes + v_bytes) > STAGE_BYTES:
+            stages -= 1
+        smem = q_bytes + stages * (k_bytes + v_bytes)
         mma = "hetc_mma_f16" if kind == "f16" else "hetc_mma_bf16"
         h2 = "__floats2half2_rn" if kind == "f16" else "__floats2bfloat162_rn"
         e(1, f"/* attention, FlashAttention-2 style on the tensor cores ({kind}, mma.sync): {p.sq} queries x {p.sk} keys, "
              f"head {p.d} / {p.dv}, {nbatch} slices; a block per {bm} query rows ({warps} warps of 16), keys in tiles "
-             f"of {bn} double-buffered, online softmax in registers; the scores never leave the SM */")
+             f"of {bn} in {stages} stages, online softmax in registers; the scores never leave the SM */")
         e(1, "extern __shared__ __align__(16) unsigned char hetc_smem[];")
         e(1, f"unsigned short (*const hetc_Qs)[{dp + pad}] = reinterpret_cast<unsigned short (*)[{dp + pad}]>(hetc_smem);")
         e(1, f"unsigned short (*const hetc_Ks)[{kshape[0]}][{kshape[1] + pad}] = "
              f"reinterpret_cast<unsigned short (*)[{kshape[0]}][{kshape[1] + pad}]>(hetc_smem + {q_bytes});")
         e(1, f"unsigned short (*const hetc_Vs)[{vshape[0]}][{vshape[1] + pad}] = "
-             f"reinterpret_cast<unsigned short (*)[{vshape[0]}][{vshape[1] + pad}]>(hetc_smem + {q_bytes + 2 * k_bytes});")
+             f"reinterpret_cast<unsigned short (*)[{vshape[0]}][{vshape[1] + pad}]>(hetc_smem + {q_bytes + stages * k_bytes});")
         e(1, "const int hetc_lane = threadIdx.x & 31, hetc_warp = threadIdx.x >> 5, hetc_g = hetc_lane >> 2, hetc_q = hetc_lane & 3;")
         e(1, f"const {t} hetc_row0 = ({t})(blockIdx.x % {tiles}) * {bm};")
         e(1, f"const {t} hetc_bt = ({t})blockIdx.x / {tiles};")
@@ -324,24 +332,26 @@ class FlashAttentionPrinter:
                 self._flash_tile(p.v, p.vv, cfg, vdst, jv_iv, c_iv, j0, "0", p.sk, p.dv, bn, dvp, threads, stop, depth)
 
         self._flash_tile(p.q, p.qv, cfg, "hetc_Qs", i_iv, d_iv, "hetc_row0", "0", p.sq, p.d, bm, dp, threads, stop, 1)
-        load_kv(1, "0", "0")
-        e(1, "hetc_cp_async_commit();")
+        for st in range(stages - 1):  # the first tiles (Q with tile 0), one commit group each
+            if st < ntiles:
+                load_kv(1, str(st), str(st * bn))
+            e(1, "hetc_cp_async_commit();")
         e(1, f"float hetc_o[{dvp // 8}][4], hetc_m[2] = {{-HETC_INF, -HETC_INF}}, hetc_l[2] = {{0.0f, 0.0f}};")
         e(1, f"for (int a = 0; a < {dvp // 8}; a++) for (int r = 0; r < 4; r++) hetc_o[a][r] = 0.0f;")
         e(1, f"unsigned hetc_qf[{dp // 16}][4];")
         e(1, f"for (int hetc_kt = 0; hetc_kt < {ntiles}; hetc_kt++) {{")
-        e(2, "hetc_cp_async_wait<0>();")
+        e(2, f"hetc_cp_async_wait<{stages - 2}>();")
         e(2, "__syncthreads();  /* tile hetc_kt has landed; every warp is done with the other stage */")
         e(2, "if (hetc_kt == 0) {")
         e(3, "#pragma unroll")
         e(3, f"for (int k = 0; k < {dp // 16}; k++) hetc_ldsm_x4(hetc_qf[k], &hetc_Qs[hetc_warp * 16 + (hetc_lane & 15)][k * 16 + (hetc_lane >> 4) * 8]);")
         e(2, "}")
-        e(2, f"if (hetc_kt + 1 < {ntiles}) {{")
-        e(3, f"const {t} hetc_j1 = ({t})(hetc_kt + 1) * {bn};")
-        load_kv(3, "(hetc_kt + 1) & 1", "hetc_j1")
+        e(2, f"if (hetc_kt + {stages - 1} < {ntiles}) {{  /* into the stage every warp finished reading */")
+        e(3, f"const {t} hetc_j1 = ({t})(hetc_kt + {stages - 1}) * {bn};")
+        load_kv(3, f"(hetc_kt + {stages - 1}) % {stages}", "hetc_j1")
         e(2, "}")
         e(2, "hetc_cp_async_commit();")
-        e(2, f"const int hetc_sc = hetc_kt & 1;")
+        e(2, f"const int hetc_sc = hetc_kt % {stages};")
         e(2, f"const {t} hetc_j0 = ({t})hetc_kt * {bn};")
         e(2, f"float hetc_s[{bn // 8}][4];")
         e(2, f"for (int b = 0; b < {bn // 8}; b++) for (int r = 0; r < 4; r++) hetc_s[b][r] = 0.0f;")
