@@ -19,8 +19,9 @@ sums in registers:
 - **epilogue.** The nest's ops after the k loop (bias, fused activation, residual, the
   store), per output, from registers.
 
-Tile shapes: 128 x 128, 128 x 64, 64 x 128, 64 x 64, and the K groups, the ones with the
-least predicted time for the GEMM's shape (`choose_simt_config`).
+Tile shapes: 128 x 128 down to 64 x 64 (4 x 4 sub-blocks a thread), and 64 x 32, 32 x 64,
+32 x 32 (2-wide sub-blocks, float2 reads) for GEMMs of 32 rows or too few tiles, and the K
+groups, the ones with the least predicted time for the GEMM's shape (`choose_simt_config`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ THREADS = 256
 BK = 8
 #: tile -> relative cost per output: smaller thread tiles read more from shared memory per
 #: FMA (4 x 4: one float4 per 2 FMAs a k; 8 x 8: one per 16)
-TILE_COST = {(128, 128): 1.0, (128, 64): 1.15, (64, 128): 1.15, (64, 64): 1.35}
+TILE_COST = {(128, 128): 1.0, (128, 64): 1.15, (64, 128): 1.15, (64, 64): 1.35,
+             # 2 x 4 / 4 x 2 / 2 x 2 a thread: for GEMMs whose 64-row tiles are half padding
+             # (32 output channels over a batch of images) or too few to fill the SMs
+             (32, 64): 1.7, (64, 32): 1.7, (32, 32): 2.2}
 #: resident warps an SM needs before its loads' latency is hidden (8 a K group; H100, ViT's
 #: 2080 x 768 x 192 layer: 3 tiles of 64 x 64 an SM ran 8% faster whole than in 2 K groups)
 BUSY_WARPS = 24
@@ -194,11 +198,13 @@ class SimtGemmPrinter:
         e(2, "#pragma unroll")
         e(2, f"for (int hetc_kc = 0; hetc_kc < {BK}; hetc_kc++) {{")
         e(3, f"float hetc_a[{tm}], hetc_b[{tn}];")
-        # a thread's rows: ty*4 .. +3 in each 64-row half; columns likewise with tx
+        # a thread's rows: sub-blocks of su = min(4, TM) rows, ty * su .. + su - 1 in each
+        # 16 su-row part of the tile; columns likewise with tx
         for which, count, arr, idx in (("a", tm, "As", "ty"), ("b", tn, "Bs", "tx")):
-            for g in range(count // 4):
-                e(3, f"{{ const float4 hetc_q = *(const float4 *)&hetc_{arr}[hetc_cur][hetc_kc][hetc_{idx} * 4 + {64 * g}];")
-                e(4, " ".join(f"hetc_{which}[{4 * g + c}] = hetc_q.{f};" for c, f in enumerate("xyzw")) + " }")
+            su = min(4, count)
+            for g in range(count // su):
+                e(3, f"{{ const float{su} hetc_q = *(const float{su} *)&hetc_{arr}[hetc_cur][hetc_kc][hetc_{idx} * {su} + {16 * su * g}];")
+                e(4, " ".join(f"hetc_{which}[{su * g + c}] = hetc_q.{f};" for c, f in enumerate("xyzw"[:su])) + " }")
         e(3, "#pragma unroll")
         e(3, f"for (int a = 0; a < {tm}; a++)")
         e(4, "#pragma unroll")
@@ -209,8 +215,9 @@ class SimtGemmPrinter:
         e(2, "}")
         e(2, "__syncthreads();")
         e(1, "}")
-        row = "(hetc_a >> 2) * 64 + hetc_ty * 4 + (hetc_a & 3)"
-        col = "(hetc_b >> 2) * 64 + hetc_tx * 4 + (hetc_b & 3)"
+        sm, sn = min(4, tm), min(4, tn)
+        row = f"(hetc_a / {sm}) * {16 * sm} + hetc_ty * {sm} + (hetc_a % {sm})"
+        col = f"(hetc_b / {sn}) * {16 * sn} + hetc_tx * {sn} + (hetc_b % {sn})"
         def each_sum(depth: int, statement: str) -> None:  # unrolled: hetc_c stays in registers
             e(depth, "#pragma unroll")
             e(depth, f"for (int hetc_a = 0; hetc_a < {tm}; hetc_a++)")
@@ -229,9 +236,9 @@ class SimtGemmPrinter:
         e(1, "#pragma unroll")
         e(1, f"for (int hetc_a = 0; hetc_a < {tm}; hetc_a++)")
         e(1, "#pragma unroll")
-        e(1, f"for (int hetc_q = 0; hetc_q < {tn // 4}; hetc_q++) {{  /* four neighbouring columns */")
-        e(2, f"const int hetc_r = {row}, hetc_cc = hetc_q * 64 + hetc_tx * 4;")
-        self._gemm_output_run(parts, outer, [f"hetc_c[hetc_a][hetc_q * 4 + {t}]" for t in range(4)], 2)
+        e(1, f"for (int hetc_q = 0; hetc_q < {tn // sn}; hetc_q++) {{  /* {sn} neighbouring columns */")
+        e(2, f"const int hetc_r = {row}, hetc_cc = hetc_q * {16 * sn} + hetc_tx * {sn};")
+        self._gemm_output_run(parts, outer, [f"hetc_c[hetc_a][hetc_q * {sn} + {t}]" for t in range(sn)], 2)
         e(1, "}")
         self.lines.append("}")
         return "\n".join(self.lines)

@@ -265,7 +265,7 @@ def test_hopper_gemm_tiles_and_their_fallback(tmp_path, monkeypatch):
         _check([g.astype(np.float32) for g in got], [v.astype(np.float32) for v in want], 1e-2)
 
 
-@pytest.mark.parametrize("tile", ["128x128x1", "128x64x2", "64x128x3", "64x64x4"])
+@pytest.mark.parametrize("tile", ["128x128x1", "128x64x2", "64x128x3", "64x64x4", "32x64x3", "64x32x1", "32x32x2"])
 def test_exact_fp32_gemm_tiles(tmp_path, monkeypatch, tile):
     """Every CUDA-core tile form (BM x BN, K split over KS groups of 256 threads; forced with
     HETC_CUDA_SIMT_TILE) on a MatMul + bias + ReLU with M, N, K multiples of nothing (edges,

@@ -23,3 +23,12 @@ def test_forced_tile(monkeypatch):
     monkeypatch.setenv("HETC_CUDA_SIMT_TILE", "64x128x2")
     cfg = choose_simt_config(4096, 4096, 4096, 1, 132)
     assert (cfg.bm, cfg.bn, cfg.ks) == (64, 128, 2)
+
+
+def test_half_padded_or_scarce_tiles_get_the_narrow_forms():
+    # ResNet-18 (width 32) layer 1 at batch 32: 32 output channels x 8192 pixels, K = 288;
+    # 64-row tiles would be half padding
+    cfg = choose_simt_config(32, 8192, 288, 1, 132)
+    assert cfg.bm == 32 and cfg.smem_floats * 4 <= SMEM_LIMIT
+    # ViT's 65-token attention products, 96 of them: 32 x 32 tiles pad 65 to 96, not 128
+    assert (choose_simt_config(65, 65, 64, 96, 132).bm, choose_simt_config(65, 65, 64, 96, 132).bn) == (32, 32)
