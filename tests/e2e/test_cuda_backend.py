@@ -9,6 +9,7 @@ mantissa inputs) <= 1e-2 * max|ort|.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -232,6 +233,22 @@ def test_cli_compile_cuda(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "libmodel.so").exists() and '"precision": "tf32"' in (out / "report.json").read_text()
+
+
+@pytest.mark.parametrize("flag,fused", [(None, True), ("--no-fuse-attention", False)])
+def test_cli_attention_default_at_fp16(tmp_path, flag, fused):
+    """`hetc compile --target cuda --precision fp16` fuses attention by default (one flash
+    kernel; the report lists the group); `--no-fuse-attention` keeps QK^T, softmax and P.V apart."""
+    out = tmp_path / "tb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hetc.cli", "compile", str(EXAMPLES / "transformer_block.onnx"), "--target", "cuda",
+         "--precision", "fp16", *([flag] if flag else []), "-o", str(out), "--quiet"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    kinds = json.loads((out / "report.json").read_text())["fusion"]["group_kinds"]
+    assert ("attention" in kinds) == fused
+    assert ("FlashAttention-2 style" in (out / "model.cu").read_text()) == fused
 
 
 def test_hopper_gemm_tiles_and_their_fallback(tmp_path, monkeypatch):
