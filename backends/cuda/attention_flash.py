@@ -38,6 +38,7 @@ from xdsl.dialects import arith, func, memref, scf
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
 from hetc.backends.cuda.gemm_mma import MmaConfig, mma_kind
+from hetc.backends.cuda.nest_queries import depends_on, widened_load
 from hetc.passes.loop_builder import REDUCTION_ATTR
 from hetc.passes.loops.attention import UNIFORM_ATTR
 
@@ -74,13 +75,6 @@ class FlashParts:
     sk: int
     d: int
     dv: int
-
-
-def _widened(v: SSAValue) -> memref.LoadOp | None:
-    owner = v.owner
-    if isinstance(owner, arith.ExtFOp):
-        owner = owner.operands[0].owner
-    return owner if isinstance(owner, memref.LoadOp) else None
 
 
 def _loops(block) -> list[scf.ForOp]:
@@ -123,8 +117,8 @@ def flash_parts(fn: func.FuncOp) -> FlashParts | None:
     pmuls = [op for op in pv.body.block.ops if isinstance(op, arith.MulfOp)]
     if len(muls) != 1 or len(pmuls) != 1:
         return None
-    q, kt = (_widened(x) for x in muls[0].operands)
-    p_row, v = (_widened(x) for x in pmuls[0].operands)
+    q, kt = (widened_load(x) for x in muls[0].operands)
+    p_row, v = (widened_load(x) for x in pmuls[0].operands)
     if None in (q, kt, p_row, v) or p_row.memref.owner is None:
         return None
     # the score: what the row max takes besides the max itself
@@ -212,32 +206,12 @@ class FlashAttentionPrinter:
         e = self._emit
         idx = list(load.indices)
         direct = cfg.stores(load) and isinstance(load.memref, BlockArgument) and idx and idx[-1] is c_iv \
-            and not any(self._uses(x, c_iv) for x in idx[:-1]) and load.memref.type.get_shape()[-1] % cfg.vec == 0
-        rexpr, cexpr = f"({r0} + hetc_r)", f"({c0} + hetc_c)"
-        if direct:
-            vec = cfg.vec
-            chunks = tr * tc // vec
-            e(depth, "#pragma unroll")
-            e(depth, f"for (int hetc_t = 0; hetc_t < {-(-chunks // threads)}; hetc_t++) {{")
-            e(depth + 1, f"const int hetc_e = threadIdx.x + hetc_t * {threads};")
-            if chunks % threads:
-                e(depth + 1, f"if (hetc_e >= {chunks}) break;")
-            e(depth + 1, f"const int hetc_r = hetc_e / {tc // vec}, hetc_c = (hetc_e % {tc // vec}) * {vec};")
-            self.names[r_iv], self.names[c_iv] = f"min({rexpr}, {rows - 1})", cexpr
-            self._print_values(list(idx), stop, depth + 1)
-            e(depth + 1, f"if (hetc_vec && {rexpr} < {rows} && {cexpr} + {vec} <= {cols}) {{")
-            e(depth + 2, f"hetc_cp_async16(&{dst}[hetc_r][hetc_c], &{self._subscript(load.memref, load.indices)});")
-            e(depth + 1, "} else {")
-            e(depth + 2, "#pragma unroll")
-            e(depth + 2, f"for (int hetc_x = 0; hetc_x < {vec}; hetc_x++) {{")
-            self.names[c_iv] = f"min({c0} + hetc_c + hetc_x, {cols - 1})"
-            self._print_values(list(idx), stop, depth + 3)
-            cond = f"{rexpr} < {rows} && {c0} + hetc_c + hetc_x < {cols}"
-            e(depth + 3, f"{dst}[hetc_r][hetc_c + hetc_x] = {cond} ? {self._subscript(load.memref, load.indices)} : (unsigned short)0;")
-            e(depth + 2, "}")
-            e(depth + 1, "}")
-            e(depth, "}")
+            and not any(depends_on(x, c_iv, (Operation,)) for x in idx[:-1]) and load.memref.type.get_shape()[-1] % cfg.vec == 0
+        if direct:  # (index arithmetic of a clamped row / column: a load in it stays in bounds)
+            self._chunked_copy(load, dst, r_iv, c_iv, r0, c0, rows, cols, tr, tc, cfg, threads, depth, tid="threadIdx.x",
+                               index_ops=lambda d: self._print_values(idx, stop, d), row_name=lambda x: f"min({x}, {rows - 1})")
             return
+        rexpr, cexpr = f"({r0} + hetc_r)", f"({c0} + hetc_c)"
         e(depth, f"for (int hetc_e = threadIdx.x; hetc_e < {tr * tc}; hetc_e += {threads}) {{")
         e(depth + 1, f"const int hetc_r = hetc_e / {tc}, hetc_c = hetc_e % {tc};")
         e(depth + 1, "unsigned short hetc_x = 0;")
@@ -249,18 +223,6 @@ class FlashAttentionPrinter:
         e(depth + 1, "}")
         e(depth + 1, f"{dst}[hetc_r][hetc_c] = hetc_x;")
         e(depth, "}")
-
-    @staticmethod
-    def _uses(v: SSAValue, iv: SSAValue) -> bool:
-        work, seen = [v], set()
-        while work:
-            x = work.pop()
-            if x is iv:
-                return True
-            if isinstance(x.owner, Operation) and x.owner not in seen and not isinstance(x.owner, scf.ForOp):
-                seen.add(x.owner)
-                work += list(x.owner.operands)
-        return False
 
     def _print_flash_attention(self, fn: func.FuncOp, fname: str, p: FlashParts, kind: str, sm_count: int):
         """The kernel text and its launch (grid blocks, threads, dynamic shared memory)."""

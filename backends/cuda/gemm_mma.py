@@ -414,28 +414,7 @@ class MmaGemmPrinter:
         row0, col0 = (origin, "hetc_kn") if which in ("A", "Bt") else ("hetc_kn", origin)
         rexpr, cexpr = f"({row0} + hetc_r)", f"({col0} + hetc_kc)"
         if direct:
-            vec = cfg.vec
-            chunks = tr * tc // vec
-            e(depth, "#pragma unroll")
-            e(depth, f"for (int hetc_t = 0; hetc_t < {-(-chunks // threads)}; hetc_t++) {{")
-            e(depth + 1, "const int hetc_e = hetc_tid + hetc_t * " + str(threads) + ";")
-            if chunks % threads:
-                e(depth + 1, f"if (hetc_e >= {chunks}) break;")
-            e(depth + 1, f"const int hetc_r = hetc_e / {tc // vec}, hetc_kc = (hetc_e % {tc // vec}) * {vec};")
-            self.names[row_iv], self.names[col_iv] = rexpr, cexpr
-            sub = self._subscript(load.memref, load.indices)
-            e(depth + 1, f"if (hetc_vec && {rexpr} < {rows} && {cexpr} + {vec} <= {cols}) {{")
-            e(depth + 2, f"hetc_cp_async16(&{dst}[hetc_sl][hetc_r][hetc_kc], &{sub});")
-            e(depth + 1, "} else {")
-            e(depth + 2, "#pragma unroll")
-            e(depth + 2, f"for (int hetc_x = 0; hetc_x < {vec}; hetc_x++) {{")
-            self.names[col_iv] = f"({col0} + hetc_kc + hetc_x)"
-            sub = self._subscript(load.memref, load.indices)
-            cond = f"{rexpr} < {rows} && {self.names[col_iv]} < {cols}"
-            e(depth + 3, f"{dst}[hetc_sl][hetc_r][hetc_kc + hetc_x] = {cond} ? {sub} : ({'unsigned short' if cfg.half else 'float'})0;")
-            e(depth + 2, "}")
-            e(depth + 1, "}")
-            e(depth, "}")
+            self._chunked_copy(load, f"{dst}[hetc_sl]", row_iv, col_iv, row0, col0, rows, cols, tr, tc, cfg, threads, depth)
             return
         regs = "hetc_ra" if which == "A" else "hetc_rb"
         per = tr * tc // threads
@@ -451,6 +430,44 @@ class MmaGemmPrinter:
             if op not in self.hoisted:
                 self._op(op, depth + 2, False)
         e(depth + 2, f"{regs}[hetc_t] = {expr()};")
+        e(depth + 1, "}")
+        e(depth, "}")
+
+    def _chunked_copy(self, load: memref.LoadOp, dst: str, row_iv, col_iv, row0: str, col0: str, rows: int, cols: int,
+                      tr: int, tc: int, cfg: MmaConfig, threads: int, depth: int, tid: str = "hetc_tid",
+                      index_ops=None, row_name=None) -> None:
+        """Copy the tr x tc tile at (row0, col0) of a row-major operand read along its columns
+        into shared memory `dst[r][c]` with 16-byte cp.async chunks (needs `hetc_vec`: aligned
+        bases); a chunk past `cols`, past `rows` or of a misaligned base by element loads, zero
+        outside the operand. `index_ops(depth)` prints the load's index arithmetic once the
+        tile coordinates are named (the row as `row_name(r)`, e.g. clamped, if given)."""
+        e = self._emit
+        vec = cfg.vec
+        chunks = tr * tc // vec
+        rexpr, cexpr = f"({row0} + hetc_r)", f"({col0} + hetc_kc)"
+        e(depth, "#pragma unroll")
+        e(depth, f"for (int hetc_t = 0; hetc_t < {-(-chunks // threads)}; hetc_t++) {{")
+        e(depth + 1, f"const int hetc_e = {tid} + hetc_t * {threads};")
+        if chunks % threads:
+            e(depth + 1, f"if (hetc_e >= {chunks}) break;")
+        e(depth + 1, f"const int hetc_r = hetc_e / {tc // vec}, hetc_kc = (hetc_e % {tc // vec}) * {vec};")
+        self.names[row_iv], self.names[col_iv] = row_name(rexpr) if row_name else rexpr, cexpr
+        if index_ops:
+            index_ops(depth + 1)
+        sub = self._subscript(load.memref, load.indices)
+        e(depth + 1, f"if (hetc_vec && {rexpr} < {rows} && {cexpr} + {vec} <= {cols}) {{")
+        e(depth + 2, f"hetc_cp_async16(&{dst}[hetc_r][hetc_kc], &{sub});")
+        e(depth + 1, "} else {")
+        e(depth + 2, "#pragma unroll")
+        e(depth + 2, f"for (int hetc_x = 0; hetc_x < {vec}; hetc_x++) {{")
+        col = f"({col0} + hetc_kc + hetc_x)"
+        self.names[col_iv] = f"min({col0} + hetc_kc + hetc_x, {cols - 1})" if index_ops else col
+        if index_ops:
+            index_ops(depth + 3)
+        sub = self._subscript(load.memref, load.indices)
+        cond = f"{rexpr} < {rows} && {col} < {cols}"
+        e(depth + 3, f"{dst}[hetc_r][hetc_kc + hetc_x] = {cond} ? {sub} : ({'unsigned short' if cfg.half else 'float'})0;")
+        e(depth + 2, "}")
         e(depth + 1, "}")
         e(depth, "}")
 

@@ -41,6 +41,7 @@ from hetc.backends.cuda.gemm_mma import (
 from hetc.backends.cuda.gemm_simt import SimtGemmPrinter, choose_simt_config
 from hetc.backends.cuda.gemm_wgmma import THREADS as WGMMA_THREADS
 from hetc.backends.cuda.gemm_wgmma import TensorMap, WgmmaGemmPrinter, wgmma_tile
+from hetc.backends.cuda.nest_queries import depends_on, widened_load
 from hetc.passes.loop_builder import PARALLEL_ATTR, REDUCTION_ATTR
 from hetc.passes.loops.attention import UNIFORM_ATTR
 from hetc.passes.loops.gemm import GEMM_ATTR, GEMM_BATCH_ATTR, GEMM_K_ATTR
@@ -167,25 +168,9 @@ def _reduction_accumulators(loop: scf.ForOp) -> dict[SSAValue, str] | None:
     return accs
 
 
-def _widened_load(v: SSAValue) -> memref.LoadOp | None:
-    """The load `v` is, or is the float32 widening of (f16 / bf16 storage); else None."""
-    owner = v.owner
-    if isinstance(owner, arith.ExtFOp) and isinstance(owner.operands[0].owner, memref.LoadOp):
-        return owner.operands[0].owner
-    return owner if isinstance(owner, memref.LoadOp) else None
-
-
-def _depends_on(v: SSAValue, iv: SSAValue, through: tuple = (arith.AddiOp, arith.MuliOp, arith.SubiOp)) -> bool:
-    """Is the index `v` computed from `iv` (through ops of the types `through`)?"""
-    if v is iv:
-        return True
-    owner = v.owner
-    return isinstance(owner, through) and any(_depends_on(x, iv, through) for x in owner.operands)
-
-
 def _indexed_by(store: memref.StoreOp, iv: SSAValue) -> bool:
     """Does one index of the store depend on `iv` (through index arithmetic)?"""
-    return any(_depends_on(i, iv) for i in store.indices)
+    return any(depends_on(i, iv) for i in store.indices)
 
 
 class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtGemmPrinter, CFamilyPrinter):
@@ -514,7 +499,7 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
         if len(mul) != 1 or len(allocas) != 1 or not isinstance(mul[0].results[0].type, Float32Type):
             return None
         # each factor is a load, or a float16 / bfloat16 load widened (hetc-narrow-storage)
-        loads = [_widened_load(v) for v in mul[0].operands]
+        loads = [widened_load(v) for v in mul[0].operands]
         if None in loads:
             return None
         la, lb_ = loads
@@ -629,7 +614,7 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
             return None
         store, j = stores[0], lj.body.block.args[0]
         if not isinstance(store.value.type, (Float32Type, Float16Type, BFloat16Type)) or not store.indices \
-                or store.indices[-1] is not j or any(_depends_on(i, j, PURE) for i in store.indices[:-1]):
+                or store.indices[-1] is not j or any(depends_on(i, j, PURE) for i in store.indices[:-1]):
             return None
         return store
 

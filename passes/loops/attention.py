@@ -45,7 +45,7 @@ from xdsl.ir import SSAValue
 from hetc.dialects import onnx as onnx_d
 from hetc.passes.kernel_regions import GROUP_ATTR, KIND_ATTR
 from hetc.passes.loop_builder import finish_kernel
-from hetc.passes.loops.ops import _clip_args, _shape
+from hetc.passes.loops.ops import _clip_args, _shape, permuted_subscript
 from hetc.passes.loops.scalar import _scalar
 
 #: on a serial loop inside a warp-per-iteration body: every lane runs all of it and
@@ -252,13 +252,7 @@ def _permuted(b, ivs: list, dims: list[int], shape: list[int], perm: list[int]) 
     """The subscript of element `ivs` (of a product with `dims`) in Transpose(perm) of the
     product seen as `shape` (the same elements, row-major)."""
     flat = b.affine([(iv, int(np.prod(dims[n + 1 :], dtype=np.int64))) for n, iv in enumerate(ivs) if dims[n] > 1])
-    idx = []
-    for n, size in reversed(list(enumerate(shape))):  # flat -> index in `shape`
-        idx.append(b.value(arith.RemUIOp(flat, b.index(size))) if n else flat)
-        if n:
-            flat = b.value(arith.DivUIOp(flat, b.index(size)))
-    idx.reverse()
-    return [idx[p] for p in perm]
+    return permuted_subscript(b, flat, shape, perm)
 
 
 def _subscripts(bidx: list, zero: SSAValue):

@@ -22,7 +22,7 @@ GEMM_K_ATTR = "hetc.gemm_k"
 #: [M, N, K] products in one kernel (a GPU printer puts the batch on the grid's z axis)
 GEMM_BATCH_ATTR = "hetc.gemm_batch"
 
-from hetc.passes.loops.ops import FUSABLE_UNARY, _broadcast_mode, _clip_args, _shape
+from hetc.passes.loops.ops import FUSABLE_UNARY, _broadcast_mode, _clip_args, _shape, permuted_subscript
 from hetc.passes.loops.scalar import _scalar
 
 
@@ -298,15 +298,8 @@ class GemmLowering:
             if self.epilogue:
                 y = self.apply_epilogue(b, y, pextra, i, j, bt)
             if store_perm is not None:
-                shape, perm = store_perm
                 flat = b.affine(([(bt, m * n)] if bt is not None else []) + [(i, n), (j, 1)])
-                idx = []
-                for d, size in reversed(list(enumerate(shape))):  # flat -> index in `shape`
-                    idx.append(b.value(arith.RemUIOp(flat, b.index(size))) if d else flat)
-                    if d:
-                        flat = b.value(arith.DivUIOp(flat, b.index(size)))
-                idx.reverse()
-                b.store(y, pc, [idx[p] for p in perm])
+                b.store(y, pc, permuted_subscript(b, flat, *store_perm))
             else:
                 b.store(y, pc, [bt, i, j] if batch else [i, j])
         finish_kernel(b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from xdsl.dialects import arith
 from xdsl.dialects.builtin import (
     Float4E2M1FNType,
     Float8E4M3FNType,
@@ -214,3 +215,16 @@ def _type_supported(op: onnx_d.OnnxOp) -> bool:
     if t == "CumSum":
         return result != boolean and op.operands[0].type.get_element_type() == result
     return result in (f32, f64, *F32_COMPUTED) and all(d == result for d in data)
+
+
+def permuted_subscript(b, flat: SSAValue, shape: list[int], perm: list[int]) -> list[SSAValue]:
+    """The subscript in Transpose(perm) of a tensor seen as `shape` (row-major) of its
+    element at flat offset `flat`: where a GEMM or an attention kernel stores an output a
+    Transpose would otherwise move (heads split or merged)."""
+    idx = []
+    for d, size in reversed(list(enumerate(shape))):  # flat -> index in `shape`
+        idx.append(b.value(arith.RemUIOp(flat, b.index(size))) if d else flat)
+        if d:
+            flat = b.value(arith.DivUIOp(flat, b.index(size)))
+    idx.reverse()
+    return [idx[p] for p in perm]
