@@ -413,6 +413,8 @@ def _flash_cases():
     yield "timm130", attention_block(1, 130, 1, 128), {"x": rng.standard_normal((1, 130, 128)).astype(np.float32)}, "fp16"
     # exporter-style: K^T materialized, a scale Div and a runtime mask Add per (batch, key)
     yield "masked72", _attention_model(72), _attention_feeds(72), "fp16"
+    # head 12: rows of 24 bytes, not whole 16-byte chunks: every tile by element loads
+    yield "timm20_head12", attention_block(2, 20, 2, 12), {"x": rng.standard_normal((2, 20, 24)).astype(np.float32)}, "fp16"
 
 
 @pytest.mark.parametrize("case", list(_flash_cases()), ids=lambda c: c[0])
@@ -428,6 +430,7 @@ def test_flash_attention_kernels(case, tmp_path):
     assert "_fused_row" not in cu  # the softmax is inside
     if name.startswith("timm"):  # K, q * scale and the merged heads: read / written in place
         assert "_transpose(" not in cu and "_split" not in cu and "_elementwise(" not in cu
+    assert ("hetc_cp_async16(" in kernel) == (name != "timm20_head12")  # else element loads
     if not HAS_GPU:
         return
     _check(hetc.Session(out).run(feeds), ort_outputs(model, feeds), 2e-2 if precision == "fp16" else 8e-2)
