@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from xdsl.dialects import arith, func, memref, scf
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
+from hetc.backends.cfamily.printer import static_bounds
 from hetc.backends.cuda.gemm_mma import MmaConfig, mma_kind
 from hetc.backends.cuda.nest_queries import depends_on, widened_load
 from hetc.passes.loop_builder import REDUCTION_ATTR
@@ -82,8 +83,6 @@ def _loops(block) -> list[scf.ForOp]:
 
 
 def _trip(loop: scf.ForOp) -> int | None:
-    from hetc.backends.cfamily.printer import static_bounds
-
     b = static_bounds(loop)
     return None if b is None or b[0] != 0 or b[2] != 1 else b[1]
 
