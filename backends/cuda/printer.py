@@ -38,7 +38,7 @@ from hetc.backends.cuda.gemm_mma import (
     mma_kind,
     operand_forms,
 )
-from hetc.backends.cuda.gemm_simt import SimtGemmPrinter, choose_simt_config
+from hetc.backends.cuda.gemm_simt import SPLITS, SimtGemmPrinter, choose_simt_config
 from hetc.backends.cuda.gemm_wgmma import THREADS as WGMMA_THREADS
 from hetc.backends.cuda.gemm_wgmma import TensorMap, WgmmaGemmPrinter, wgmma_tile
 from hetc.backends.cuda.nest_queries import depends_on, widened_load
@@ -63,6 +63,12 @@ COMBINE = {
 #: fp32: exact float32 GEMMs on the CUDA cores; tf32: float32 data on the tensor cores;
 #: fp16 / bf16: storage narrowed by hetc-narrow-storage, GEMMs on the tensor cores
 GEMM_PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+#: exact fp32 GEMMs of 32 x 32 outputs or more and this many multiply-adds are tiled even
+#: when the tiles are too few to fill the SMs: their K is split across blocks (H100,
+#: ResNet-18 at batch 32: its 128 x 512 x 1152 convolutions 36.7 -> 22.3 us; smaller ones,
+#: ViT-tiny's batch-1 65 x 192 x 192, were slower than in the forms below; HETC_CUDA_SPLIT_K=0:
+#: the forms below whatever the size)
+SIMT_SPLIT_MIN_MACS = 1 << 24 if len(SPLITS) > 1 else 1 << 62
 #: GEMMs with fewer rows than this are printed as plain nests (one thread per output)
 GEMM_TILE_MIN_ROWS = 16
 #: a GEMM with too few 64 x 64 tiles to fill the GPU is still tiled from this many outputs
@@ -97,6 +103,11 @@ class Launch:
     tmaps: tuple[TensorMap, ...] = ()
     #: launched instead where a descriptor cannot be made (an operand view at an odd offset)
     fallback: Launch | None = None
+    #: floats of the model's device workspace and semaphores of its semaphore array (zeroed
+    #: at init; a launch leaves them zeroed) it takes as its last two arguments: a GEMM's
+    #: K splits meet there
+    work: int = 0
+    sems: int = 0
 
 
 def _is_loop(op: Operation) -> bool:
@@ -256,6 +267,8 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
             # wins even when they do not fill every SM; on the tensor cores sooner)
             few_tiles = (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and m * n * nbatch < (
                 SIMT_TILE_MIN_OUTPUTS if kind is None else MMA_TILE_MIN_OUTPUTS if nbatch == 1 else MMA_TILE_MIN_BATCHED)
+            if kind is None and m >= 32 and n >= 32 and m * n * k * nbatch >= SIMT_SPLIT_MIN_MACS:
+                few_tiles = False  # the CUDA-core tiles split K across blocks to fill the SMs
             if m < GEMM_TILE_MIN_ROWS or few_tiles and k >= WARP_MIN_TRIP:
                 parts, gemm = gemm, None
                 # lanes along K read B[k, j] N apart (a column of a row-major B): once there
@@ -292,7 +305,9 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
             else:
                 simt = choose_simt_config(m, n, k, nbatch, SM_COUNT)
                 texts.append(self._print_gemm(fn, name, gemm, simt))
-                launches.append(Launch(name, (-(-n // simt.bn), -(-m // simt.bm), nbatch), simt.threads, 2 * m * n * k * nbatch))
+                launches.append(Launch(name, (-(-n // simt.bn), -(-m // simt.bm), nbatch * simt.splits), simt.threads,
+                                       2 * m * n * k * nbatch, work=simt.work_floats(m, n, nbatch),
+                                       sems=simt.tiles(m, n, nbatch) if simt.splits > 1 else 0))
         elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
             for index, loop in enumerate(effects):
                 fname = name if len(effects) == 1 else f"{name}_p{index}"

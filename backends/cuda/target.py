@@ -61,7 +61,7 @@ def print_cuda(module: ModuleOp, *, precision: str = "fp32", arch: str = "sm_90"
                 lines.append(f"else {_launch_call(launch.fallback, s.args)}")
                 launched.append(launch.fallback)
             else:
-                lines.append(_launch_call(launch, s.args))
+                lines.append(_launch_call(launch, [*s.args, "m->work", "m->sems"] if launch.work else s.args))
             lines.append(f"HETC_LAUNCHED({len(launch_labels)});")
             suffix = launch.function[len(s.callee):] if launch.function.startswith(s.callee) else ""
             launch_labels.append(s.label.replace(" <- ", f"{suffix} <- ", 1) if suffix else s.label)
@@ -71,6 +71,10 @@ def print_cuda(module: ModuleOp, *, precision: str = "fp32", arch: str = "sm_90"
         return lines
 
     body = interleave(prog, step)
+    # one workspace and one semaphore array for all launches that take them: they run one
+    # after another on m->stream
+    work_floats = max((la.work for la in launched), default=0)
+    n_sems = max((la.sems for la in launched), default=0)
     io_ptrs = [
         f"{'const ' if i < n_in else ''}{ctype}* const {'in' if i < n_in else 'out'}{i if i < n_in else i - n_in} = "
         f"({'const ' if i < n_in else ''}{ctype}*)m->io[{i}];"
@@ -101,7 +105,7 @@ def print_cuda(module: ModuleOp, *, precision: str = "fp32", arch: str = "sm_90"
  * Arguments of hetc_model_run, in order (contiguous row-major host buffers):
 {prog.io_doc}
  * Init uploads the weights once and allocates a {prog.arena_bytes}-byte device arena for the
- * intermediates and device buffers for the inputs and outputs. The first run captures the
+ * intermediates{f", a {4 * (work_floats + n_sems)}-byte workspace (GEMMs whose K is split across blocks)" if work_floats else ""} and device buffers for the inputs and outputs. The first run captures the
  * forward pass as a CUDA graph (HETC_CUDA_GRAPH=0 in the environment: plain launches);
  * later runs replay it. GEMMs: {precision}. Not thread-safe per model instance.
  */
@@ -154,6 +158,8 @@ const char* hetc_model_error(void);
 
 #define HETC_WEIGHTS_BYTES {len(prog.weights)}ULL
 #define HETC_ARENA_BYTES {prog.arena_bytes}ULL
+#define HETC_WORK_FLOATS {work_floats}ULL
+#define HETC_N_SEMS {n_sems}ULL
 #define HETC_N_IO {max(n_io, 1)}
 #define HETC_N_LAUNCH {n_launch}
 
@@ -179,6 +185,8 @@ static const size_t hetc_io_bytes[HETC_N_IO] = {{ {', '.join(str(b) for b in io_
 struct hetc_model {{
   unsigned char* weights;  /* device */
   unsigned char* arena;    /* device */
+  float* work;             /* device: split GEMMs' partial tiles */
+  unsigned* sems;          /* device: their tiles' semaphores (zeroed at init, left zeroed by each launch) */
   void* io[HETC_N_IO];     /* device buffers of the inputs, then the outputs */
   cudaStream_t stream;
   cudaGraphExec_t graph;
@@ -208,6 +216,8 @@ extern "C" void hetc_model_free(hetc_model* m) {{
   if (m->graph) cudaGraphExecDestroy(m->graph);
   for (int i = 0; i < HETC_N_IO; i++) if (m->io[i]) cudaFree(m->io[i]);
   if (m->arena) cudaFree(m->arena);
+  if (m->work) cudaFree(m->work);
+  if (m->sems) cudaFree(m->sems);
   if (m->weights) cudaFree(m->weights);
   if (m->stream) cudaStreamDestroy(m->stream);
 {"  free(m->tmap);" + chr(10) if n_tmap else ""}  free(m);
@@ -235,6 +245,11 @@ static int hetc_init(hetc_model* m, const char* weights_path) {{
   free(host);
   HETC_CHECK(w);
   HETC_CHECK(cudaMalloc((void**)&m->arena, HETC_ARENA_BYTES ? HETC_ARENA_BYTES : 1));
+  if (HETC_WORK_FLOATS) {{
+    HETC_CHECK(cudaMalloc((void**)&m->work, HETC_WORK_FLOATS * sizeof(float)));
+    HETC_CHECK(cudaMalloc((void**)&m->sems, HETC_N_SEMS * sizeof(unsigned)));
+    HETC_CHECK(cudaMemset(m->sems, 0, HETC_N_SEMS * sizeof(unsigned)));
+  }}
   for (int i = 0; i < HETC_N_IO; i++) HETC_CHECK(cudaMalloc(&m->io[i], hetc_io_bytes[i] ? hetc_io_bytes[i] : 1));
   HETC_CHECK(cudaDeviceSynchronize());
   return 0;

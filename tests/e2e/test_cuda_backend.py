@@ -282,31 +282,44 @@ def test_hopper_gemm_tiles_and_their_fallback(tmp_path, monkeypatch):
         _check([g.astype(np.float32) for g in got], [v.astype(np.float32) for v in want], 1e-2)
 
 
-@pytest.mark.parametrize("tile", ["128x128x1", "128x64x2", "64x128x3", "64x64x4", "32x64x3", "64x32x1", "32x32x2"])
+@pytest.mark.parametrize("tile", ["128x128x1", "128x64x2", "64x128x3", "64x64x4", "32x64x3", "64x32x1", "32x32x2",
+                                  "64x64x1x3", "32x32x2x4", "32x64x1x5"])
 def test_exact_fp32_gemm_tiles(tmp_path, monkeypatch, tile):
-    """Every CUDA-core tile form (BM x BN, K split over KS groups of 256 threads; forced with
-    HETC_CUDA_SIMT_TILE) on a MatMul + bias + ReLU with M, N, K multiples of nothing (edges,
-    a K that leaves some groups an empty last slice), and a 3-D A whose batch folds into M:
-    bit-close to onnxruntime (fp32 tolerance)."""
+    """Every CUDA-core tile form (BM x BN, K split over KS groups of 256 threads and across S
+    blocks; forced with HETC_CUDA_SIMT_TILE) on a MatMul + bias + ReLU with M, N, K multiples
+    of nothing (edges, a K that leaves some groups or splits an empty last slice), and a 3-D
+    A whose batch folds into M, then a second, smaller GEMM (a split one's partials must not
+    land on the other's semaphores): bit-close to onnxruntime (fp32 tolerance). Split GEMMs
+    run three times: their semaphores must be left ready for the next run, and the sums the
+    same bit for bit whichever block of a tile comes last."""
     monkeypatch.setenv("HETC_CUDA_SIMT_TILE", tile)
     rng = np.random.default_rng(7)
     b, m, k, n = 3, 149, 203, 301
     w = onnx.numpy_helper.from_array((rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32), "w")
     bias = onnx.numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias")
-    nodes = [h.make_node("MatMul", ["x", "w"], ["p"]), h.make_node("Add", ["p", "bias"], ["a"]), h.make_node("Relu", ["a"], ["y"])]
+    w2 = onnx.numpy_helper.from_array((rng.standard_normal((n, 40)) / np.sqrt(n)).astype(np.float32), "w2")
+    nodes = [h.make_node("MatMul", ["x", "w"], ["p"]), h.make_node("Add", ["p", "bias"], ["a"]), h.make_node("Relu", ["a"], ["y"]),
+             h.make_node("MatMul", ["y", "w2"], ["z"])]
     model = h.make_model(h.make_graph(nodes, "mm", [h.make_tensor_value_info("x", T.FLOAT, [b, m, k])],
-                                      [h.make_tensor_value_info("y", T.FLOAT, [b, m, n])], [w, bias]),
+                                      [h.make_tensor_value_info("y", T.FLOAT, [b, m, n]), h.make_tensor_value_info("z", T.FLOAT, [b, m, 40])],
+                                      [w, bias, w2]),
                          opset_imports=[h.make_opsetid("", 17)])  # fmt: skip
     model.ir_version = 10
     out = hetc.build(model, "cuda", tmp_path / "out", None)
     cu = (out / "model.cu").read_text()
-    bm, bn, ks = tile.split("x")
+    bm, bn, ks, splits = (tile + "x1").split("x")[:4]
     assert f"{b * m} x {n} x {k} GEMM, {bm} x {bn} tiles, fp32" in cu  # the batch folded into M
     assert (f"K split over {ks} groups" in cu) == (ks != "1")
+    assert (f"K split across {splits} blocks" in cu) == (splits != "1")
     if not HAS_GPU:
         return
     x = rng.standard_normal((b, m, k)).astype(np.float32)
-    _check(hetc.Session(out).run({"x": x}), ort_outputs(model, {"x": x}), TOL["fp32"])
+    sess = hetc.Session(out)
+    got = sess.run({"x": x})
+    _check(got, ort_outputs(model, {"x": x}), TOL["fp32"])
+    for _ in range(2):
+        for again, first in zip(sess.run({"x": x}), got):
+            np.testing.assert_array_equal(again, first)
 
 
 def test_half_conversions_are_bit_exact(tmp_path):
