@@ -221,7 +221,8 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
         text = super().float_literal(x, t)
         if text in ("NAN", "INFINITY", "-INFINITY"):  # device-safe spellings
             f = isinstance(t, Float32Type)
-            return {"NAN": "HETC_NAN", "INFINITY": "HETC_INF", "-INFINITY": "(-HETC_INF)"}[text] + ("" if f else "D")
+            name = ("HETC_NAN" if text == "NAN" else "HETC_INF") + ("" if f else "D")
+            return f"(-{name})" if text.startswith("-") else name
         return text
 
     def helper_definitions(self) -> str:

@@ -172,6 +172,21 @@ def test_softmax_rows_longer_and_shorter_than_a_warp(tmp_path):
         _check(sess.run(feeds), ort_outputs(model, feeds), 1e-5)
 
 
+@pytest.mark.parametrize("dtype", [T.FLOAT, T.DOUBLE])
+def test_infinite_constants_in_both_float_widths(tmp_path, dtype):
+    """A reduction whose start value is -inf (ReduceLogSumExp's max) in float32 and float64:
+    the device spellings of the infinities (a float64 -inf once printed as `(-HETC_INF)D`,
+    which nvcc rejected: 9 conformance cases)."""
+    x = h.make_tensor_value_info("x", dtype, [3, 4, 5])
+    model = _one_op("ReduceLogSumExp", [x], [h.make_tensor_value_info("y", dtype, [3, 1, 5])], axes=[1], keepdims=1)
+    out = _build(model, tmp_path / "out")
+    assert ("(-HETC_INFD)" if dtype == T.DOUBLE else "(-HETC_INF)") in (out / "model.cu").read_text()
+    if HAS_GPU:
+        sess = hetc.Session(out)
+        feeds = _feeds(sess)
+        _check(sess.run(feeds), ort_outputs(model, feeds), 1e-6)
+
+
 def test_conformance_sample_builds_and_matches(tmp_path):
     """A fixed, seeded sample of the ONNX backend node cases the C target passes: each
     builds with nvcc (and, with a GPU, matches the ONNX reference outputs)."""
