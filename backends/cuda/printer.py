@@ -63,11 +63,11 @@ COMBINE = {
 #: fp32: exact float32 GEMMs on the CUDA cores; tf32: float32 data on the tensor cores;
 #: fp16 / bf16: storage narrowed by hetc-narrow-storage, GEMMs on the tensor cores
 GEMM_PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
-#: exact fp32 GEMMs of 32 x 32 outputs or more and this many multiply-adds are tiled even
-#: when the tiles are too few to fill the SMs: their K is split across blocks (H100,
-#: ResNet-18 at batch 32: its 128 x 512 x 1152 convolutions 36.7 -> 22.3 us; smaller ones,
-#: ViT-tiny's batch-1 65 x 192 x 192, were slower than in the forms below; HETC_CUDA_SPLIT_K=0:
-#: the forms below whatever the size)
+#: GEMMs of 32 x 32 outputs or more and this many multiply-adds are tiled on the CUDA
+#: cores even when the tiles are too few to fill the SMs: their K is split across blocks
+#: (H100, ResNet-18 at batch 32 in fp32: its 128 x 512 x 1152 convolutions 36.7 -> 22.3 us;
+#: smaller ones, ViT-tiny's batch-1 65 x 192 x 192, were slower than in the forms below;
+#: HETC_CUDA_SPLIT_K=0: the forms below whatever the size)
 SIMT_SPLIT_MIN_MACS = 1 << 24 if len(SPLITS) > 1 else 1 << 62
 #: GEMMs with fewer rows than this are printed as plain nests (one thread per output)
 GEMM_TILE_MIN_ROWS = 16
@@ -268,8 +268,15 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
             # wins even when they do not fill every SM; on the tensor cores sooner)
             few_tiles = (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and m * n * nbatch < (
                 SIMT_TILE_MIN_OUTPUTS if kind is None else MMA_TILE_MIN_OUTPUTS if nbatch == 1 else MMA_TILE_MIN_BATCHED)
-            if kind is None and m >= 32 and n >= 32 and m * n * k * nbatch >= SIMT_SPLIT_MIN_MACS:
-                few_tiles = False  # the CUDA-core tiles split K across blocks to fill the SMs
+            if m >= 32 and n >= 32 and m * n * k * nbatch >= SIMT_SPLIT_MIN_MACS and (
+                    kind is None or few_tiles and k >= WARP_MIN_TRIP
+                    or kind == "tf32" and (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT // 2):
+                # the CUDA-core tiles split K across blocks to fill the SMs: for float32, and in
+                # place of the row-per-block form or of too few tf32 tiles (H100, ResNet-18 at
+                # batch 32: its 256 x 128 x 2304 convolutions in fp16 37.8 -> 20.6 us; in tf32
+                # 36.3 -> 22.6, the 128 x 512 x 1152 ones 39.7 -> 20.4; fuller tf32 tiles and
+                # the fp16 / bf16 tensor-core tiles stay faster)
+                kind, few_tiles = None, False
             if m < GEMM_TILE_MIN_ROWS or few_tiles and k >= WARP_MIN_TRIP:
                 parts, gemm = gemm, None
                 # lanes along K read B[k, j] N apart (a column of a row-major B): once there

@@ -337,6 +337,33 @@ def test_exact_fp32_gemm_tiles(tmp_path, monkeypatch, tile):
             np.testing.assert_array_equal(again, first)
 
 
+@pytest.mark.parametrize("precision,m,k,n", [("fp32", 128, 1152, 512), ("tf32", 128, 1152, 512), ("fp16", 256, 2304, 128),
+                                              ("bf16", 256, 2304, 128)])
+def test_few_tile_gemms_split_k_across_blocks(tmp_path, precision, m, k, n):
+    """A GEMM whose tiles cannot fill the SMs (ResNet-18's batch-32 layers 3-4) takes the
+    CUDA-core tiles with K split across blocks at every precision: in float32, in place of
+    too few tf32 tiles, and in place of the row-per-block form for 16-bit operands (read
+    as stored, summed in float32); the same bits on every run, within the precision's
+    tolerance of onnxruntime."""
+    rng = np.random.default_rng(3)
+    w = onnx.numpy_helper.from_array((rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32), "w")
+    model = h.make_model(h.make_graph([h.make_node("MatMul", ["x", "w"], ["y"])], "mm", [h.make_tensor_value_info("x", T.FLOAT, [m, k])],
+                                      [h.make_tensor_value_info("y", T.FLOAT, [m, n])], [w]),
+                         opset_imports=[h.make_opsetid("", 17)])  # fmt: skip
+    model.ir_version = 10
+    out = _build(model, tmp_path / "out", precision=precision)
+    cu = (out / "model.cu").read_text()
+    assert re.search(rf"{m} x {n} x {k} GEMM, \d+ x \d+ tiles, fp32, .*K split across \d blocks", cu)
+    assert "HETC_WORK_FLOATS" in cu and "m->work, m->sems" in cu
+    if not HAS_GPU:
+        return
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    sess = hetc.Session(out)
+    got = sess.run({"x": x})
+    _check(got, ort_outputs(model, {"x": x}), {**TOL, "fp16": 2e-2, "bf16": 5e-2}[precision])
+    np.testing.assert_array_equal(sess.run({"x": x})[0], got[0])
+
+
 def test_half_conversions_are_bit_exact(tmp_path):
     """The kernels' float32 -> float16 / bfloat16 stores (hetc_f16_rn / hetc_bf16_rn: the GPU's
     rounding, NaNs as NumPy / ml_dtypes cast them) against those casts, bit for bit: random
