@@ -15,8 +15,10 @@ nest (a *phase*; phases of one kernel run as consecutive launches, which orders 
   tiled through shared memory; its A/B tile loads are the nest's own loads printed
   at tile coordinates (so im2col panels need no special case) and its bias and fused
   epilogue are the nest's own ops after the k loop. Exact fp32 runs on the CUDA cores
-  (up to 128 x 128 tiles, 8 x 8 outputs a thread, gemm_simt.py); float16 / bfloat16 operands, and float32 ones under
-  precision tf32 / fp16 / bf16, on the tensor cores (mma.sync tiles, gemm_mma.py).
+  (up to 128 x 128 tiles, 8 x 8 outputs a thread, K split across blocks where the tiles
+  are few, gemm_simt.py); float16 / bfloat16 operands, and float32 ones under precision
+  tf32 / fp16 / bf16, on the tensor cores (mma.sync tiles, gemm_mma.py; wgmma, gemm_wgmma.py)
+  unless their tiles would be too few (then the split CUDA-core tiles).
 - **one block**: anything else (scalar code, a serial loop around parallel ones) runs
   in one block of 256 threads: parallel loops are split over the block with a barrier
   after each, and stores outside them are made by thread 0, then a barrier.
