@@ -57,13 +57,16 @@ MAX_K_GROUPS = 4
 SMEM_LIMIT = 48 * 1024
 #: K splits across blocks tried (HETC_CUDA_SPLIT_K=0: none, for comparison)
 SPLITS = (1,) if os.environ.get("HETC_CUDA_SPLIT_K", "1") == "0" else (1, 2, 4, 8)
-#: the tiles that split: timed on an H100, 64 x 64 tiles split were slower than 32-wide ones
-#: split on every few-tile shape (ResNet-18's batch-32 layers 3-4, BERT-mini's FFN)
+#: the tiles that may split (128-wide ones are for GEMMs with tiles enough)
 SPLIT_TILES = ((64, 64), (32, 64), (64, 32), (32, 32))
 #: cost of a split in the cost model's units (an SM's multiply-adds in 128 x 128 tiles, ~90 a
-#: cycle): per partial sum a block writes or the last block reads back (an SM moves 8-16
-#: floats a cycle to and from L2), and once per split GEMM (the fence, the semaphore's
-#: atomic and the last block's serial tail, ~1 us)
+#: cycle): per partial sum the busiest SM's blocks write (an SM moves 8-16 floats a cycle to
+#: L2), per partial the last block reads back (serial: the tile waits for it), and once per
+#: split GEMM (the fence, the semaphore's atomic, ~1 us). Fitted to an H100 sweep of 22
+#: forced tile / group / split forms on 10 GEMM shapes from ResNet-18, BERT-mini and
+#: ViT-tiny at batch 32: the forms chosen were within 1.3 us in all of those shapes of the
+#: fastest one timed (wide 64 x 64 tiles split 8 ways lost to 32 x 64 ones split 4 ways
+#: on the long-K ResNet layers: the last block's read-back)
 SPLIT_WRITE_COST = 8
 SPLIT_READ_COST = 16
 SPLIT_FIXED_COST = 150_000
