@@ -64,9 +64,9 @@ SPLIT_TILES = ((64, 64), (32, 64), (64, 32), (32, 32))
 #: L2), per partial the last block reads back (serial: the tile waits for it), and once per
 #: split GEMM (the fence, the semaphore's atomic, ~1 us). Fitted to an H100 sweep of 22
 #: forced tile / group / split forms on 10 GEMM shapes from ResNet-18, BERT-mini and
-#: ViT-tiny at batch 32: the forms chosen were within 1.3 us in all of those shapes of the
-#: fastest one timed (wide 64 x 64 tiles split 8 ways lost to 32 x 64 ones split 4 ways
-#: on the long-K ResNet layers: the last block's read-back)
+#: ViT-tiny at batch 32: ranking only the forms timed, the model's picks were 1.3 us slower
+#: than the fastest ones summed over the 10 shapes (wide 64 x 64 tiles split 8 ways lost to
+#: 32 x 64 ones split 4 ways on the long-K ResNet layers: the last block's read-back)
 SPLIT_WRITE_COST = 8
 SPLIT_READ_COST = 16
 SPLIT_FIXED_COST = 150_000
