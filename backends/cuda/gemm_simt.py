@@ -93,6 +93,10 @@ class SimtConfig:
         """Floats of the model's workspace a split GEMM's partial tiles take (0: no split)."""
         return 0 if self.splits == 1 else self.tiles(m, n, nbatch) * self.splits * self.bm * self.bn
 
+    def semaphores(self, m: int, n: int, nbatch: int) -> int:
+        """A split GEMM's semaphores: one a tile (0: no split)."""
+        return 0 if self.splits == 1 else self.tiles(m, n, nbatch)
+
     @property
     def threads(self) -> int:
         return THREADS * self.ks

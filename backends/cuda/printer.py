@@ -268,11 +268,11 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
             # layers: few pixels, long K): a warp per output splits K over its lanes; but
             # not once there are many outputs (a batch of images: the tiles' operand reuse
             # wins even when they do not fill every SM; on the tensor cores sooner)
-            few_tiles = (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT and m * n * nbatch < (
+            tiles64 = (-(-m // 64)) * (-(-n // 64)) * nbatch
+            few_tiles = tiles64 < SM_COUNT and m * n * nbatch < (
                 SIMT_TILE_MIN_OUTPUTS if kind is None else MMA_TILE_MIN_OUTPUTS if nbatch == 1 else MMA_TILE_MIN_BATCHED)
             if m >= 32 and n >= 32 and m * n * k * nbatch >= SIMT_SPLIT_MIN_MACS and (
-                    kind is None or few_tiles and k >= WARP_MIN_TRIP
-                    or kind == "tf32" and (-(-m // 64)) * (-(-n // 64)) * nbatch < SM_COUNT // 2):
+                    kind is None or few_tiles and k >= WARP_MIN_TRIP or kind == "tf32" and tiles64 < SM_COUNT // 2):
                 # the CUDA-core tiles split K across blocks to fill the SMs: for float32, and in
                 # place of the row-per-block form or of too few tf32 tiles (H100, ResNet-18 at
                 # batch 32: its 256 x 128 x 2304 convolutions in fp16 37.8 -> 20.6 us; in tf32
@@ -317,7 +317,7 @@ class CudaPrinter(FlashAttentionPrinter, WgmmaGemmPrinter, MmaGemmPrinter, SimtG
                 texts.append(self._print_gemm(fn, name, gemm, simt))
                 launches.append(Launch(name, (-(-n // simt.bn), -(-m // simt.bm), nbatch * simt.splits), simt.threads,
                                        2 * m * n * k * nbatch, work=simt.work_floats(m, n, nbatch),
-                                       sems=simt.tiles(m, n, nbatch) if simt.splits > 1 else 0))
+                                       sems=simt.semaphores(m, n, nbatch)))
         elif effects and all(_is_loop(op) and parallel_prefix(op) for op in effects):
             for index, loop in enumerate(effects):
                 fname = name if len(effects) == 1 else f"{name}_p{index}"
